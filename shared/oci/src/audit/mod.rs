@@ -1,0 +1,189 @@
+//! The Audit API: `ListEvents`.
+//!
+//! ```no_run
+//! # async fn demo(config: &auditfwd_oci::Config, compartment: auditfwd_oci::Ocid) -> Result<(), auditfwd_oci::Error> {
+//! use auditfwd_oci::{audit, Window};
+//! let client = audit::Client::new(config);
+//! let window = Window::parse("2026-11-22T10:00:00Z", "2026-11-22T10:05:00Z").expect("minute-aligned");
+//! let mut pages = client.list_events().compartment_id(compartment).window(window).into_paginator();
+//! while let Some(page) = pages.next_page().await {
+//!     for event in page?.items {
+//!         println!("{} {}", event.event_id, event.event_type);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod model;
+
+use futures::Stream;
+use http::Method;
+
+pub use model::{AuditEvent, EventData, Identity, MultiMap, Request, Response, StateChange};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::ids::{Ocid, Window};
+use crate::pagination::PageCursor;
+use crate::region::Service;
+use crate::transport::OciRequest;
+
+/// Client for the Audit service in one region.
+#[derive(Debug, Clone)]
+pub struct Client {
+    config: Config,
+}
+
+impl Client {
+    /// A client using `config`'s region, credentials and policies.
+    pub fn new(config: &Config) -> Self {
+        Client {
+            config: config.clone(),
+        }
+    }
+
+    /// `ListEvents`: the events of one compartment (never its children) processed in a window.
+    pub fn list_events(&self) -> ListEventsFluentBuilder {
+        ListEventsFluentBuilder {
+            client: self.clone(),
+            compartment_id: None,
+            window: None,
+            page: None,
+        }
+    }
+}
+
+/// Builder for one `ListEvents` call or a paginator over all its pages.
+#[derive(Debug, Clone)]
+pub struct ListEventsFluentBuilder {
+    client: Client,
+    compartment_id: Option<Ocid>,
+    window: Option<Window>,
+    page: Option<String>,
+}
+
+/// One page of events.
+#[derive(Debug, Clone)]
+pub struct ListEventsOutput {
+    /// The events on this page (possibly none, even when more pages follow).
+    pub items: Vec<AuditEvent>,
+    /// `opc-next-page`: present when there are more pages.
+    pub next_page: Option<String>,
+    /// `opc-request-id` of the answer.
+    pub request_id: Option<String>,
+}
+
+impl ListEventsFluentBuilder {
+    /// The compartment (required). Events of child compartments are not included.
+    pub fn compartment_id(mut self, id: Ocid) -> Self {
+        self.compartment_id = Some(id);
+        self
+    }
+
+    /// The window `[startTime, endTime)` (required; minute-aligned by construction).
+    pub fn window(mut self, window: Window) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    /// Starts at a page token from an earlier answer.
+    pub fn page(mut self, token: impl Into<String>) -> Self {
+        self.page = Some(token.into());
+        self
+    }
+
+    /// Fetches one page.
+    pub async fn send(&self) -> Result<ListEventsOutput, Error> {
+        self.fetch(self.page.as_deref()).await
+    }
+
+    /// A paginator that follows `opc-next-page` one page at a time.
+    pub fn into_paginator(self) -> ListEventsPaginator {
+        let cursor = PageCursor::starting_at(self.page.clone());
+        ListEventsPaginator {
+            request: self,
+            cursor,
+        }
+    }
+
+    async fn fetch(&self, page: Option<&str>) -> Result<ListEventsOutput, Error> {
+        const OP: &str = "ListEvents";
+        let missing = |what: &str| Error::Construction {
+            operation: OP,
+            reason: format!("{what} is required"),
+        };
+        let compartment = self
+            .compartment_id
+            .as_ref()
+            .ok_or_else(|| missing("compartmentId"))?;
+        let window = self
+            .window
+            .ok_or_else(|| missing("a window (startTime and endTime)"))?;
+        let mut url = self.client.config.url(Service::Audit, "/auditEvents", OP)?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("compartmentId", compartment.as_str());
+            q.append_pair("startTime", &window.start().to_rfc3339());
+            q.append_pair("endTime", &window.end().to_rfc3339());
+            if let Some(p) = page {
+                q.append_pair("page", p);
+            }
+        }
+        let resp = self
+            .client
+            .config
+            .transport()
+            .send(OciRequest::new(OP, Method::GET, url))
+            .await?;
+        let items: Vec<AuditEvent> = resp.json()?;
+        Ok(ListEventsOutput {
+            items,
+            next_page: resp.header("opc-next-page"),
+            request_id: resp.request_id(),
+        })
+    }
+}
+
+/// Yields the pages of a `ListEvents` call in order, one at a time.
+#[derive(Debug)]
+pub struct ListEventsPaginator {
+    request: ListEventsFluentBuilder,
+    cursor: PageCursor,
+}
+
+impl ListEventsPaginator {
+    /// The next page; `None` after the last. After an error, calling again retries that page.
+    pub async fn next_page(&mut self) -> Option<Result<ListEventsOutput, Error>> {
+        if self.cursor.is_done() {
+            return None;
+        }
+        let page = match self.request.fetch(self.cursor.token()).await {
+            Ok(page) => page,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Err(e) = self.cursor.advance(
+            page.next_page.clone(),
+            "ListEvents",
+            page.request_id.clone(),
+        ) {
+            return Some(Err(e));
+        }
+        Some(Ok(page))
+    }
+
+    /// The token of the page `next_page` will fetch (to checkpoint mid-window progress).
+    pub fn next_token(&self) -> Option<&str> {
+        self.cursor.token()
+    }
+
+    /// The pages as a stream, which ends after the last page or the first error.
+    pub fn into_stream(self) -> impl Stream<Item = Result<ListEventsOutput, Error>> + Send {
+        futures::stream::unfold(Some(self), |state| async move {
+            let mut p = state?;
+            match p.next_page().await? {
+                Ok(page) => Some((Ok(page), Some(p))),
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+    }
+}

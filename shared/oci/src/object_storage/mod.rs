@@ -1,0 +1,360 @@
+//! Object Storage: namespace and single objects, with the conditional writes a checkpoint
+//! store needs.
+//!
+//! `put_object().if_none_match_any()` creates only if absent; `.if_match(etag)` replaces only
+//! the version read. Losing either race is [`Error::PreconditionFailed`], never a silent
+//! overwrite. Note for callers that retry: if a conditional PUT succeeded but its answer was
+//! lost, the retry fails its precondition against our own write; read the object back to tell
+//! the two cases apart.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::Method;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::region::Service;
+use crate::signer::BodySigning;
+use crate::transport::{OciRequest, OciResponse};
+
+/// Client for Object Storage.
+#[derive(Debug, Clone)]
+pub struct Client {
+    config: Config,
+}
+
+impl Client {
+    /// A client using `config`'s region, credentials and policies.
+    pub fn new(config: &Config) -> Self {
+        Client {
+            config: config.clone(),
+        }
+    }
+
+    /// `GetNamespace`: the tenancy's Object Storage namespace.
+    pub fn get_namespace(&self) -> GetNamespaceFluentBuilder {
+        GetNamespaceFluentBuilder {
+            client: self.clone(),
+        }
+    }
+
+    /// `GetObject`.
+    pub fn get_object(&self) -> GetObjectFluentBuilder {
+        GetObjectFluentBuilder {
+            client: self.clone(),
+            location: ObjectLocation::default(),
+        }
+    }
+
+    /// `HeadObject`.
+    pub fn head_object(&self) -> HeadObjectFluentBuilder {
+        HeadObjectFluentBuilder {
+            client: self.clone(),
+            location: ObjectLocation::default(),
+        }
+    }
+
+    /// `PutObject`.
+    pub fn put_object(&self) -> PutObjectFluentBuilder {
+        PutObjectFluentBuilder {
+            client: self.clone(),
+            location: ObjectLocation::default(),
+            body: Bytes::new(),
+            content_type: None,
+            condition: WriteCondition::None,
+        }
+    }
+
+    /// `DeleteObject`.
+    pub fn delete_object(&self) -> DeleteObjectFluentBuilder {
+        DeleteObjectFluentBuilder {
+            client: self.clone(),
+            location: ObjectLocation::default(),
+            if_match: None,
+        }
+    }
+
+    fn object_url(&self, loc: &ObjectLocation, op: &'static str) -> Result<url::Url, Error> {
+        let need = |v: &Option<String>, what: &str| {
+            v.clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| Error::Construction {
+                    operation: op,
+                    reason: format!("{what} is required"),
+                })
+        };
+        let (ns, bucket, object) = (
+            need(&loc.namespace, "namespace")?,
+            need(&loc.bucket, "bucket")?,
+            need(&loc.object, "object name")?,
+        );
+        let path = format!(
+            "/n/{}/b/{}/o/{}",
+            crate::encode_path_segment(&ns),
+            crate::encode_path_segment(&bucket),
+            crate::encode_path_segment(&object)
+        );
+        self.config.url(Service::ObjectStorage, &path, op)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct ObjectLocation {
+    namespace: Option<String>,
+    bucket: Option<String>,
+    object: Option<String>,
+}
+
+macro_rules! location_setters {
+    () => {
+        /// The namespace (required).
+        pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+            self.location.namespace = Some(ns.into());
+            self
+        }
+
+        /// The bucket (required).
+        pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+            self.location.bucket = Some(bucket.into());
+            self
+        }
+
+        /// The object name (required; `/` is allowed and encoded).
+        pub fn object(mut self, name: impl Into<String>) -> Self {
+            self.location.object = Some(name.into());
+            self
+        }
+    };
+}
+
+/// What the service says about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMetadata {
+    /// The version tag to use with `if-match`.
+    pub etag: String,
+    /// Size in bytes.
+    pub content_length: Option<u64>,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// `last-modified`, as sent.
+    pub last_modified: Option<String>,
+    /// `opc-meta-*` user metadata, without the prefix.
+    pub user_metadata: BTreeMap<String, String>,
+    /// `opc-request-id`.
+    pub request_id: Option<String>,
+}
+
+impl ObjectMetadata {
+    fn from_response(resp: &OciResponse) -> Result<Self, Error> {
+        let etag = resp
+            .header("etag")
+            .ok_or_else(|| resp.decode_error("no etag header"))?;
+        let user_metadata = resp
+            .headers
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.as_str().strip_prefix("opc-meta-")?.to_owned(),
+                    v.to_str().ok()?.to_owned(),
+                ))
+            })
+            .collect();
+        Ok(ObjectMetadata {
+            etag,
+            content_length: resp.header("content-length").and_then(|v| v.parse().ok()),
+            content_type: resp.header("content-type"),
+            last_modified: resp.header("last-modified"),
+            user_metadata,
+            request_id: resp.request_id(),
+        })
+    }
+}
+
+/// Builder for `GetNamespace`.
+#[derive(Debug, Clone)]
+pub struct GetNamespaceFluentBuilder {
+    client: Client,
+}
+
+impl GetNamespaceFluentBuilder {
+    /// Fetches the namespace name.
+    pub async fn send(&self) -> Result<String, Error> {
+        const OP: &str = "GetNamespace";
+        let url = self.client.config.url(Service::ObjectStorage, "/n/", OP)?;
+        self.client
+            .config
+            .transport()
+            .send(OciRequest::new(OP, Method::GET, url))
+            .await?
+            .json()
+    }
+}
+
+/// Builder for `GetObject`.
+#[derive(Debug, Clone)]
+pub struct GetObjectFluentBuilder {
+    client: Client,
+    location: ObjectLocation,
+}
+
+/// An object's bytes and metadata.
+#[derive(Debug, Clone)]
+pub struct GetObjectOutput {
+    /// The content.
+    pub body: Bytes,
+    /// Its metadata.
+    pub metadata: ObjectMetadata,
+}
+
+impl GetObjectFluentBuilder {
+    location_setters!();
+
+    /// Fetches the object (a 404 is an error; see [`Error::is_not_found`]).
+    pub async fn send(&self) -> Result<GetObjectOutput, Error> {
+        const OP: &str = "GetObject";
+        let url = self.client.object_url(&self.location, OP)?;
+        let req = OciRequest::new(OP, Method::GET, url).header("accept", "*/*")?;
+        let resp = self.client.config.transport().send(req).await?;
+        let metadata = ObjectMetadata::from_response(&resp)?;
+        Ok(GetObjectOutput {
+            body: resp.body,
+            metadata,
+        })
+    }
+}
+
+/// Builder for `HeadObject`.
+#[derive(Debug, Clone)]
+pub struct HeadObjectFluentBuilder {
+    client: Client,
+    location: ObjectLocation,
+}
+
+impl HeadObjectFluentBuilder {
+    location_setters!();
+
+    /// Fetches the metadata.
+    pub async fn send(&self) -> Result<ObjectMetadata, Error> {
+        const OP: &str = "HeadObject";
+        let url = self.client.object_url(&self.location, OP)?;
+        let resp = self
+            .client
+            .config
+            .transport()
+            .send(OciRequest::new(OP, Method::HEAD, url))
+            .await?;
+        ObjectMetadata::from_response(&resp)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum WriteCondition {
+    None,
+    IfMatch(String),
+    IfNoneMatchAny,
+}
+
+/// Builder for `PutObject`.
+#[derive(Debug, Clone)]
+pub struct PutObjectFluentBuilder {
+    client: Client,
+    location: ObjectLocation,
+    body: Bytes,
+    content_type: Option<String>,
+    condition: WriteCondition,
+}
+
+/// The result of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutObjectOutput {
+    /// The new version's etag.
+    pub etag: String,
+    /// `opc-request-id`.
+    pub request_id: Option<String>,
+}
+
+impl PutObjectFluentBuilder {
+    location_setters!();
+
+    /// The content.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Content type (default `application/octet-stream`).
+    pub fn content_type(mut self, ct: impl Into<String>) -> Self {
+        self.content_type = Some(ct.into());
+        self
+    }
+
+    /// Write only over the version with this etag (`if-match`).
+    pub fn if_match(mut self, etag: impl Into<String>) -> Self {
+        self.condition = WriteCondition::IfMatch(etag.into());
+        self
+    }
+
+    /// Write only if no object exists (`if-none-match: *`).
+    pub fn if_none_match_any(mut self) -> Self {
+        self.condition = WriteCondition::IfNoneMatchAny;
+        self
+    }
+
+    /// Writes the object; a lost condition is [`Error::PreconditionFailed`].
+    pub async fn send(&self) -> Result<PutObjectOutput, Error> {
+        const OP: &str = "PutObject";
+        let url = self.client.object_url(&self.location, OP)?;
+        let mut req = OciRequest::new(OP, Method::PUT, url).header(
+            "content-type",
+            self.content_type
+                .as_deref()
+                .unwrap_or("application/octet-stream"),
+        )?;
+        req = match &self.condition {
+            WriteCondition::None => req,
+            WriteCondition::IfMatch(etag) => req.header("if-match", etag)?,
+            WriteCondition::IfNoneMatchAny => req.header("if-none-match", "*")?,
+        };
+        req.body = Some(self.body.clone());
+        // Object Storage streams object bodies, so PutObject is signed without body headers.
+        req.body_signing = BodySigning::Exclude;
+        let resp = self.client.config.transport().send(req).await?;
+        let etag = resp
+            .header("etag")
+            .ok_or_else(|| resp.decode_error("PutObject answer has no etag header"))?;
+        Ok(PutObjectOutput {
+            etag,
+            request_id: resp.request_id(),
+        })
+    }
+}
+
+/// Builder for `DeleteObject`.
+#[derive(Debug, Clone)]
+pub struct DeleteObjectFluentBuilder {
+    client: Client,
+    location: ObjectLocation,
+    if_match: Option<String>,
+}
+
+impl DeleteObjectFluentBuilder {
+    location_setters!();
+
+    /// Delete only the version with this etag.
+    pub fn if_match(mut self, etag: impl Into<String>) -> Self {
+        self.if_match = Some(etag.into());
+        self
+    }
+
+    /// Deletes the object; returns the `opc-request-id`.
+    pub async fn send(&self) -> Result<Option<String>, Error> {
+        const OP: &str = "DeleteObject";
+        let url = self.client.object_url(&self.location, OP)?;
+        let mut req = OciRequest::new(OP, Method::DELETE, url);
+        if let Some(etag) = &self.if_match {
+            req = req.header("if-match", etag)?;
+        }
+        Ok(self.client.config.transport().send(req).await?.request_id())
+    }
+}
