@@ -1,0 +1,53 @@
+//! Typed documents on a store: JSON in, JSON out, with one rule for conditional writes whose
+//! answer was lost.
+//!
+//! A backend client may retry a conditional write after a timeout. If the first attempt
+//! landed, the retry fails its precondition against our own write. [`write`] therefore
+//! re-reads after a lost precondition: if the stored bytes are exactly the bytes we wrote, the
+//! write succeeded. Documents carry the writer and a timestamp, so another runner's document is
+//! never byte-identical to ours.
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::StoreError;
+use crate::store::{Etag, ObjectKey, ObjectStore, WriteCondition};
+
+/// Reads and decodes the document under `key`.
+pub async fn read<T: DeserializeOwned, S: ObjectStore>(
+    store: &S,
+    key: &ObjectKey,
+) -> Result<Option<(T, Etag)>, StoreError> {
+    let Some(obj) = store.get(key).await? else {
+        return Ok(None);
+    };
+    let doc = serde_json::from_slice(&obj.body).map_err(|e| StoreError::Corrupt {
+        key: key.as_str().to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(Some((doc, obj.etag)))
+}
+
+/// Encodes and writes `doc` under `key` if `condition` holds.
+pub async fn write<T: Serialize, S: ObjectStore>(
+    store: &S,
+    key: &ObjectKey,
+    doc: &T,
+    condition: WriteCondition,
+) -> Result<Etag, StoreError> {
+    let body = Bytes::from(serde_json::to_vec(doc).map_err(|e| StoreError::Corrupt {
+        key: key.as_str().to_owned(),
+        reason: format!("cannot encode: {e}"),
+    })?);
+    match store.put(key, body.clone(), condition).await {
+        Err(StoreError::PreconditionFailed { key: k }) => match store.get(key).await? {
+            Some(current) if current.body == body => {
+                tracing::debug!(key = %key, "conditional write had landed before its answer was lost");
+                Ok(current.etag)
+            }
+            _ => Err(StoreError::PreconditionFailed { key: k }),
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,73 @@
+//! Errors of the checkpoint layer, each able to say whether retrying can help.
+
+/// What went wrong reading or writing checkpoint state.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write or delete lost: another writer changed the object first.
+    #[error("{key}: precondition failed: another writer changed it first")]
+    PreconditionFailed {
+        /// The object key.
+        key: String,
+    },
+    /// A local file operation failed.
+    #[error("{key}: {op} failed: {source}")]
+    Io {
+        /// The object key.
+        key: String,
+        /// What was being done.
+        op: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An OCI Object Storage call failed.
+    #[error("{key}: {source}")]
+    Oci {
+        /// The object key.
+        key: String,
+        /// The client error (status, code, request id).
+        #[source]
+        source: Box<auditfwd_oci::Error>,
+    },
+    /// A stored document could not be decoded (damaged, or written by a newer auditfwd).
+    #[error("{key}: stored document is not readable: {reason}")]
+    Corrupt {
+        /// The object key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// A key that would escape the store's root or is otherwise invalid.
+    #[error(
+        "invalid object key {0:?}: keys are '/'-separated segments without '.', '..' or control characters"
+    )]
+    InvalidKey(String),
+    /// The checkpoint URL is unusable.
+    #[error("AUDITFWD_CHECKPOINT_URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong, and what is expected.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later. A lost precondition is not retryable as is:
+    /// the caller must re-read and decide again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } => !matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::InvalidInput
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+            ),
+            StoreError::Oci { source, .. } => source.is_retryable(),
+            StoreError::PreconditionFailed { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::InvalidKey(_)
+            | StoreError::InvalidUrl { .. } => false,
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Checkpoint state for auditfwd: the record of what has been delivered, which may only move
+//! forward after the syslog sink confirmed delivery.
+//!
+//! - [`store`]: the narrow I/O edge, a conditional object store ([`ObjectStore`]) with
+//!   backends chosen by URL: `file:///dir` ([`FileStore`], atomic writes and a lock for
+//!   conditional ones) and `oci://namespace/bucket/prefix` ([`OciStore`], Object Storage through
+//!   `auditfwd-oci`); `MemoryStore` behind the `test-util` feature.
+//! - [`doc`]: typed JSON documents on a store, and the one rule for a conditional write whose
+//!   answer was lost.
+//! - [`keys`]: one object per (tenancy, region, compartment), so fan-out workers never contend.
+//! - [`state`]: the versioned per-compartment document: `delivered_until`, windows awaiting
+//!   their settle pass with the ids they delivered, the gap ledger.
+//! - [`manifest`]: per-window delivery manifests.
+//! - [`lease`]: at most one runner per compartment.
+//! - [`ids`]: compact event-id sets and an order-independent digest of ids.
+//!
+//! The pipeline that decides *when* to write lives elsewhere; this crate guarantees that what
+//! it writes is atomic, versioned, and never silently overwrites another runner's progress.
+
+pub mod doc;
+mod error;
+pub mod ids;
+pub mod keys;
+pub mod lease;
+pub mod manifest;
+pub mod state;
+pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use error::StoreError;
+pub use ids::{EventIdSet, IdDigest};
+pub use keys::Scope;
+pub use lease::{Lease, LeaseError};
+#[cfg(feature = "test-util")]
+pub use store::MemoryStore;
+pub use store::{
+    CheckpointLocation, Etag, FileStore, ObjectKey, ObjectStore, OciStore, StoredObject,
+    WriteCondition,
+};

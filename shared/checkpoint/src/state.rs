@@ -1,0 +1,110 @@
+//! The per-compartment state document: how far delivery has got, which windows still await
+//! their second (settle) pass and which ids they delivered, and the gap ledger.
+//!
+//! Stored versioned (`{"version": "1", ...}`) so a later auditfwd can read, and migrate, what
+//! an earlier one wrote; an unknown version is a clear error, never a silent reset.
+
+use auditfwd_oci::{MinuteTimestamp, Window};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::doc;
+use crate::error::StoreError;
+use crate::ids::EventIdSet;
+use crate::keys::Scope;
+use crate::store::{Etag, ObjectStore, WriteCondition};
+
+/// The stored form, tagged with its schema version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version")]
+pub enum StateDocument {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1(CompartmentState),
+}
+
+/// Delivery progress of one compartment in one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompartmentState {
+    /// Every event in `[.., delivered_until)` has been listed once and delivered (or is in
+    /// `gaps`); the next fresh window starts here.
+    pub delivered_until: MinuteTimestamp,
+    /// Windows listed once whose settle pass is still due, with the ids already delivered
+    /// for them (so the settle pass, or a cold start, sends none of them again).
+    #[serde(default)]
+    pub awaiting_settle: Vec<AwaitingSettle>,
+    /// Windows that could not be delivered after retries, kept until delivered or replayed.
+    #[serde(default)]
+    pub gaps: Vec<Gap>,
+    /// The most recent failure, for status displays.
+    #[serde(default)]
+    pub last_error: Option<LastError>,
+    /// When this version was written.
+    pub updated_at: DateTime<Utc>,
+    /// Which runner wrote it.
+    pub updated_by: String,
+}
+
+/// A window waiting for its settle pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AwaitingSettle {
+    /// The window.
+    pub window: Window,
+    /// Ids delivered for it so far.
+    pub delivered: EventIdSet,
+}
+
+/// A window in the gap ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// The undelivered window.
+    pub window: Window,
+    /// Why (last error, in words).
+    pub reason: String,
+    /// First failure.
+    pub first_failed_at: DateTime<Utc>,
+    /// Latest failure.
+    pub last_failed_at: DateTime<Utc>,
+    /// Attempts so far.
+    pub attempts: u32,
+}
+
+/// The latest error seen for a compartment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What, in words.
+    pub message: String,
+}
+
+/// Reads a compartment's state; `None` when it has none yet.
+pub async fn load<S: ObjectStore>(
+    store: &S,
+    scope: &Scope,
+) -> Result<Option<(CompartmentState, Etag)>, StoreError> {
+    Ok(doc::read::<StateDocument, _>(store, &scope.state_key()?)
+        .await?
+        .map(|(StateDocument::V1(s), e)| (s, e)))
+}
+
+/// Writes a compartment's state over the version `expected` (or only if none exists, when
+/// `expected` is `None`). A lost race is [`StoreError::PreconditionFailed`]: re-read, re-decide.
+pub async fn save<S: ObjectStore>(
+    store: &S,
+    scope: &Scope,
+    state: &CompartmentState,
+    expected: Option<&Etag>,
+) -> Result<Etag, StoreError> {
+    let condition = match expected {
+        Some(e) => WriteCondition::IfMatch(e.clone()),
+        None => WriteCondition::IfAbsent,
+    };
+    doc::write(
+        store,
+        &scope.state_key()?,
+        &StateDocument::V1(state.clone()),
+        condition,
+    )
+    .await
+}

@@ -1,0 +1,122 @@
+//! `oci://namespace/bucket/prefix`: checkpoint objects in OCI Object Storage, through the
+//! project's own OCI client (`if-match` / `if-none-match: *`, 412 as a lost precondition).
+
+use auditfwd_oci::{Error as OciError, object_storage};
+use bytes::Bytes;
+
+use super::{Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, prefixed};
+use crate::error::StoreError;
+
+/// A checkpoint store in an OCI Object Storage bucket.
+#[derive(Debug, Clone)]
+pub struct OciStore {
+    client: object_storage::Client,
+    namespace: String,
+    bucket: String,
+    prefix: String,
+}
+
+impl OciStore {
+    /// A store in `namespace`/`bucket` under `prefix`.
+    pub fn new(
+        client: object_storage::Client,
+        namespace: impl Into<String>,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        OciStore {
+            client,
+            namespace: namespace.into(),
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    fn name(&self, key: &ObjectKey) -> String {
+        prefixed(&self.prefix, key)
+    }
+}
+
+fn map_err(key: &ObjectKey, source: OciError) -> StoreError {
+    match source {
+        OciError::PreconditionFailed { .. } => StoreError::PreconditionFailed {
+            key: key.as_str().to_owned(),
+        },
+        source => StoreError::Oci {
+            key: key.as_str().to_owned(),
+            source: Box::new(source),
+        },
+    }
+}
+
+impl ObjectStore for OciStore {
+    async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        let res = self
+            .client
+            .get_object()
+            .namespace(&self.namespace)
+            .bucket(&self.bucket)
+            .object(self.name(key))
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(StoredObject {
+                body: out.body,
+                etag: Etag::new(out.metadata.etag),
+            })),
+            // A missing bucket is also a 404; it must not read as "no checkpoint yet".
+            Err(e)
+                if e.is_not_found()
+                    && e.service_error()
+                        .is_some_and(|s| s.code != "BucketNotFound") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(map_err(key, e)),
+        }
+    }
+
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        condition: WriteCondition,
+    ) -> Result<Etag, StoreError> {
+        let mut req = self
+            .client
+            .put_object()
+            .namespace(&self.namespace)
+            .bucket(&self.bucket)
+            .object(self.name(key))
+            .content_type("application/json")
+            .body(body);
+        req = match condition {
+            WriteCondition::Unconditional => req,
+            WriteCondition::IfAbsent => req.if_none_match_any(),
+            WriteCondition::IfMatch(etag) => req.if_match(etag.as_str()),
+        };
+        let out = req.send().await.map_err(|e| map_err(key, e))?;
+        Ok(Etag::new(out.etag))
+    }
+
+    async fn delete(&self, key: &ObjectKey, if_match: Option<&Etag>) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .delete_object()
+            .namespace(&self.namespace)
+            .bucket(&self.bucket)
+            .object(self.name(key));
+        if let Some(e) = if_match {
+            req = req.if_match(e.as_str());
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            // Absent: done, unless a version was named, which then no longer exists.
+            Err(e) if e.is_not_found() && if_match.is_none() => Ok(()),
+            Err(e) if e.is_not_found() => Err(StoreError::PreconditionFailed {
+                key: key.as_str().to_owned(),
+            }),
+            Err(e) => Err(map_err(key, e)),
+        }
+    }
+}
