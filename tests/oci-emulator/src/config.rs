@@ -1,0 +1,50 @@
+//! Everything that shapes an emulator run, with defaults suited to tests.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use chrono::Duration;
+
+use crate::events::EventSpec;
+use crate::tenancy::TenancySpec;
+
+/// Emulator settings. Build with [`crate::Emulator::builder`].
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Seed for the tenancy, the events, ids and the fault draws.
+    pub seed: u64,
+    /// Shape of the compartment tree.
+    pub tenancy: TenancySpec,
+    /// Event rate, delay, payload mix.
+    pub events: EventSpec,
+    /// History generated at start-up, ending at the clock's "now" (backlog mode).
+    pub backlog: Duration,
+    /// Keep generating events as the clock advances (live mode).
+    pub live: bool,
+    /// Events per `ListEvents` page.
+    pub page_size: usize,
+    /// Default `limit` of `ListCompartments`.
+    pub compartment_page_size: usize,
+    /// PutObject into an unknown bucket creates it (otherwise `404 BucketNotFound`).
+    pub auto_create_buckets: bool,
+    /// How many requests the request log keeps (oldest dropped first).
+    pub request_log_capacity: usize,
+    /// Listen address; must be loopback. Port 0 picks a free port.
+    pub bind: SocketAddr,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            tenancy: TenancySpec::default(),
+            events: EventSpec::default(),
+            backlog: Duration::hours(2),
+            live: true,
+            page_size: 100,
+            compartment_page_size: 100,
+            auto_create_buckets: true,
+            request_log_capacity: 100_000,
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The unauthenticated control API under `/_emulator/` (loopback only): ground truth, adding
+//! events and compartments, faults, the request log, keys, the clock and settings. Every
+//! operation is also a method on [`crate::EmulatorHandle`]; this is the same thing over HTTP for
+//! the binary, scripts and other languages.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Duration, Utc};
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, EmulatorError};
+use crate::faults::FaultRule;
+use crate::http_util::{Reply, parse_time};
+use crate::keys::public_key_from_pem;
+use crate::state::{NewEvents, Shared, lock, write};
+use crate::tenancy::{Access, rfc3339_ms};
+
+fn bad(e: impl std::fmt::Display) -> Reply {
+    Reply::error(&ApiError::invalid_parameter(e.to_string()))
+}
+
+fn from_emulator_error(e: &EmulatorError) -> Reply {
+    match e {
+        EmulatorError::UnknownCompartment(_) => {
+            Reply::error(&ApiError::not_authorized_or_not_found(e.to_string()))
+        }
+        _ => bad(e),
+    }
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Reply> {
+    serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON body: {e}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewCompartment {
+    parent_id: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AccessChange {
+    access: Access,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewKey {
+    /// Public or private key PEM.
+    pem: String,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    passphrase: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClockChange {
+    /// Shift of the emulator clock relative to its source, milliseconds.
+    shift_ms: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Settings {
+    page_size: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewBucket {
+    name: String,
+}
+
+fn clock_json(shared: &Shared) -> Value {
+    json!({
+        "now": rfc3339_ms(shared.clock.now()),
+        "shiftMs": shared.clock.shift().num_milliseconds(),
+    })
+}
+
+fn ground_truth(shared: &Shared, q: &HashMap<String, String>) -> Reply {
+    let time = |name: &str, default: DateTime<Utc>| match q.get(name) {
+        Some(v) => parse_time(name, v),
+        None => Ok(default),
+    };
+    let (start, end) = match (
+        time("start", DateTime::<Utc>::MIN_UTC),
+        time("end", DateTime::<Utc>::MAX_UTC),
+    ) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(e), _) | (_, Err(e)) => return Reply::error(&e),
+    };
+    let visible_only = q.get("visibleOnly").is_some_and(|v| v == "true");
+    match shared.ground_truth(
+        q.get("compartmentId").map(String::as_str),
+        start,
+        end,
+        visible_only,
+    ) {
+        Ok(events) => Reply::json_value(StatusCode::OK, &json!({ "events": events })),
+        Err(e) => from_emulator_error(&e),
+    }
+}
+
+pub(crate) fn handle(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    q: &HashMap<String, String>,
+    body: &[u8],
+) -> Reply {
+    let segs: Vec<&str> = path
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .split('/')
+        .skip(1)
+        .collect();
+    let ok = |v: Value| Reply::json_value(StatusCode::OK, &v);
+    let result: Result<Reply, Reply> = (|| {
+        Ok(match (method.clone(), segs.as_slice()) {
+            (Method::GET, ["health"]) => ok(json!({ "ok": true })),
+            (Method::GET, ["tenancy"]) => Reply::json_value(StatusCode::OK, &shared.tenancy_info()),
+            (Method::POST, ["compartments"]) => {
+                let req: NewCompartment = parse_body(body)?;
+                let c = shared
+                    .add_compartment(&req.parent_id, req.name)
+                    .map_err(|e| from_emulator_error(&e))?;
+                Reply::json_value(StatusCode::OK, &c)
+            }
+            (Method::PUT, ["compartments", id, "access"]) => {
+                let req: AccessChange = parse_body(body)?;
+                shared
+                    .set_access(id, req.access)
+                    .map_err(|e| from_emulator_error(&e))?;
+                ok(json!({ "compartmentId": id, "access": req.access }))
+            }
+            (Method::GET, ["events"]) => ground_truth(shared, q),
+            (Method::GET, ["events", id]) => match shared.event_json(id) {
+                Some(json) => Reply::json(StatusCode::OK, json),
+                None => Reply::error(&ApiError::not_authorized_or_not_found(format!(
+                    "no event {id}"
+                ))),
+            },
+            (Method::POST, ["events"]) => {
+                let req: NewEvents = parse_body(body)?;
+                let events = shared
+                    .add_events(req)
+                    .map_err(|e| from_emulator_error(&e))?;
+                Reply::json_value(StatusCode::OK, &json!({ "events": events }))
+            }
+            (Method::GET, ["faults"]) => {
+                Reply::json_value(StatusCode::OK, &json!({ "rules": shared.faults() }))
+            }
+            (Method::PUT, ["faults"]) => {
+                #[derive(Deserialize)]
+                struct Rules {
+                    rules: Vec<FaultRule>,
+                }
+                let req: Rules = parse_body(body)?;
+                shared.set_faults(req.rules);
+                Reply::json_value(StatusCode::OK, &json!({ "rules": shared.faults() }))
+            }
+            (Method::DELETE, ["faults"]) => {
+                shared.set_faults(Vec::new());
+                ok(json!({ "rules": [] }))
+            }
+            (Method::GET, ["requests"]) => {
+                Reply::json_value(StatusCode::OK, &json!({ "requests": shared.request_log() }))
+            }
+            (Method::DELETE, ["requests"]) => {
+                shared.clear_request_log();
+                ok(json!({ "requests": [] }))
+            }
+            (Method::GET, ["keys"]) => {
+                ok(json!({ "fingerprints": crate::state::read(&shared.keys).fingerprints() }))
+            }
+            (Method::POST, ["keys"]) => {
+                let req: NewKey = parse_body(body)?;
+                let key = public_key_from_pem(&req.pem, req.passphrase.as_deref()).map_err(bad)?;
+                let fp = write(&shared.keys)
+                    .register(key, req.user_id)
+                    .map_err(bad)?;
+                ok(json!({ "fingerprint": fp }))
+            }
+            (Method::DELETE, ["keys", fp]) => {
+                ok(json!({ "removed": write(&shared.keys).remove(fp) }))
+            }
+            (Method::GET, ["clock"]) => ok(clock_json(shared)),
+            (Method::PUT, ["clock"]) => {
+                let req: ClockChange = parse_body(body)?;
+                shared.clock.set_shift(Duration::milliseconds(req.shift_ms));
+                ok(clock_json(shared))
+            }
+            (Method::GET, ["settings"]) => {
+                ok(json!({ "pageSize": shared.page_size.load(Ordering::Relaxed) }))
+            }
+            (Method::PUT, ["settings"]) => {
+                let req: Settings = parse_body(body)?;
+                if req.page_size == 0 {
+                    return Err(bad("pageSize must be at least 1"));
+                }
+                shared.page_size.store(req.page_size, Ordering::Relaxed);
+                ok(json!({ "pageSize": req.page_size }))
+            }
+            (Method::GET, ["buckets"]) => {
+                ok(json!({ "buckets": lock(&shared.objects).bucket_names() }))
+            }
+            (Method::POST, ["buckets"]) => {
+                let req: NewBucket = parse_body(body)?;
+                lock(&shared.objects).create_bucket(&req.name);
+                ok(json!({ "name": req.name }))
+            }
+            (Method::GET, ["buckets", name]) => match lock(&shared.objects).list(name) {
+                Some(objects) => ok(json!({ "objects": objects })),
+                None => Reply::error(&ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "BucketNotFound",
+                    format!("no bucket {name}"),
+                )),
+            },
+            _ => Reply::error(&ApiError::no_such_operation(method, path)),
+        })
+    })();
+    result.unwrap_or_else(|r| r)
+}

@@ -1,0 +1,66 @@
+//! A local OCI tenancy that speaks the real wire protocol, so auditfwd (and the official OCI
+//! CLI, which proves the emulator faithful) can be tested without a cloud account.
+//!
+//! One loopback port serves Audit `ListEvents`, Identity `ListCompartments`/`GetCompartment`,
+//! Object Storage namespace and objects, and an unauthenticated control API under `/_emulator/`.
+//! Every OCI request must carry a valid OCI HTTP signature from a registered key.
+//!
+//! How the modules fit:
+//! - [`emulator`]: the public entry point: [`Emulator::builder`] and [`EmulatorHandle`].
+//! - `config`: [`EmulatorConfig`]; `clock`: injectable time ([`ManualClock`], [`SystemClock`]).
+//! - `tenancy`, `events`, `delay`: the seeded synthetic tenancy, schema-v2 events and their
+//!   ingestion delay; `seed` derives one RNG per generated thing so output is reproducible.
+//! - `store`: events per compartment, sorted, pre-rendered; paging and ground truth.
+//! - `keys`, `signature`: key parsing, fingerprints, [`TestKey`] (a signer for tests) and the
+//!   independent signature verifier.
+//! - `server`: accept loop, routing, auth, fault injection, request log; it dispatches to
+//!   `audit`, `identity`, `object_storage` and `control`.
+//! - `faults`: seeded, run-time switchable [`FaultRule`]s.
+//! - `state`: shared state and the operations both the wire and the control API use.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), oci_emulator::EmulatorError> {
+//! let emu = oci_emulator::Emulator::builder().seed(7).compartments(5).start().await?;
+//! let signer = emu.test_signer()?; // registers a key, signs like the OCI SDKs
+//! let now = emu.now();
+//! let truth = emu.ground_truth(None, now - chrono::Duration::hours(1), now)?;
+//! # let _ = (signer, truth); Ok(()) }
+//! ```
+
+mod audit;
+pub mod cli_config;
+mod clock;
+mod config;
+mod control;
+mod delay;
+pub mod emulator;
+mod error;
+mod events;
+mod faults;
+mod http_util;
+mod identity;
+mod keys;
+mod object_storage;
+mod seed;
+mod server;
+mod signature;
+mod state;
+mod store;
+mod tenancy;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::EmulatorConfig;
+pub use delay::{DelayBand, DelayDistribution};
+pub use emulator::{Emulator, EmulatorBuilder, EmulatorHandle, RequestSigner};
+pub use error::{ApiError, EmulatorError};
+pub use events::EventSpec;
+pub use faults::{Api, FaultKind, FaultRule};
+pub use keys::{
+    KeyError, SignedHeaders, TEST_USER_ID, TestKey, fingerprint, private_key_from_pem,
+    public_key_from_pem,
+};
+pub use object_storage::ObjectInfo;
+pub use signature::MAX_CLOCK_SKEW;
+pub use state::{CompartmentInfo, NewEvents, RequestRecord, TenancyInfo};
+pub use store::EventInfo;
+pub use tenancy::{Access, Compartment, TenancySpec};

@@ -1,0 +1,9 @@
+//! Integration tests for the OCI emulator: the wire protocol through a real HTTP client, the
+//! official OCI CLI against the emulator, and determinism across runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod determinism;
+mod faults;
+mod oci_cli;
+mod support;
+mod wire;

@@ -1,0 +1,639 @@
+//! The wire protocol through a real HTTP client: Audit, Identity, Object Storage, auth, errors.
+
+use chrono::Duration;
+use http::Method;
+use oci_emulator::{
+    Access, DelayDistribution, Emulator, EmulatorHandle, ManualClock, NewEvents, TestKey,
+};
+use serde_json::json;
+
+use crate::support::{Client, control, minute_floor, rfc3339, t0};
+
+async fn start(clock: &ManualClock) -> EmulatorHandle {
+    Emulator::builder()
+        .seed(11)
+        .compartments(6)
+        .events_per_minute(5.0)
+        .backlog(Duration::hours(2))
+        .page_size(7)
+        .compartment_page_size(4)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn list_events_pages_equal_ground_truth_per_compartment() {
+    let clock = ManualClock::new(t0());
+    let emu = start(&clock).await;
+    let c = Client::new(&emu);
+    let end = minute_floor(t0()) - Duration::minutes(30);
+    let start = end - Duration::minutes(60);
+    let mut total = 0;
+    for id in emu.compartment_ids() {
+        let got = c.list_event_ids(&id, start, end).await;
+        let truth: Vec<String> = emu
+            .ground_truth(Some(&id), start, end)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_eq!(got, truth, "compartment {id}");
+        total += got.len();
+    }
+    // 7 compartments x 60 minutes x 5/min, give or take Poisson noise.
+    assert!(total > 1500, "{total}");
+    let log = emu.request_log();
+    assert!(log.iter().all(|r| r.status == 200 && r.key_id.is_some()));
+    assert!(log.iter().filter(|r| r.operation == "ListEvents").count() > total / 7);
+}
+
+#[tokio::test]
+async fn late_events_appear_only_after_their_ingestion_delay() {
+    let clock = ManualClock::new(t0());
+    let emu = start(&clock).await;
+    let c = Client::new(&emu);
+    let end = minute_floor(t0());
+    let start = end - Duration::minutes(10);
+    let root = emu.tenancy_id();
+    let all = emu.ground_truth(None, start, end).unwrap();
+    let hidden = all.iter().filter(|e| !e.visible).count();
+    assert!(
+        hidden > 0,
+        "some of the last 10 minutes must still be in flight"
+    );
+
+    let mut seen_early = 0;
+    for id in emu.compartment_ids() {
+        let got = c.list_event_ids(&id, start, end).await;
+        let visible: Vec<String> = emu
+            .visible_ground_truth(Some(&id), start, end)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_eq!(got, visible);
+        seen_early += got.len();
+    }
+    assert_eq!(seen_early + hidden, all.len());
+
+    // After the longest delay every event of the window is visible.
+    clock.advance(Duration::minutes(21));
+    let got = c.list_event_ids(&root, start, end).await;
+    let truth: Vec<String> = emu
+        .ground_truth(Some(&root), start, end)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(got, truth);
+    assert!(emu.visible_ground_truth(None, start, end).unwrap().len() == all.len());
+}
+
+#[tokio::test]
+async fn live_mode_generates_new_minutes_and_added_events_are_served() {
+    let clock = ManualClock::new(t0());
+    let emu = Emulator::builder()
+        .seed(3)
+        .compartments(2)
+        .events_per_minute(4.0)
+        .backlog(Duration::minutes(5))
+        .delay(DelayDistribution::None)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let c = Client::new(&emu);
+    let start = minute_floor(t0()) + Duration::minutes(1);
+    let end = start + Duration::minutes(10);
+    assert!(emu.ground_truth(None, start, end).unwrap().is_empty());
+    clock.advance(Duration::minutes(12));
+    let generated = emu.ground_truth(None, start, end).unwrap();
+    assert!(generated.len() > 30, "{}", generated.len());
+
+    let root = emu.tenancy_id();
+    let added = emu
+        .add_events(NewEvents {
+            compartment_id: root.clone(),
+            event_time: start + Duration::seconds(5),
+            visible_at: None,
+            delay_ms: Some(0),
+            count: Some(3),
+            event: None,
+        })
+        .unwrap();
+    let custom = emu
+        .add_events(NewEvents {
+            compartment_id: root.clone(),
+            event_time: start + Duration::seconds(6),
+            visible_at: None,
+            delay_ms: Some(0),
+            count: None,
+            event: Some(json!({"eventId": "custom-1", "eventType": "com.example.Custom", "data": {"message": "hi"}})),
+        })
+        .unwrap();
+    assert_eq!(custom[0].event_id, "custom-1");
+    let got = c.list_event_ids(&root, start, end).await;
+    for e in added.iter().chain(&custom) {
+        assert!(got.contains(&e.event_id));
+    }
+    let stored = emu.event_json("custom-1").unwrap();
+    assert_eq!(stored["data"]["compartmentId"], root.as_str());
+
+    // A compartment added now gets events from now on, and shows up in Identity.
+    let new = emu.add_compartment(&root, Some("added-later")).unwrap();
+    clock.advance(Duration::minutes(3));
+    let r = c
+        .get(&Client::query(
+            "/20160918/compartments",
+            &[("compartmentId", &root), ("name", "added-later")],
+        ))
+        .await;
+    assert_eq!(r.json()[0]["id"], new.id.as_str());
+    let fresh = emu
+        .ground_truth(Some(&new.id), t0(), t0() + Duration::hours(1))
+        .unwrap();
+    assert!(!fresh.is_empty());
+    assert!(
+        fresh
+            .iter()
+            .all(|e| e.event_time.as_str() > new.time_created.as_str())
+    );
+}
+
+#[tokio::test]
+async fn windows_must_be_whole_minutes_and_parameters_are_checked() {
+    let clock = ManualClock::new(t0());
+    let emu = start(&clock).await;
+    let c = Client::new(&emu);
+    let root = emu.tenancy_id();
+    let q = |s: &str, e: &str| {
+        Client::query(
+            "/20190901/auditEvents",
+            &[("compartmentId", &root), ("startTime", s), ("endTime", e)],
+        )
+    };
+    let r = c
+        .get(&q("2026-03-10T10:00:30Z", "2026-03-10T11:00:00Z"))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidParameter"));
+    let r = c
+        .get(&q("2026-03-10T10:00:00.500Z", "2026-03-10T11:00:00Z"))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = c
+        .get(&q("2026-03-10T11:00:00Z", "2026-03-10T10:00:00Z"))
+        .await;
+    assert_eq!(r.status, 400);
+    // Offsets other than Z are fine when they land on a minute.
+    let r = c
+        .get(&q("2026-03-10T11:00:00+01:00", "2026-03-10T11:30:00+01:00"))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = c
+        .get(&Client::query(
+            "/20190901/auditEvents",
+            &[("compartmentId", &root)],
+        ))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "MissingParameter"));
+    let r = c
+        .get(
+            &q("2026-03-10T10:00:00Z", "2026-03-10T11:00:00Z")
+                .replace(&root, "ocid1.compartment.oc1..nope"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (404, "NotAuthorizedOrNotFound")
+    );
+    let r = c.get("/20190901/auditEvents/nothing").await;
+    assert_eq!((r.status, r.code().as_str()), (404, "NotFound"));
+    let r = c
+        .get(&Client::query(
+            "/20190901/configuration",
+            &[("compartmentId", &root)],
+        ))
+        .await;
+    assert_eq!(r.json()["retentionPeriodDays"], 90);
+}
+
+#[tokio::test]
+async fn authentication_failures_are_401_not_authenticated_with_request_ids() {
+    let clock = ManualClock::new(t0());
+    let emu = start(&clock).await;
+    let c = Client::new(&emu);
+    let path = Client::query(
+        "/20160918/compartments",
+        &[("compartmentId", &emu.tenancy_id())],
+    );
+    assert_eq!(c.get(&path).await.status, 200);
+
+    // Unsigned.
+    let r = reqwest::get(format!("{}{path}", emu.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("opc-request-id"));
+    let body: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["code"], "NotAuthenticated");
+
+    // Date 6 minutes off either way; 4 minutes is tolerated.
+    for (shift, status) in [(6, 401), (-6, 401), (4, 200)] {
+        emu.set_clock_shift(Duration::minutes(shift));
+        let mut req = c.http.get(format!("{}{path}", emu.base_url()));
+        for (k, v) in c.signer.sign(&Method::GET, &path, None, t0(), true) {
+            req = req.header(k, v);
+        }
+        assert_eq!(req.send().await.unwrap().status(), status, "shift {shift}");
+    }
+    emu.set_clock_shift(Duration::zero());
+
+    // A key the emulator does not know, and a tampered target.
+    let stranger =
+        TestKey::from_private_pem(include_str!("../fixtures/oracle-sample-key.pem"), None).unwrap();
+    let key_id = stranger.key_id(&emu.tenancy_id(), oci_emulator::TEST_USER_ID);
+    let mut req = c.http.get(format!("{}{path}", emu.base_url()));
+    for (k, v) in stranger.sign_request(
+        &key_id,
+        &Method::GET,
+        &emu.host(),
+        &path,
+        emu.now(),
+        None,
+        "",
+        true,
+    ) {
+        req = req.header(k, v);
+    }
+    assert_eq!(req.send().await.unwrap().status(), 401);
+    let mut req = c.http.get(format!("{}{path}&limit=1", emu.base_url()));
+    for (k, v) in c.signer.sign(&Method::GET, &path, None, emu.now(), true) {
+        req = req.header(k, v);
+    }
+    assert_eq!(req.send().await.unwrap().status(), 401);
+
+    // Registering the key makes it work.
+    emu.register_key(stranger.public_key()).unwrap();
+    let mut req = c.http.get(format!("{}{path}", emu.base_url()));
+    for (k, v) in stranger.sign_request(
+        &key_id,
+        &Method::GET,
+        &emu.host(),
+        &path,
+        emu.now(),
+        None,
+        "",
+        true,
+    ) {
+        req = req.header(k, v);
+    }
+    assert_eq!(req.send().await.unwrap().status(), 200);
+    let codes: Vec<_> = emu
+        .request_log()
+        .iter()
+        .filter_map(|r| r.error_code.clone())
+        .collect();
+    assert!(
+        codes.iter().all(|c| c == "NotAuthenticated") && codes.len() == 5,
+        "{codes:?}"
+    );
+}
+
+#[tokio::test]
+async fn identity_lists_children_or_the_whole_tree_without_root() {
+    let clock = ManualClock::new(t0());
+    let emu = start(&clock).await;
+    let c = Client::new(&emu);
+    let root = emu.tenancy_id();
+    let all: Vec<_> = emu.compartments();
+
+    let list = |pairs: Vec<(&'static str, String)>| {
+        let c = &c;
+        async move {
+            let mut ids = Vec::new();
+            let mut page: Option<String> = None;
+            loop {
+                let mut p: Vec<(&str, &str)> =
+                    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                if let Some(pg) = &page {
+                    p.push(("page", pg.as_str()));
+                }
+                let r = c.get(&Client::query("/20160918/compartments", &p)).await;
+                assert_eq!(r.status, 200, "{:?}", r.body);
+                ids.extend(
+                    r.json()
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x["id"].as_str().unwrap().to_string()),
+                );
+                match r.header("opc-next-page") {
+                    Some(n) => page = Some(n),
+                    None => return ids,
+                }
+            }
+        }
+    };
+    let subtree = list(vec![
+        ("compartmentId", root.clone()),
+        ("compartmentIdInSubtree", "true".into()),
+        ("accessLevel", "ANY".into()),
+    ])
+    .await;
+    let expected: Vec<String> = all[1..].iter().map(|c| c.compartment.id.clone()).collect();
+    assert_eq!(subtree, expected);
+    let children = list(vec![("compartmentId", root.clone())]).await;
+    let direct: Vec<String> = all
+        .iter()
+        .filter(|c| c.depth == 1)
+        .map(|c| c.compartment.id.clone())
+        .collect();
+    assert_eq!(children, direct);
+
+    // Subtree is only allowed on the tenancy.
+    let deep = all
+        .iter()
+        .find(|c| c.depth >= 1)
+        .unwrap()
+        .compartment
+        .id
+        .clone();
+    let r = c
+        .get(&Client::query(
+            "/20160918/compartments",
+            &[("compartmentId", &deep), ("compartmentIdInSubtree", "true")],
+        ))
+        .await;
+    assert_eq!(r.status, 400);
+
+    // GetCompartment on the tenancy returns the root compartment with its name.
+    let r = c.get(&format!("/20160918/compartments/{root}")).await;
+    assert_eq!(r.json()["name"], emu.tenancy().name.as_str());
+
+    // Inaccessible compartments: ACCESSIBLE hides them, ANY marks them; requests get 404/403.
+    emu.set_compartment_access(&deep, Access::NotFound).unwrap();
+    let accessible = list(vec![
+        ("compartmentId", root.clone()),
+        ("compartmentIdInSubtree", "true".into()),
+        ("accessLevel", "ACCESSIBLE".into()),
+    ])
+    .await;
+    assert!(!accessible.contains(&deep) && accessible.len() == expected.len() - 1);
+    let window = [
+        ("compartmentId", deep.as_str()),
+        ("startTime", "2026-03-10T10:00:00Z"),
+        ("endTime", "2026-03-10T11:00:00Z"),
+    ];
+    let r = c
+        .get(&Client::query("/20190901/auditEvents", &window))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (404, "NotAuthorizedOrNotFound")
+    );
+    assert_eq!(
+        c.get(&format!("/20160918/compartments/{deep}"))
+            .await
+            .status,
+        404
+    );
+    emu.set_compartment_access(&deep, Access::Forbidden)
+        .unwrap();
+    let r = c
+        .get(&Client::query("/20190901/auditEvents", &window))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (403, "NotAuthorized"));
+    emu.set_compartment_access(&deep, Access::Normal).unwrap();
+    assert_eq!(
+        c.get(&Client::query("/20190901/auditEvents", &window))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn object_storage_supports_etags_and_conditional_writes() {
+    let clock = ManualClock::new(t0());
+    let emu = start(&clock).await;
+    let c = Client::new(&emu);
+    let ns = emu.namespace();
+    let r = c.get("/n/").await;
+    assert_eq!(r.json(), serde_json::Value::from(ns.clone()));
+    let obj = format!("/n/{ns}/b/checkpoints/o/auditfwd%2Fstate%20v1.json");
+
+    // PutObject may be signed without body headers (as the SDKs do), or with them.
+    let put = |body: &'static [u8], extra: Vec<(&'static str, String)>, sign_body: bool| {
+        let c = &c;
+        let obj = obj.clone();
+        async move {
+            let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            c.try_send(Method::PUT, &obj, Some(body), &extra, sign_body)
+                .await
+                .unwrap()
+        }
+    };
+    let first = put(b"{\"v\":1}", vec![("if-none-match", "*".into())], false).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let etag1 = first.header("etag").unwrap();
+    let again = put(b"{\"v\":1}", vec![("if-none-match", "*".into())], true).await;
+    assert_eq!(
+        (again.status, again.code().as_str()),
+        (412, "IfNoneMatchFailed")
+    );
+    let stale = put(
+        b"{\"v\":2}",
+        vec![("if-match", "not-the-etag".into())],
+        false,
+    )
+    .await;
+    assert_eq!((stale.status, stale.code().as_str()), (412, "NoEtagMatch"));
+    let second = put(b"{\"v\":2}", vec![("if-match", etag1.clone())], true).await;
+    assert_eq!(second.status, 200);
+    let etag2 = second.header("etag").unwrap();
+    assert_ne!(etag1, etag2);
+
+    let got = c.get(&obj).await;
+    assert_eq!(
+        (&got.body[..], got.header("etag").unwrap()),
+        (&b"{\"v\":2}"[..], etag2.clone())
+    );
+    let head = c
+        .try_send(Method::HEAD, &obj, None, &[], true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (head.status, head.header("content-length").as_deref()),
+        (200, Some("7"))
+    );
+    assert_eq!(
+        emu.objects("checkpoints").unwrap()[0].name,
+        "auditfwd/state v1.json"
+    );
+
+    let del = c
+        .try_send(Method::DELETE, &obj, None, &[("if-match", &etag1)], true)
+        .await
+        .unwrap();
+    assert_eq!(del.status, 412);
+    let del = c
+        .try_send(Method::DELETE, &obj, None, &[], true)
+        .await
+        .unwrap();
+    assert_eq!(del.status, 204);
+    let gone = c.get(&obj).await;
+    assert_eq!((gone.status, gone.code().as_str()), (404, "ObjectNotFound"));
+    assert!(gone.header("opc-request-id").is_some());
+
+    // A body that does not match its signed hash is rejected.
+    let path = format!("/n/{ns}/b/checkpoints/o/x");
+    let url = format!("{}{path}", emu.base_url());
+    let mut req = c.http.put(url).body("tampered");
+    for (k, v) in c
+        .signer
+        .sign(&Method::PUT, &path, Some(b"original"), emu.now(), true)
+    {
+        if k != "content-length" {
+            req = req.header(k, v);
+        }
+    }
+    assert_eq!(req.send().await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn control_api_over_http() {
+    let clock = ManualClock::new(t0());
+    let emu = start(&clock).await;
+    let r = control(&emu, Method::GET, "/_emulator/tenancy", None).await;
+    assert_eq!(r.json()["tenancyId"], emu.tenancy_id().as_str());
+    assert!(r.header("opc-request-id").is_some());
+    let root = emu.tenancy_id();
+    let r = control(&emu, Method::GET, &format!("/_emulator/events?compartmentId={root}&start=2026-03-10T11:00:00Z&end=2026-03-10T11:30:00Z"), None).await;
+    let n = r.json()["events"].as_array().unwrap().len();
+    assert_eq!(
+        n,
+        emu.ground_truth(
+            Some(&root),
+            t0() - Duration::minutes(60),
+            t0() - Duration::minutes(30)
+        )
+        .unwrap()
+        .len()
+    );
+    let r = control(
+        &emu,
+        Method::POST,
+        "/_emulator/events",
+        Some(json!({"compartmentId": root, "eventTime": "2026-03-10T11:00:00Z", "count": 2})),
+    )
+    .await;
+    assert_eq!(r.json()["events"].as_array().unwrap().len(), 2);
+    let r = control(
+        &emu,
+        Method::PUT,
+        "/_emulator/faults",
+        Some(
+            json!({"rules": [{"fault": {"kind": "rateLimited", "retryAfterSecs": 3}, "times": 1}]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(emu.faults().len(), 1);
+    let key = TestKey::shared().unwrap();
+    let r = control(
+        &emu,
+        Method::POST,
+        "/_emulator/keys",
+        Some(json!({"pem": key.public_pem()})),
+    )
+    .await;
+    assert_eq!(r.json()["fingerprint"], key.fingerprint());
+    let r = control(
+        &emu,
+        Method::PUT,
+        "/_emulator/clock",
+        Some(json!({"shiftMs": 60000})),
+    )
+    .await;
+    assert_eq!(r.json()["now"], "2026-03-10T12:01:30.000Z");
+    let r = control(
+        &emu,
+        Method::PUT,
+        "/_emulator/settings",
+        Some(json!({"pageSize": 3})),
+    )
+    .await;
+    assert_eq!(r.json()["pageSize"], 3);
+    let r = control(
+        &emu,
+        Method::POST,
+        "/_emulator/compartments",
+        Some(json!({"parentId": root, "name": "via-http"})),
+    )
+    .await;
+    assert_eq!(r.json()["name"], "via-http");
+    let r = control(
+        &emu,
+        Method::POST,
+        "/_emulator/compartments",
+        Some(json!({"parentId": "nope"})),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = control(&emu, Method::GET, "/_emulator/requests", None).await;
+    assert!(r.json()["requests"].as_array().unwrap().len() >= 8);
+    let r = control(&emu, Method::GET, "/_emulator/nothing", None).await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn events_carry_unicode_control_characters_and_large_payloads() {
+    let clock = ManualClock::new(t0());
+    let emu = Emulator::builder()
+        .seed(5)
+        .compartments(1)
+        .events_per_minute(10.0)
+        .backlog(Duration::minutes(30))
+        .unicode_probability(0.5)
+        .large_payloads(0.05, 300 * 1024)
+        .page_size(1000)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let c = Client::new(&emu);
+    let root = emu.tenancy_id();
+    let end = minute_floor(t0()) - Duration::minutes(2);
+    let start = end - Duration::minutes(25);
+    let r = c
+        .get(&Client::query(
+            "/20190901/auditEvents",
+            &[
+                ("compartmentId", &root),
+                ("startTime", &rfc3339(start)),
+                ("endTime", &rfc3339(end)),
+            ],
+        ))
+        .await;
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(
+        text.contains("\\u0000") && text.contains("\\u001b"),
+        "control characters are JSON-escaped"
+    );
+    assert!(text.contains('\u{1f680}') || text.contains('\u{65e5}'));
+    let events = r.json();
+    let big = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.to_string().len() > 300 * 1024)
+        .count();
+    assert!(big > 0);
+    for e in events.as_array().unwrap() {
+        assert!(e["data"]["request"]["headers"]["Authorization"].is_array());
+        assert!(e["data"]["request"]["headers"]["opc-principal"].is_array());
+        assert_eq!(e["eventTypeVersion"], "2.0");
+    }
+}
