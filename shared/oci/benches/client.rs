@@ -19,7 +19,9 @@ fn credentials() -> ApiKeyCredentials {
     ApiKeyCredentials::builder()
         .tenancy("ocid1.tenancy.oc1..aaaaaaaaba3pv6wkcr4jqae5f15p2b2m2yt2j6rx32uzr4h25vqstifsfdsq")
         .user("ocid1.user.oc1..aaaaaaaat5nvwcna5j6aqzjcaty5eqbb6qt2jvpkanghtgdaqedqw3rynjq")
-        .private_key(PrivateKeySource::File(format!("{FIXTURES}/bench-key-2048.pem").into()))
+        .private_key(PrivateKeySource::File(
+            format!("{FIXTURES}/bench-key-2048.pem").into(),
+        ))
         .build()
         .unwrap()
 }
@@ -33,14 +35,24 @@ fn signing(c: &mut Criterion) {
     c.bench_function("sign ListEvents GET (RSA-2048)", |b| {
         b.iter(|| {
             let mut headers = HeaderMap::new();
-            sign_request(&creds, &Method::GET, &url, &mut headers, None, BodySigning::Standard, SystemTime::now()).unwrap();
+            sign_request(
+                &creds,
+                &Method::GET,
+                &url,
+                &mut headers,
+                None,
+                BodySigning::Standard,
+                SystemTime::now(),
+            )
+            .unwrap();
             black_box(headers)
         })
     });
 }
 
 fn decoding(c: &mut Criterion) {
-    let one: serde_json::Value = serde_json::from_str(include_str!("../tests/fixtures/audit-event.json")).unwrap();
+    let one: serde_json::Value =
+        serde_json::from_str(include_str!("../tests/fixtures/audit-event.json")).unwrap();
     let page: Vec<serde_json::Value> = (0..1000)
         .map(|i| {
             let mut e = one.clone();

@@ -1,0 +1,4 @@
+//! Integration tests of the pipeline crate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod plan_simulation;
