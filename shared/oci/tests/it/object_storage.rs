@@ -42,10 +42,10 @@ impl Respond for Store {
                 if header("if-none-match").as_deref() == Some("*") && current.is_some() {
                     return precondition("object exists");
                 }
-                if let Some(want) = header("if-match") {
-                    if current.as_ref().map(|(_, e)| e) != Some(&want) {
-                        return precondition("etag does not match");
-                    }
+                if let Some(want) = header("if-match")
+                    && current.as_ref().map(|(_, e)| e) != Some(&want)
+                {
+                    return precondition("etag does not match");
                 }
                 let mut v = self.versions.lock().unwrap();
                 *v += 1;

@@ -1,0 +1,225 @@
+//! TLS client configuration for the TLS and RELP-over-TLS transports (rustls with the
+//! aws-lc-rs provider).
+//!
+//! Server verification is always on: there is deliberately no "insecure" switch. The
+//! minimum version is TLS 1.2. Roots come from the operating system, the Mozilla set
+//! compiled in, or a CA bundle; a client certificate can be added for mutual TLS.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use crate::error::ConfigError;
+
+/// PEM material, either in a file or inline (e.g. fetched from a secret store).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Pem {
+    /// Read from this file when the sender is built.
+    File(PathBuf),
+    /// Inline PEM text.
+    Inline(Vec<u8>),
+}
+
+impl std::fmt::Debug for Pem {
+    // Inline PEM may be a private key: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(p) => f.debug_tuple("File").field(p).finish(),
+            Self::Inline(b) => write!(f, "Inline(<{} bytes redacted>)", b.len()),
+        }
+    }
+}
+
+impl Pem {
+    fn load(&self, what: &'static str) -> Result<(Vec<u8>, String), ConfigError> {
+        match self {
+            Self::File(p) => std::fs::read(p)
+                .map(|b| (b, p.display().to_string()))
+                .map_err(|e| ConfigError::Pem {
+                    what,
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                }),
+            Self::Inline(b) => Ok((b.clone(), "inline PEM".into())),
+        }
+    }
+}
+
+/// Which certificate authorities are trusted to sign the receiver's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Roots {
+    /// The operating system's store (via `rustls-native-certs`; honours `SSL_CERT_FILE`).
+    #[default]
+    System,
+    /// The Mozilla root set compiled into the binary (for minimal images without a store).
+    Mozilla,
+    /// Only the CAs in this PEM bundle (typical for a private SIEM CA).
+    Bundle(Pem),
+}
+
+/// Client certificate and key for mutual TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// PEM certificate chain, leaf first.
+    pub cert_chain: Pem,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1). Never logged.
+    pub key: Pem,
+}
+
+/// TLS settings of a destination.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsConfig {
+    /// Trusted roots.
+    pub roots: Roots,
+    /// Name checked against the receiver's certificate; defaults to the host part of the
+    /// destination address.
+    pub server_name: Option<String>,
+    /// Client certificate for mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+impl TlsConfig {
+    /// Builds the rustls configuration once (at sender construction).
+    pub(crate) fn build(&self) -> Result<Arc<ClientConfig>, ConfigError> {
+        let mut store = rustls::RootCertStore::empty();
+        match &self.roots {
+            Roots::System => {
+                let found = rustls_native_certs::load_native_certs();
+                let (added, _ignored) = store.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    let why = found
+                        .errors
+                        .first()
+                        .map_or("store is empty".to_owned(), |e| e.to_string());
+                    return Err(ConfigError::NoRoots(format!("system store: {why}")));
+                }
+            }
+            Roots::Mozilla => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            Roots::Bundle(pem) => {
+                let (bytes, path) = pem.load("CA bundle")?;
+                let certs = CertificateDer::pem_slice_iter(&bytes)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| ConfigError::Pem {
+                        what: "CA bundle",
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let (added, _) = store.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(ConfigError::NoRoots(format!(
+                        "no usable certificate in {path}"
+                    )));
+                }
+            }
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_root_certificates(store);
+        let config = match &self.client_identity {
+            None => builder.with_no_client_auth(),
+            Some(id) => {
+                let (chain_pem, chain_path) = id.cert_chain.load("client certificate")?;
+                let chain = CertificateDer::pem_slice_iter(&chain_pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| ConfigError::Pem {
+                        what: "client certificate",
+                        path: chain_path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                if chain.is_empty() {
+                    return Err(ConfigError::Pem {
+                        what: "client certificate",
+                        path: chain_path,
+                        reason: "no certificate found".into(),
+                    });
+                }
+                let (key_pem, key_path) = id.key.load("client key")?;
+                // The parse error never contains key bytes, only the kind of failure.
+                let key =
+                    PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| ConfigError::Pem {
+                        what: "client key",
+                        path: key_path,
+                        reason: e.to_string(),
+                    })?;
+                builder.with_client_auth_cert(chain, key)?
+            }
+        };
+        Ok(Arc::new(config))
+    }
+
+    /// The name to verify: configured, or the host of `host:port`.
+    pub(crate) fn server_name(&self, address: &str) -> Result<ServerName<'static>, ConfigError> {
+        let name = match &self.server_name {
+            Some(n) => n.clone(),
+            None => crate::transport::split_host(address)?.to_owned(),
+        };
+        ServerName::try_from(name.clone()).map_err(|_| ConfigError::InvalidServerName(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_keys_are_never_printed() {
+        let id = ClientIdentity {
+            cert_chain: Pem::File("/etc/c.pem".into()),
+            key: Pem::Inline(
+                b"-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n".to_vec(),
+            ),
+        };
+        let shown = format!("{id:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn empty_or_missing_bundles_are_config_errors() {
+        let cfg = TlsConfig {
+            roots: Roots::Bundle(Pem::Inline(b"not pem".to_vec())),
+            ..Default::default()
+        };
+        assert!(matches!(cfg.build(), Err(ConfigError::NoRoots(_))));
+        let cfg = TlsConfig {
+            roots: Roots::Bundle(Pem::File("/nonexistent/ca.pem".into())),
+            ..Default::default()
+        };
+        assert!(matches!(
+            cfg.build(),
+            Err(ConfigError::Pem {
+                what: "CA bundle",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn mozilla_roots_build_and_server_name_defaults_to_host() {
+        let cfg = TlsConfig {
+            roots: Roots::Mozilla,
+            ..Default::default()
+        };
+        assert!(cfg.build().is_ok());
+        assert_eq!(
+            cfg.server_name("siem.example.com:6514").unwrap(),
+            ServerName::try_from("siem.example.com").unwrap()
+        );
+        assert_eq!(
+            cfg.server_name("[::1]:6514").unwrap(),
+            ServerName::try_from("::1").unwrap()
+        );
+        let named = TlsConfig {
+            server_name: Some("other.example".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            named.server_name("10.0.0.1:6514").unwrap(),
+            ServerName::try_from("other.example").unwrap()
+        );
+    }
+}

@@ -1,0 +1,438 @@
+//! A RELP client, written from the RELP specification (rsyslog's `relp.html`,
+//! librelp's `doc/relp.html`).
+//!
+//! A frame is `TXNR SP COMMAND SP DATALEN [SP DATA] LF`. The client opens a session with
+//! `open` (offering `commands=syslog`), sends each message as a `syslog` transaction and
+//! counts it delivered only when the server answers `rsp` with code 200 for that TXNR.
+//! Up to `window` transactions may be outstanding. `close` ends the session; the server
+//! may announce its own shutdown with `serverclose` (TXNR 0). Transaction numbers start
+//! at 1 in each session and wrap from 999,999,999 to 1.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::stream::{Stream, with_timeout};
+use crate::error::TransportError;
+
+const MAX_TXNR: u32 = 999_999_999;
+/// The server only ever sends short responses; anything larger is a protocol violation.
+const MAX_RESPONSE: usize = 64 * 1024;
+
+const OFFERS: &str = concat!(
+    "relp_version=0\nrelp_software=auditfwd,",
+    env!("CARGO_PKG_VERSION"),
+    ",https://example.invalid/auditfwd\ncommands=syslog"
+);
+
+/// One frame received from the server.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) txnr: u32,
+    pub(crate) command: String,
+    pub(crate) data: Vec<u8>,
+}
+
+impl Frame {
+    /// `rsp` data is `RSP-CODE [SP HUMANMSG] [LF CMDDATA]`.
+    fn status(&self) -> (u16, String) {
+        let line = self.data.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let (code, text) = line.split_once(' ').unwrap_or((&line, ""));
+        (code.parse().unwrap_or(0), text.to_owned())
+    }
+}
+
+fn proto(msg: impl Into<String>) -> TransportError {
+    TransportError::RelpProtocol(msg.into())
+}
+
+/// Parses one frame from the start of `buf`; `Ok(None)` when more bytes are needed.
+pub(crate) fn parse_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, TransportError> {
+    fn field(
+        buf: &[u8],
+        from: usize,
+        max: usize,
+        what: &str,
+    ) -> Result<Option<(usize, usize)>, TransportError> {
+        // Returns (end of field, index of its terminator) once a terminator is seen.
+        for (i, &b) in buf[from..].iter().enumerate() {
+            if b == b' ' || b == b'\n' {
+                if i == 0 {
+                    return Err(proto(format!("empty {what}")));
+                }
+                return Ok(Some((from + i, from + i)));
+            }
+            if i >= max {
+                return Err(proto(format!("{what} too long")));
+            }
+        }
+        Ok(None)
+    }
+    let Some((txnr_end, _)) = field(buf, 0, 9, "TXNR")? else {
+        return Ok(None);
+    };
+    let txnr_s = &buf[..txnr_end];
+    if buf[txnr_end] != b' ' || !txnr_s.iter().all(u8::is_ascii_digit) {
+        return Err(proto(format!(
+            "bad TXNR {:?}",
+            String::from_utf8_lossy(txnr_s)
+        )));
+    }
+    let Some((cmd_end, _)) = field(buf, txnr_end + 1, 32, "command")? else {
+        return Ok(None);
+    };
+    let command = &buf[txnr_end + 1..cmd_end];
+    if buf[cmd_end] != b' ' || !command.iter().all(u8::is_ascii_alphabetic) {
+        return Err(proto(format!(
+            "bad command {:?}",
+            String::from_utf8_lossy(command)
+        )));
+    }
+    let Some((len_end, _)) = field(buf, cmd_end + 1, 9, "DATALEN")? else {
+        return Ok(None);
+    };
+    let len_s = &buf[cmd_end + 1..len_end];
+    if !len_s.iter().all(u8::is_ascii_digit) {
+        return Err(proto(format!(
+            "bad DATALEN {:?}",
+            String::from_utf8_lossy(len_s)
+        )));
+    }
+    let parse = |s: &[u8]| {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+    };
+    let datalen = parse(len_s).ok_or_else(|| proto("bad DATALEN"))?;
+    if datalen > MAX_RESPONSE {
+        return Err(proto(format!("response of {datalen} bytes")));
+    }
+    let txnr = parse(txnr_s)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| proto("bad TXNR"))?;
+    let (data_start, data_end) = if buf[len_end] == b'\n' {
+        if datalen != 0 {
+            return Err(proto("LF where data was expected"));
+        }
+        (len_end, len_end)
+    } else {
+        (len_end + 1, len_end + 1 + datalen)
+    };
+    // Some servers send "0 serverclose 0 \n"; tolerate the empty SP DATA.
+    if buf.len() <= data_end {
+        return Ok(None);
+    }
+    if buf[data_end] != b'\n' {
+        return Err(proto("missing LF trailer"));
+    }
+    let frame = Frame {
+        txnr,
+        command: String::from_utf8_lossy(command).into_owned(),
+        data: buf[data_start..data_end].to_vec(),
+    };
+    Ok(Some((frame, data_end + 1)))
+}
+
+/// The transaction number after `t`.
+fn following(t: u32) -> u32 {
+    if t >= MAX_TXNR { 1 } else { t + 1 }
+}
+
+fn push_frame(out: &mut Vec<u8>, txnr: u32, command: &str, data: &[u8]) {
+    crate::encode::text::push_usize(out, txnr as usize);
+    out.push(b' ');
+    out.extend_from_slice(command.as_bytes());
+    out.push(b' ');
+    crate::encode::text::push_usize(out, data.len());
+    if !data.is_empty() {
+        out.push(b' ');
+        out.extend_from_slice(data);
+    }
+    out.push(b'\n');
+}
+
+/// An open RELP session.
+#[derive(Debug)]
+pub(crate) struct Session {
+    stream: Stream,
+    rbuf: BytesMut,
+    next_txnr: u32,
+    wbuf: Vec<u8>,
+}
+
+impl Session {
+    /// Runs the `open` handshake on a connected stream.
+    pub(crate) async fn open(stream: Stream, timeout: Duration) -> Result<Self, TransportError> {
+        let mut s = Self {
+            stream,
+            rbuf: BytesMut::with_capacity(4096),
+            next_txnr: 1,
+            wbuf: Vec::new(),
+        };
+        let txnr = s.take_txnr();
+        let mut frame = Vec::new();
+        push_frame(&mut frame, txnr, "open", OFFERS.as_bytes());
+        with_timeout(timeout, "RELP open", async {
+            s.stream
+                .write_all(&frame)
+                .await
+                .map_err(|e| TransportError::io("sending RELP open", e))?;
+            s.stream
+                .flush()
+                .await
+                .map_err(|e| TransportError::io("sending RELP open", e))?;
+            let rsp = s.read_frame().await?;
+            if rsp.command != "rsp" || rsp.txnr != txnr {
+                return Err(proto(format!(
+                    "expected rsp {txnr} to open, got {} {}",
+                    rsp.command, rsp.txnr
+                )));
+            }
+            let (status, text) = rsp.status();
+            if status != 200 {
+                return Err(TransportError::RelpRejected {
+                    command: "open",
+                    status,
+                    text,
+                });
+            }
+            let offers = String::from_utf8_lossy(&rsp.data);
+            let commands = offers
+                .lines()
+                .find_map(|l| l.strip_prefix("commands="))
+                .unwrap_or_default();
+            if !commands.split(',').any(|c| c.trim() == "syslog") {
+                return Err(TransportError::RelpNoSyslog {
+                    offered: commands.to_owned(),
+                });
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(s)
+    }
+
+    fn take_txnr(&mut self) -> u32 {
+        let t = self.next_txnr;
+        self.next_txnr = following(t);
+        t
+    }
+
+    async fn read_frame(&mut self) -> Result<Frame, TransportError> {
+        loop {
+            if let Some((frame, used)) = parse_frame(&self.rbuf)? {
+                self.rbuf.advance(used);
+                return Ok(frame);
+            }
+            let n = self
+                .stream
+                .read_buf(&mut self.rbuf)
+                .await
+                .map_err(|e| TransportError::io("reading RELP responses", e))?;
+            if n == 0 {
+                return Err(TransportError::Closed);
+            }
+        }
+    }
+
+    /// Sends every message of `batch` not yet marked in `confirmed`, keeping at most
+    /// `window` unacknowledged, and marks each one whose `rsp 200` arrives. On error the
+    /// session must be dropped; the unmarked messages are exactly those not acknowledged.
+    pub(crate) async fn send<M: AsRef<[u8]>>(
+        &mut self,
+        batch: &[M],
+        confirmed: &mut [bool],
+        window: usize,
+        io_timeout: Duration,
+    ) -> Result<(), TransportError> {
+        let todo: Vec<usize> = (0..batch.len()).filter(|&i| !confirmed[i]).collect();
+        let window = window.max(1);
+        let mut pos = 0;
+        let mut inflight: VecDeque<(u32, usize)> = VecDeque::with_capacity(window);
+        let mut rejected = None;
+        loop {
+            self.wbuf.clear();
+            while inflight.len() < window && pos < todo.len() {
+                let idx = todo[pos];
+                let txnr = self.take_txnr();
+                let mut wbuf = std::mem::take(&mut self.wbuf);
+                push_frame(&mut wbuf, txnr, "syslog", batch[idx].as_ref());
+                self.wbuf = wbuf;
+                inflight.push_back((txnr, idx));
+                pos += 1;
+            }
+            if !self.wbuf.is_empty() {
+                let (stream, wbuf) = (&mut self.stream, &self.wbuf);
+                with_timeout(io_timeout, "RELP write", async {
+                    stream
+                        .write_all(wbuf)
+                        .await
+                        .map_err(|e| TransportError::io("writing RELP", e))?;
+                    stream
+                        .flush()
+                        .await
+                        .map_err(|e| TransportError::io("writing RELP", e))
+                })
+                .await?;
+            }
+            if inflight.is_empty() {
+                break;
+            }
+            // Wait for at least one answer, then take every answer already buffered.
+            let mut frame =
+                Some(with_timeout(io_timeout, "RELP acknowledgement", self.read_frame()).await?);
+            while let Some(f) = frame {
+                if f.command == "serverclose" {
+                    return Err(TransportError::Closed);
+                }
+                if f.command != "rsp" {
+                    return Err(proto(format!(
+                        "unexpected command {:?} from server",
+                        f.command
+                    )));
+                }
+                let at = inflight
+                    .iter()
+                    .position(|(t, _)| *t == f.txnr)
+                    .ok_or_else(|| proto(format!("rsp for unknown transaction {}", f.txnr)))?;
+                let (_, idx) = inflight.remove(at).unwrap_or_default();
+                match f.status() {
+                    (200, _) => confirmed[idx] = true,
+                    (status, text) => {
+                        rejected = Some(TransportError::RelpRejected {
+                            command: "syslog",
+                            status,
+                            text,
+                        })
+                    }
+                }
+                frame = match parse_frame(&self.rbuf)? {
+                    Some((f, used)) => {
+                        self.rbuf.advance(used);
+                        Some(f)
+                    }
+                    None => None,
+                };
+            }
+        }
+        rejected.map_or(Ok(()), Err)
+    }
+
+    /// Ends the session politely. Errors are ignored: everything sent was already
+    /// acknowledged or is still unconfirmed, so nothing depends on the close.
+    pub(crate) async fn close(mut self, timeout: Duration) {
+        let txnr = self.take_txnr();
+        let mut frame = Vec::new();
+        push_frame(&mut frame, txnr, "close", b"");
+        let _ = with_timeout(timeout, "RELP close", async {
+            self.stream
+                .write_all(&frame)
+                .await
+                .map_err(|e| TransportError::io("closing", e))?;
+            self.stream
+                .flush()
+                .await
+                .map_err(|e| TransportError::io("closing", e))?;
+            loop {
+                let f = self.read_frame().await?;
+                if f.command == "rsp" && f.txnr == txnr {
+                    break;
+                }
+            }
+            self.stream
+                .shutdown()
+                .await
+                .map_err(|e| TransportError::io("closing", e))
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &[u8]) -> Result<Option<(Frame, usize)>, TransportError> {
+        parse_frame(s)
+    }
+
+    #[test]
+    fn builds_frames_per_spec() {
+        let mut out = Vec::new();
+        push_frame(&mut out, 2, "syslog", b"<13>1 - - - - - - hi");
+        push_frame(&mut out, 3, "close", b"");
+        assert_eq!(out, b"2 syslog 20 <13>1 - - - - - - hi\n3 close 0\n");
+        assert!(OFFERS.starts_with("relp_version=0\nrelp_software=auditfwd,"));
+        assert!(OFFERS.ends_with("\ncommands=syslog"));
+    }
+
+    #[test]
+    fn parses_responses() {
+        let (f, used) = parse(b"2 rsp 6 200 OK\n3 rsp").unwrap().unwrap();
+        assert_eq!(used, 15);
+        assert_eq!(
+            f,
+            Frame {
+                txnr: 2,
+                command: "rsp".into(),
+                data: b"200 OK".to_vec()
+            }
+        );
+        assert_eq!(f.status(), (200, "OK".into()));
+        let (f, used) = parse(b"0 serverclose 0\n").unwrap().unwrap();
+        assert_eq!((f.txnr, f.command.as_str(), used), (0, "serverclose", 16));
+        let (f, _) = parse(b"0 serverclose 0 \n").unwrap().unwrap();
+        assert_eq!(f.command, "serverclose");
+        let open = b"1 rsp 37 200 OK\nrelp_version=0\ncommands=syslog\n";
+        let (f, used) = parse(open).unwrap().unwrap();
+        assert_eq!(used, open.len());
+        assert_eq!(f.status(), (200, "OK".into()));
+        assert_eq!(
+            parse(b"4 rsp 21 500 error: queue full\n")
+                .unwrap()
+                .unwrap()
+                .0
+                .status()
+                .0,
+            500
+        );
+    }
+
+    #[test]
+    fn waits_for_incomplete_frames() {
+        for partial in [
+            &b"2"[..],
+            b"2 rsp",
+            b"2 rsp 6",
+            b"2 rsp 6 200",
+            b"2 rsp 6 200 OK",
+        ] {
+            assert!(parse(partial).unwrap().is_none(), "{partial:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            &b"x rsp 6 200 OK\n"[..],
+            b"2 r5p 6 200 OK\n",
+            b"2 rsp six 200 OK\n",
+            b"2 rsp 2 200 OK\n",
+            b"1234567890123 rsp",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(!err.is_retryable(), "{bad:?}");
+        }
+        assert!(parse(b"2 rsp 99999999 x").is_err());
+    }
+
+    #[test]
+    fn txnr_wraps_to_one() {
+        assert_eq!(following(1), 2);
+        assert_eq!(following(MAX_TXNR - 1), MAX_TXNR);
+        assert_eq!(following(MAX_TXNR), 1);
+    }
+}

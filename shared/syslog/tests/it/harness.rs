@@ -1,0 +1,399 @@
+//! Starts a private rsyslogd for one test and reads back its parsed view of each message.
+
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use auditfwd_syslog::tls::{ClientIdentity, Pem, Roots, TlsConfig};
+use auditfwd_syslog::{SyslogRecord, Window};
+use serde_json::Value;
+
+const TEMPLATE: &str = include_str!("../../../../scripts/rsyslog/rsyslog.conf.tmpl");
+const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
+/// How long to wait for rsyslogd or for messages before failing (not a timing assertion:
+/// a healthy run takes well under a second).
+/// MSGID of the readiness probes, left out of [`Rsyslog::received`].
+const PROBE: &str = "auditfwd-harness-probe";
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Test PKI: a CA, a server certificate for `localhost`/127.0.0.1 and a client certificate.
+#[derive(Debug)]
+pub struct Certs {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl Certs {
+    pub fn generate(dir: &Path) -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "auditfwd test CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf = |names: Vec<String>, cn: &str, eku: ExtendedKeyUsagePurpose| {
+            let mut p = CertificateParams::new(names).unwrap();
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.extended_key_usages = vec![eku];
+            let key = KeyPair::generate().unwrap();
+            let cert = p.signed_by(&key, &issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_pem, server_key) = leaf(
+            vec!["localhost".into(), "127.0.0.1".into()],
+            "localhost",
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let (client_pem, client_key) = leaf(
+            vec!["auditfwd-client".into()],
+            "auditfwd-client",
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let write = |name: &str, data: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, data).unwrap();
+            p
+        };
+        Self {
+            ca: write("ca.pem", &ca_cert.pem()),
+            server_cert: write("server.pem", &server_pem),
+            server_key: write("server.key", &server_key),
+            client_cert: write("client.pem", &client_pem),
+            client_key: write("client.key", &client_key),
+        }
+    }
+
+    /// Client TLS settings trusting the test CA, with the client certificate (mTLS).
+    pub fn client_tls(&self) -> TlsConfig {
+        TlsConfig {
+            roots: Roots::Bundle(Pem::File(self.ca.clone())),
+            server_name: Some("localhost".into()),
+            client_identity: Some(ClientIdentity {
+                cert_chain: Pem::File(self.client_cert.clone()),
+                key: Pem::File(self.client_key.clone()),
+            }),
+        }
+    }
+}
+
+/// Ports of the inputs of one rsyslogd.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub tcp: u16,
+    pub udp: u16,
+    pub tls: u16,
+    pub relp: u16,
+    pub relp_tls: u16,
+}
+
+impl Ports {
+    fn pick() -> Self {
+        // Hold all listeners until every port is chosen so none repeats.
+        let tcp: Vec<TcpListener> = (0..4)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let port = |l: &TcpListener| l.local_addr().unwrap().port();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Self {
+            tcp: port(&tcp[0]),
+            udp: udp.local_addr().unwrap().port(),
+            tls: port(&tcp[1]),
+            relp: port(&tcp[2]),
+            relp_tls: port(&tcp[3]),
+        }
+    }
+}
+
+/// One line of rsyslog's output: its parsed view of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub inputname: String,
+    pub pri: String,
+    pub hostname: String,
+    pub appname: String,
+    pub msgid: String,
+    pub sd: String,
+    pub msg: String,
+}
+
+/// A running private rsyslogd. Killed on drop.
+#[derive(Debug)]
+pub struct Rsyslog {
+    pub dir: tempfile::TempDir,
+    pub ports: Ports,
+    pub certs: Certs,
+    conf: PathBuf,
+    child: Option<Child>,
+}
+
+impl Rsyslog {
+    pub fn start() -> Self {
+        assert!(
+            Path::new(RSYSLOGD).exists(),
+            "{RSYSLOGD} is missing: run scripts/setup-dev (installs rsyslog, rsyslog-gnutls, rsyslog-relp)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("work")).unwrap();
+        let certs = Certs::generate(dir.path());
+        let ports = Ports::pick();
+        let path = |p: &Path| p.to_str().unwrap().to_owned();
+        let conf_text = TEMPLATE
+            .replace("@DIR@", &path(dir.path()))
+            .replace("@CA@", &path(&certs.ca))
+            .replace("@CERT@", &path(&certs.server_cert))
+            .replace("@KEY@", &path(&certs.server_key))
+            .replace("@TCP_PORT@", &ports.tcp.to_string())
+            .replace("@UDP_PORT@", &ports.udp.to_string())
+            .replace("@TLS_PORT@", &ports.tls.to_string())
+            .replace("@RELP_PORT@", &ports.relp.to_string())
+            .replace("@RELP_TLS_PORT@", &ports.relp_tls.to_string());
+        let conf = dir.path().join("rsyslog.conf");
+        std::fs::write(&conf, conf_text).unwrap();
+        let mut r = Self {
+            dir,
+            ports,
+            certs,
+            conf,
+            child: None,
+        };
+        r.launch();
+        r
+    }
+
+    fn launch(&mut self) {
+        let pidfile = self.dir.path().join("rsyslogd.pid");
+        let _ = std::fs::remove_file(&pidfile);
+        let log = std::fs::File::create(self.dir.path().join("rsyslogd.stderr")).unwrap();
+        let child = Command::new(RSYSLOGD)
+            .arg("-n")
+            .arg("-f")
+            .arg(&self.conf)
+            .arg("-i")
+            .arg(&pidfile)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {RSYSLOGD}: {e}; run scripts/setup-dev"));
+        self.child = Some(child);
+        let deadline = Instant::now() + PATIENCE;
+        for port in [
+            self.ports.tcp,
+            self.ports.tls,
+            self.ports.relp,
+            self.ports.relp_tls,
+        ] {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!("rsyslogd exited with {status}: {}", self.diagnostics());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "rsyslogd did not open port {port}: {}",
+                    self.diagnostics()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // imudp may bind after the TCP inputs: probe until a datagram gets through.
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let probe = format!("<13>1 - probe probe - {PROBE} - ready");
+        let probes = |d: &Path| {
+            std::fs::read_to_string(d.join("out.jsonl"))
+                .unwrap_or_default()
+                .matches(PROBE)
+                .count()
+        };
+        let before = probes(self.dir.path());
+        loop {
+            udp.send_to(probe.as_bytes(), ("127.0.0.1", self.ports.udp))
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            if probes(self.dir.path()) > before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rsyslogd UDP input not ready: {}",
+                self.diagnostics()
+            );
+        }
+    }
+
+    /// Stops rsyslogd gracefully (SIGTERM to the process this harness started).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + PATIENCE;
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Kills rsyslogd (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts again on the same ports, appending to the same output.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    pub fn diagnostics(&self) -> String {
+        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+        format!(
+            "stderr: {}\ninternal.log: {}",
+            read("rsyslogd.stderr"),
+            read("internal.log")
+        )
+    }
+
+    /// Every message received so far.
+    pub fn received(&self) -> Vec<Received> {
+        let text = std::fs::read_to_string(self.dir.path().join("out.jsonl")).unwrap_or_default();
+        text.lines()
+            // A line being written may be incomplete; it is read on the next poll.
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["msgid"] != PROBE)
+            .map(|v| {
+                let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                Received {
+                    inputname: s("inputname"),
+                    pri: s("pri"),
+                    hostname: s("hostname"),
+                    appname: s("appname"),
+                    msgid: s("msgid"),
+                    sd: s("sd"),
+                    msg: s("msg"),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` messages were received, and returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                // Give stragglers (duplicates, forged lines) a moment to show up too.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return self.received();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} messages arrived: {}",
+                got.len(),
+                self.diagnostics()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The window every test record belongs to.
+pub fn window() -> Window {
+    Window {
+        start: "2026-11-22T14:00:00Z".parse().unwrap(),
+        end: "2026-11-22T14:05:00Z".parse().unwrap(),
+    }
+}
+
+/// The realistic 2.8 KB TerminateInstance event.
+pub fn fixture() -> SyslogRecord {
+    let text = include_str!("../fixtures/terminate_instance.json");
+    SyslogRecord::from_event(serde_json::from_str(text).unwrap(), window(), false).unwrap()
+}
+
+/// `n` distinct records: fixture variants with unique ids, some with non-ASCII text and
+/// SD-special characters.
+pub fn records(n: usize, tag: &str) -> Vec<SyslogRecord> {
+    (0..n)
+        .map(|i| {
+            let mut r = fixture();
+            r.event_id = format!("{tag}-{i:05}");
+            r.body["eventId"] = r.event_id.clone().into();
+            if i % 3 == 1 {
+                r.body["data"]["resourceName"] = format!("café-{i}").into();
+            }
+            if i % 5 == 2 {
+                r.compartment_id = format!("ocid1.compartment.oc1..q\"uo\\te]{i}");
+            }
+            if i % 2 == 0 {
+                r.event_type = "com.oraclecloud.ComputeApi.GetInstance".into();
+                r.body["data"]["eventName"] = "GetInstance".into();
+            }
+            r.replay = i % 4 == 3;
+            r
+        })
+        .collect()
+}
+
+/// What rsyslog should show for an RFC 5424 message we sent: (msgid, structured data, msg).
+pub fn rfc5424_view(bytes: &[u8]) -> (String, String, String) {
+    let s = std::str::from_utf8(bytes).unwrap();
+    // <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG
+    let mut rest = s;
+    let mut fields = Vec::new();
+    for _ in 0..6 {
+        let (f, r) = rest.split_once(' ').unwrap();
+        fields.push(f);
+        rest = r;
+    }
+    let b = rest.as_bytes();
+    let mut i = 0;
+    let mut in_value = false;
+    let sd_end = loop {
+        match b[i] {
+            b'\\' if in_value => i += 1,
+            b'"' => in_value = !in_value,
+            b']' if !in_value && b.get(i + 1) != Some(&b'[') => break i + 1,
+            _ => {}
+        }
+        i += 1;
+    };
+    (
+        fields[5].to_owned(),
+        rest[..sd_end].to_owned(),
+        rest[sd_end + 1..].to_owned(),
+    )
+}
+
+/// The event id inside a JSON payload (BOM tolerated).
+pub fn event_id_of(msg: &str) -> String {
+    let v: Value = serde_json::from_str(msg.trim_start_matches('\u{feff}')).unwrap();
+    v["eventId"].as_str().unwrap().to_owned()
+}
