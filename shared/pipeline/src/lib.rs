@@ -8,9 +8,15 @@
 //!   second (settle) pass after OCI's ingestion delay; property-tested to list every minute
 //!   fresh exactly once and late enough at least once.
 //! - [`scrub`]: credential headers (`Authorization`, `opc-principal`, tokens, cookies) redacted
-//!   before an event leaves the process; [`glob`]: the wildcards filters use.
+//!   before an event leaves the process; [`filter`]: event filters by type and principal, with
+//!   reasons counted; [`compartments`]: which compartments are polled; [`glob`]: wildcards.
+//! - [`dedupe`]: ids delivered recently (in-process cache) or recorded in the checkpoint are
+//!   not sent again; ids are recorded only after the sink confirmed them.
 
 pub mod clock;
+pub mod compartments;
+pub mod dedupe;
+pub mod filter;
 pub mod glob;
 pub mod plan;
 pub mod scrub;
