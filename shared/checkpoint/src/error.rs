@@ -29,6 +29,18 @@ pub enum StoreError {
         #[source]
         source: Box<auditfwd_oci::Error>,
     },
+    /// An object-store call (S3) failed.
+    #[error("{key}: {op} failed: {message}")]
+    Backend {
+        /// The object key.
+        key: String,
+        /// The operation.
+        op: &'static str,
+        /// Whether trying again may help (timeouts, throttling, 5xx).
+        retryable: bool,
+        /// The error with its cause chain.
+        message: String,
+    },
     /// A stored document could not be decoded (damaged, or written by a newer auditfwd).
     #[error("{key}: stored document is not readable: {reason}")]
     Corrupt {
@@ -64,6 +76,7 @@ impl StoreError {
                     | std::io::ErrorKind::ReadOnlyFilesystem
             ),
             StoreError::Oci { source, .. } => source.is_retryable(),
+            StoreError::Backend { retryable, .. } => *retryable,
             StoreError::PreconditionFailed { .. }
             | StoreError::Corrupt { .. }
             | StoreError::InvalidKey(_)

@@ -4,7 +4,8 @@
 //! - [`store`]: the narrow I/O edge, a conditional object store ([`ObjectStore`]) with
 //!   backends chosen by URL: `file:///dir` ([`FileStore`], atomic writes and a lock for
 //!   conditional ones) and `oci://namespace/bucket/prefix` ([`OciStore`], Object Storage through
-//!   `auditfwd-oci`); `MemoryStore` behind the `test-util` feature.
+//!   `auditfwd-oci`) and `s3://bucket/prefix` ([`S3Store`], S3's `If-Match`/`If-None-Match`);
+//!   `MemoryStore` behind the `test-util` feature.
 //! - [`doc`]: typed JSON documents on a store, and the one rule for a conditional write whose
 //!   answer was lost.
 //! - [`keys`]: one object per (tenancy, region, compartment), so fan-out workers never contend.
@@ -35,6 +36,6 @@ pub use lease::{Lease, LeaseError};
 #[cfg(feature = "test-util")]
 pub use store::MemoryStore;
 pub use store::{
-    CheckpointLocation, Etag, FileStore, ObjectKey, ObjectStore, OciStore, StoredObject,
+    CheckpointLocation, Etag, FileStore, ObjectKey, ObjectStore, OciStore, S3Store, StoredObject,
     WriteCondition,
 };

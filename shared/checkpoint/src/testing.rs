@@ -74,7 +74,7 @@ pub async fn conditional_writes<S: ObjectStore>(store: &S) {
         .await;
     assert!(
         matches!(if_match_absent, Err(StoreError::PreconditionFailed { .. })),
-        "if-match on an absent object must fail"
+        "if-match on an absent object must fail: {if_match_absent:?}"
     );
     store
         .put(

@@ -9,6 +9,7 @@ mod file;
 #[cfg(feature = "test-util")]
 mod memory;
 mod oci;
+mod s3;
 
 use std::fmt;
 use std::future::Future;
@@ -20,6 +21,7 @@ pub use file::FileStore;
 #[cfg(feature = "test-util")]
 pub use memory::MemoryStore;
 pub use oci::OciStore;
+pub use s3::S3Store;
 
 use crate::error::StoreError;
 

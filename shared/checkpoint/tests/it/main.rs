@@ -5,3 +5,4 @@
 mod conformance;
 mod documents;
 mod lease;
+mod s3;
