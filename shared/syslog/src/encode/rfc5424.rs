@@ -8,18 +8,25 @@ use crate::record::SyslogRecord;
 pub(crate) const MSGID_MAX: usize = 32;
 
 /// MSGID for an event type: without OCI's constant `com.oraclecloud.` prefix, and when still
-/// longer than 32 characters, its *last* 32, so the operation (what analysts filter on)
-/// survives: `com.oraclecloud.ComputeApi.TerminateInstance` gives `ComputeApi.TerminateInstance`.
-/// The full event type is always in the payload.
+/// longer than 32 characters, with whole leading dot-separated segments dropped until it fits,
+/// so the operation (what analysts filter on) survives:
+/// `com.oraclecloud.ComputeApi.TerminateInstance` gives `ComputeApi.TerminateInstance`, and
+/// `com.oraclecloud.ComputeApi.TerminateInstance.begin` gives `TerminateInstance.begin`. A single
+/// segment longer than 32 keeps its last 32 characters. The full type is always in the payload.
 pub(crate) fn msgid(event_type: &str) -> &str {
-    let short = event_type
+    let mut short = event_type
         .strip_prefix("com.oraclecloud.")
         .unwrap_or(event_type);
-    if short.len() > MSGID_MAX && short.is_ascii() {
-        &short[short.len() - MSGID_MAX..]
-    } else {
-        short
+    if !short.is_ascii() {
+        return short;
     }
+    while short.len() > MSGID_MAX {
+        match short.split_once('.') {
+            Some((_, rest)) if !rest.is_empty() => short = rest,
+            _ => return &short[short.len() - MSGID_MAX..],
+        }
+    }
+    short
 }
 
 /// Writes everything up to and including the structured data (no trailing space).

@@ -115,7 +115,15 @@ fn msgid_keeps_the_operation_of_oci_event_types() {
         ),
         (
             "com.oraclecloud.identityControlPlane.UpdateAuthenticationPolicy",
-            "Plane.UpdateAuthenticationPolicy",
+            "UpdateAuthenticationPolicy",
+        ),
+        (
+            "com.oraclecloud.ComputeApi.TerminateInstance.begin",
+            "TerminateInstance.begin",
+        ),
+        (
+            "x.ThisSingleSegmentIsLongerThanThirtyTwoCharacters",
+            "tIsLongerThanThirtyTwoCharacters",
         ),
         ("com.example.Short", "com.example.Short"),
     ] {
