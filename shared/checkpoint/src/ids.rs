@@ -13,7 +13,8 @@ use sha2::{Digest as _, Sha256};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventIdSet(HashSet<u128>);
 
-fn digest128(id: &str) -> u128 {
+/// The 128-bit digest sets of event ids are kept as: the first 16 bytes of SHA-256(id).
+pub fn digest128(id: &str) -> u128 {
     let d = Sha256::digest(id.as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);

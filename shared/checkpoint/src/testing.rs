@@ -8,6 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::StoreError;
+use crate::keys::Scope;
+use crate::lease::{self, LeaseError};
 use crate::store::{ObjectKey, ObjectStore, WriteCondition};
 
 /// The conditional-write contract: create-if-absent, replace-by-etag, stale etags refused,
@@ -140,4 +142,36 @@ pub async fn no_lost_updates<S: ObjectStore + 'static>(store: Arc<S>) {
         .parse()
         .unwrap();
     assert_eq!(total, writers * each);
+}
+
+/// `runners` tasks race for the lease on `scope` at the same instant: exactly one may win, and
+/// every other must see the lease held (not an error).
+pub async fn lease_race<S: ObjectStore + 'static>(store: Arc<S>, scope: &Scope, runners: usize) {
+    let now = chrono::Utc::now();
+    let mut tasks = Vec::new();
+    for i in 0..runners {
+        let (store, scope) = (store.clone(), scope.clone());
+        tasks.push(tokio::spawn(async move {
+            lease::acquire(
+                &*store,
+                &scope,
+                &format!("runner-{i}"),
+                std::time::Duration::from_secs(60),
+                now,
+            )
+            .await
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        match t.await.expect("lease task") {
+            Ok(_) => winners += 1,
+            Err(LeaseError::Held { .. }) => {}
+            Err(e) => panic!("a racing runner failed instead of seeing the lease held: {e}"),
+        }
+    }
+    assert_eq!(
+        winners, 1,
+        "exactly one of {runners} racing runners may hold the lease"
+    );
 }

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use auditfwd_checkpoint::EventIdSet;
-use sha2::{Digest as _, Sha256};
+use auditfwd_checkpoint::ids::digest128;
 
 /// Whether an event should be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +28,6 @@ pub struct RecentIds {
     cache: moka::sync::Cache<u128, ()>,
 }
 
-fn key(id: &str) -> u128 {
-    let d = Sha256::digest(id.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d[..16]);
-    u128::from_be_bytes(b)
-}
-
 impl RecentIds {
     /// Remembers up to `capacity` ids for `ttl` each (they only need to outlive the settle lag
     /// plus a cycle; the checkpoint covers longer spans and restarts).
@@ -49,7 +42,7 @@ impl RecentIds {
 
     /// Whether `id` was delivered already, by this process or according to `persisted`.
     pub fn check(&self, id: &str, persisted: Option<&EventIdSet>) -> Seen {
-        if self.cache.contains_key(&key(id)) || persisted.is_some_and(|p| p.contains(id)) {
+        if self.cache.contains_key(&digest128(id)) || persisted.is_some_and(|p| p.contains(id)) {
             Seen::Duplicate
         } else {
             Seen::New
@@ -59,7 +52,7 @@ impl RecentIds {
     /// Records ids whose delivery the sink confirmed.
     pub fn confirmed<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         for id in ids {
-            self.cache.insert(key(id), ());
+            self.cache.insert(digest128(id), ());
         }
     }
 }

@@ -93,28 +93,5 @@ async fn one_holder_at_a_time_and_takeover_only_after_expiry() {
 async fn racing_runners_get_exactly_one_lease() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(auditfwd_checkpoint::FileStore::new(dir.path()));
-    let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..8 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            lease::acquire(
-                &*store,
-                &scope(),
-                &format!("runner-{i}"),
-                Duration::from_secs(60),
-                now,
-            )
-            .await
-        }));
-    }
-    let mut winners = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => winners += 1,
-            Err(LeaseError::Held { .. }) => {}
-            Err(e) => panic!("{e}"),
-        }
-    }
-    assert_eq!(winners, 1);
+    auditfwd_checkpoint::testing::lease_race(store, &scope(), 8).await;
 }

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditfwd_checkpoint::testing::{conditional_writes, no_lost_updates};
-use auditfwd_checkpoint::{LeaseError, ObjectKey, ObjectStore, S3Store, StoreError, lease};
+use auditfwd_checkpoint::testing::{conditional_writes, lease_race, no_lost_updates};
+use auditfwd_checkpoint::{ObjectKey, ObjectStore, S3Store, StoreError};
 use aws_sdk_s3::config::{Credentials, Region};
 
 use crate::documents::scope;
@@ -90,31 +90,12 @@ async fn s3_store_keeps_the_checkpoint_contract_on_moto() {
     )))
     .await;
 
-    let store = Arc::new(S3Store::new(client.clone(), "auditfwd-state", "leases"));
-    let now = chrono::Utc::now();
-    let mut racers = Vec::new();
-    for i in 0..6 {
-        let store = store.clone();
-        racers.push(tokio::spawn(async move {
-            lease::acquire(
-                &*store,
-                &scope(),
-                &format!("runner-{i}"),
-                Duration::from_secs(60),
-                now,
-            )
-            .await
-        }));
-    }
-    let mut winners = 0;
-    for r in racers {
-        match r.await.unwrap() {
-            Ok(_) => winners += 1,
-            Err(LeaseError::Held { .. }) => {}
-            Err(e) => panic!("{e}"),
-        }
-    }
-    assert_eq!(winners, 1);
+    lease_race(
+        Arc::new(S3Store::new(client.clone(), "auditfwd-state", "leases")),
+        &scope(),
+        6,
+    )
+    .await;
 
     // A missing bucket must not read as "no checkpoint yet", which would restart from scratch.
     let missing = S3Store::new(client, "no-such-bucket", "");
