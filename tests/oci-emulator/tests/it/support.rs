@@ -111,6 +111,29 @@ impl<'a> Client<'a> {
         })
     }
 
+    /// Sends `GET path` signed by `key` (registered or not) as `key_id`; returns the status.
+    pub(crate) async fn get_signed_by(
+        &self,
+        key: &oci_emulator::TestKey,
+        key_id: &str,
+        path: &str,
+    ) -> u16 {
+        let mut req = self.http.get(format!("{}{path}", self.emu.base_url()));
+        for (k, v) in key.sign_request(
+            key_id,
+            &Method::GET,
+            &self.emu.host(),
+            path,
+            self.emu.now(),
+            None,
+            "",
+            true,
+        ) {
+            req = req.header(k, v);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+
     pub(crate) async fn get(&self, path_and_query: &str) -> Resp {
         self.try_send(Method::GET, path_and_query, None, &[], true)
             .await

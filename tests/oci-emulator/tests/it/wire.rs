@@ -254,20 +254,7 @@ async fn authentication_failures_are_401_not_authenticated_with_request_ids() {
     let stranger =
         TestKey::from_private_pem(include_str!("../fixtures/oracle-sample-key.pem"), None).unwrap();
     let key_id = stranger.key_id(&emu.tenancy_id(), oci_emulator::TEST_USER_ID);
-    let mut req = c.http.get(format!("{}{path}", emu.base_url()));
-    for (k, v) in stranger.sign_request(
-        &key_id,
-        &Method::GET,
-        &emu.host(),
-        &path,
-        emu.now(),
-        None,
-        "",
-        true,
-    ) {
-        req = req.header(k, v);
-    }
-    assert_eq!(req.send().await.unwrap().status(), 401);
+    assert_eq!(c.get_signed_by(&stranger, &key_id, &path).await, 401);
     let mut req = c.http.get(format!("{}{path}&limit=1", emu.base_url()));
     for (k, v) in c.signer.sign(&Method::GET, &path, None, emu.now(), true) {
         req = req.header(k, v);
@@ -276,20 +263,7 @@ async fn authentication_failures_are_401_not_authenticated_with_request_ids() {
 
     // Registering the key makes it work.
     emu.register_key(stranger.public_key()).unwrap();
-    let mut req = c.http.get(format!("{}{path}", emu.base_url()));
-    for (k, v) in stranger.sign_request(
-        &key_id,
-        &Method::GET,
-        &emu.host(),
-        &path,
-        emu.now(),
-        None,
-        "",
-        true,
-    ) {
-        req = req.header(k, v);
-    }
-    assert_eq!(req.send().await.unwrap().status(), 200);
+    assert_eq!(c.get_signed_by(&stranger, &key_id, &path).await, 200);
     let codes: Vec<_> = emu
         .request_log()
         .iter()
