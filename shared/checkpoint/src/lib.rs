@@ -12,6 +12,7 @@
 //! - [`state`]: the versioned per-compartment document: `delivered_until`, windows awaiting
 //!   their settle pass with the ids they delivered, the gap ledger.
 //! - [`manifest`]: per-window delivery manifests.
+//! - [`known`]: the compartments seen so far, to report new and disappeared ones.
 //! - [`lease`]: at most one runner per compartment.
 //! - [`ids`]: compact event-id sets and an order-independent digest of ids.
 //!
@@ -22,6 +23,7 @@ pub mod doc;
 mod error;
 pub mod ids;
 pub mod keys;
+pub mod known;
 pub mod lease;
 pub mod manifest;
 pub mod state;
@@ -36,6 +38,6 @@ pub use lease::{Lease, LeaseError};
 #[cfg(feature = "test-util")]
 pub use store::MemoryStore;
 pub use store::{
-    CheckpointLocation, Etag, FileStore, ObjectKey, ObjectStore, OciStore, S3Store, StoredObject,
-    WriteCondition,
+    AnyStore, CheckpointLocation, Etag, FileStore, ObjectKey, ObjectStore, OciStore, S3Store,
+    StoredObject, WriteCondition,
 };

@@ -33,9 +33,16 @@ pub struct CompartmentState {
     /// for them (so the settle pass, or a cold start, sends none of them again).
     #[serde(default)]
     pub awaiting_settle: Vec<AwaitingSettle>,
-    /// Windows that could not be delivered after retries, kept until delivered or replayed.
+    /// The gap ledger: windows the cursor has moved past without delivering them (the window
+    /// kept failing, or OCI refused it outright), oldest first, kept until a later cycle or a
+    /// replay delivers them.
     #[serde(default)]
     pub gaps: Vec<Gap>,
+    /// The window at the cursor, when its last attempts failed with errors that may pass
+    /// (throttling, 5xx): the cursor waits on it until it succeeds or has failed often enough
+    /// to go to the gap ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing: Option<Gap>,
     /// The most recent failure, for status displays.
     #[serde(default)]
     pub last_error: Option<LastError>,
@@ -52,6 +59,13 @@ pub struct AwaitingSettle {
     pub window: Window,
     /// Ids delivered for it so far.
     pub delivered: EventIdSet,
+    /// Failed settle attempts so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A window in the gap ledger.
@@ -67,6 +81,66 @@ pub struct Gap {
     pub last_failed_at: DateTime<Utc>,
     /// Attempts so far.
     pub attempts: u32,
+    /// For a window whose first pass was delivered but whose settle pass failed: the ids
+    /// already delivered, so delivering the gap later sends none of them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<EventIdSet>,
+}
+
+impl CompartmentState {
+    /// A new compartment's state, starting at `delivered_until`.
+    pub fn starting_at(
+        delivered_until: MinuteTimestamp,
+        now: DateTime<Utc>,
+        by: impl Into<String>,
+    ) -> Self {
+        CompartmentState {
+            delivered_until,
+            awaiting_settle: Vec::new(),
+            gaps: Vec::new(),
+            failing: None,
+            last_error: None,
+            updated_at: now,
+            updated_by: by.into(),
+        }
+    }
+
+    /// Puts `window` in the gap ledger, merging it with an entry it touches that has no
+    /// delivered-id set (so an inaccessible compartment is one growing entry, not hundreds).
+    pub fn add_gap(
+        &mut self,
+        window: Window,
+        reason: impl Into<String>,
+        now: DateTime<Utc>,
+        delivered: Option<EventIdSet>,
+    ) {
+        let reason = reason.into();
+        if delivered.is_none()
+            && let Some(g) = self.gaps.iter_mut().find(|g| {
+                g.delivered.is_none()
+                    && (g.window.end() == window.start() || g.window.start() == window.end())
+            })
+            && let Ok(w) = Window::new(
+                g.window.start().min(window.start()),
+                g.window.end().max(window.end()),
+            )
+        {
+            g.window = w;
+            g.reason = reason;
+            g.last_failed_at = now;
+            g.attempts += 1;
+            return;
+        }
+        self.gaps.push(Gap {
+            window,
+            reason,
+            first_failed_at: now,
+            last_failed_at: now,
+            attempts: 1,
+            delivered,
+        });
+        self.gaps.sort_by_key(|g| g.window);
+    }
 }
 
 /// The latest error seen for a compartment.

@@ -21,6 +21,7 @@ use auditfwd_checkpoint::CheckpointLocation;
 use auditfwd_pipeline::compartments::CompartmentRule;
 use auditfwd_pipeline::filter::EventFilter;
 use auditfwd_pipeline::glob::Glob;
+use auditfwd_pipeline::limits::TypeCap;
 use auditfwd_pipeline::plan::WindowPolicy;
 use auditfwd_pipeline::scrub::ScrubPolicy;
 
@@ -43,6 +44,9 @@ pub struct Config {
     /// `AUDITFWD_CHECKPOINT_URL`: where delivery progress is kept (`file:///dir`,
     /// `s3://bucket/prefix`, `oci://namespace/bucket/prefix`).
     pub checkpoint: CheckpointLocation,
+    /// `AUDITFWD_S3_FORCE_PATH_STYLE`: address S3 buckets by path (`endpoint/bucket/key`), as
+    /// S3-compatible stores and local test servers need (default false).
+    pub s3_force_path_style: bool,
     /// `AUDITFWD_FRESH_LAG`, `AUDITFWD_SETTLE_LAG`, `AUDITFWD_INITIAL_LOOKBACK`,
     /// `AUDITFWD_MAX_WINDOW`, `AUDITFWD_AUDIT_RETENTION`: when windows are listed.
     pub windows: WindowPolicy,
@@ -55,7 +59,7 @@ pub struct Config {
 }
 
 /// Rate and concurrency limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// `AUDITFWD_EVENTS_PER_SECOND`: events sent to syslog per second; sending waits rather
     /// than drops (unset: unlimited).
@@ -65,6 +69,9 @@ pub struct Limits {
     pub oci_requests_per_second: NonZeroU32,
     /// `AUDITFWD_CONCURRENCY`: compartments processed at once (default 4).
     pub concurrency: usize,
+    /// `AUDITFWD_EVENT_TYPE_CAPS`: per-event-type caps, `pattern=rate[:delay|:drop]`,
+    /// comma-separated; the first matching pattern applies.
+    pub type_caps: Vec<TypeCap>,
 }
 
 impl Config {
@@ -103,6 +110,7 @@ impl Config {
             None => None,
         };
 
+        let s3_force_path_style = v.boolean("AUDITFWD_S3_FORCE_PATH_STYLE", false);
         let d = WindowPolicy::default();
         let max_window = v.duration(
             "AUDITFWD_MAX_WINDOW",
@@ -158,6 +166,17 @@ impl Config {
             concurrency: v
                 .number::<NonZeroU32>("AUDITFWD_CONCURRENCY", positive)
                 .map_or(4, |n| n.get() as usize),
+            type_caps: v
+                .list("AUDITFWD_EVENT_TYPE_CAPS")
+                .iter()
+                .filter_map(|c| match TypeCap::parse(c) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        v.problem("AUDITFWD_EVENT_TYPE_CAPS", e);
+                        None
+                    }
+                })
+                .collect(),
         };
 
         match (oci, syslog, checkpoint) {
@@ -167,6 +186,7 @@ impl Config {
                 compartments_exclude,
                 syslog,
                 checkpoint,
+                s3_force_path_style,
                 windows,
                 filter,
                 scrub,
@@ -242,18 +262,33 @@ mod tests {
         );
         assert_eq!(c.windows, WindowPolicy::default());
         assert_eq!(
-            c.limits,
-            Limits {
-                events_per_second: None,
-                oci_requests_per_second: NonZeroU32::new(10).unwrap(),
-                concurrency: 4
-            }
+            (
+                c.limits.events_per_second,
+                c.limits.oci_requests_per_second.get(),
+                c.limits.concurrency,
+                c.limits.type_caps.len()
+            ),
+            (None, 10, 4, 0)
         );
         assert!(!c.scrub.disabled && c.filter.include_types.is_empty());
         assert_eq!(
             c.oci.auth.credentials().unwrap().tenancy().as_str(),
             TENANCY
         );
+    }
+
+    #[test]
+    fn event_type_caps_parse_and_a_bad_one_names_the_variable() {
+        let mut v = minimal();
+        v.push((
+            "AUDITFWD_EVENT_TYPE_CAPS",
+            "*.GetObject=50:drop, com.oraclecloud.ComputeApi.*=200",
+        ));
+        let c = Config::from_vars(vars(&v)).unwrap();
+        assert_eq!(c.limits.type_caps.len(), 2);
+        let mut bad = minimal();
+        bad.push(("AUDITFWD_EVENT_TYPE_CAPS", "*.GetObject=fast"));
+        assert_eq!(problems(&bad), ["AUDITFWD_EVENT_TYPE_CAPS"]);
     }
 
     #[test]

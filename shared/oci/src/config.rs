@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::auth::ApiKeyCredentials;
 use crate::region::{Endpoint, EndpointError, Region, Service};
 use crate::retry::RetryConfig;
-use crate::transport::Transport;
+use crate::transport::{SigningClock, Transport};
 
 /// Connect and per-request timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,9 +121,17 @@ pub struct ConfigBuilder {
     overrides: BTreeMap<Service, Endpoint>,
     retry: Option<RetryConfig>,
     timeouts: Option<TimeoutConfig>,
+    clock: SigningClock,
 }
 
 impl ConfigBuilder {
+    /// Where signatures take their `date` from (default: the system clock). Tests that run a
+    /// server on a manual clock pass that clock here.
+    pub fn signing_clock(mut self, clock: SigningClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// API-key credentials (required).
     pub fn credentials(mut self, c: ApiKeyCredentials) -> Self {
         self.credentials = Some(c);
@@ -177,6 +185,7 @@ impl ConfigBuilder {
             credentials,
             self.retry.unwrap_or_default(),
             self.timeouts.unwrap_or_default(),
+            self.clock,
         )
         .map_err(ConfigError::Http)?;
         Ok(Config {

@@ -289,6 +289,11 @@ impl Window {
         self.start.0 <= t && t < self.end.0
     }
 
+    /// Whether `other` lies wholly inside this window.
+    pub fn contains_window(&self, other: &Window) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+
     /// Consecutive sub-windows of at most `max_minutes` each, covering this window exactly.
     pub fn split(&self, max_minutes: u32) -> Vec<Window> {
         let step = i64::from(max_minutes.max(1));

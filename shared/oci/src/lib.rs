@@ -53,6 +53,7 @@ pub use error::{DispatchKind, Error, ServiceError};
 pub use ids::{MinuteTimestamp, Ocid, TimeError, Window};
 pub use region::{Endpoint, EndpointError, Region, Service};
 pub use retry::RetryConfig;
+pub use transport::SigningClock;
 
 /// Percent-encodes one path segment: everything but RFC 3986 unreserved characters, so a `/`
 /// inside an object name stays inside the segment.

@@ -100,6 +100,33 @@ pub(crate) struct Transport {
     credentials: ApiKeyCredentials,
     retry: RetryConfig,
     timeouts: TimeoutConfig,
+    pub(crate) clock: SigningClock,
+}
+
+/// Where request signatures take their `date` from: the system clock, or a test's clock.
+#[derive(Clone, Default)]
+pub struct SigningClock(Option<std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>>);
+
+impl SigningClock {
+    /// A clock that reads `now` (a test's manual clock, so signatures match a test server's
+    /// notion of time).
+    pub fn from_fn(now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        SigningClock(Some(std::sync::Arc::new(now)))
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.0.as_ref().map_or_else(SystemTime::now, |f| f())
+    }
+}
+
+impl std::fmt::Debug for SigningClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SigningClock(custom)"
+        } else {
+            "SigningClock(system)"
+        })
+    }
 }
 
 impl Transport {
@@ -107,6 +134,7 @@ impl Transport {
         credentials: ApiKeyCredentials,
         retry: RetryConfig,
         timeouts: TimeoutConfig,
+        clock: SigningClock,
     ) -> Result<Self, reqwest::Error> {
         let mut b = reqwest::Client::builder()
             .http1_only()
@@ -122,6 +150,7 @@ impl Transport {
             credentials,
             retry,
             timeouts,
+            clock,
         })
     }
 
@@ -176,7 +205,7 @@ impl Transport {
             &mut headers,
             req.body.as_deref(),
             req.body_signing,
-            SystemTime::now(),
+            self.clock.now(),
         )
         .map_err(|e| Error::Construction {
             operation: op,

@@ -18,9 +18,16 @@ pub mod compartments;
 pub mod dedupe;
 pub mod filter;
 pub mod glob;
+pub mod limits;
 pub mod plan;
+pub mod runner;
 pub mod scrub;
+pub mod sink;
+pub mod source;
 
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
+pub use runner::{CompartmentReport, Counts, Outcome, RateLimits, RunReport, Runner, RunnerConfig};
+pub use sink::Sink;
+pub use source::{AuditSource, OciSource, Page};

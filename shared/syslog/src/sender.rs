@@ -93,6 +93,16 @@ impl SyslogSender {
         })
     }
 
+    /// A sender to the same destination with the same TLS set-up and no connection yet: one
+    /// per concurrent task, without loading certificates again.
+    pub fn new_connection(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            tls: self.tls.clone(),
+            conn: None,
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SenderConfig {
         &self.config

@@ -5,6 +5,7 @@
 //! two runners from clobbering each other: the loser gets [`StoreError::PreconditionFailed`]
 //! and must re-read. Backends are chosen by URL ([`CheckpointLocation`]).
 
+mod any;
 mod file;
 #[cfg(feature = "test-util")]
 mod memory;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
+pub use any::AnyStore;
 pub use file::FileStore;
 #[cfg(feature = "test-util")]
 pub use memory::MemoryStore;

@@ -34,6 +34,7 @@ fn sample_state() -> CompartmentState {
         awaiting_settle: vec![AwaitingSettle {
             window: w,
             delivered,
+            failed_attempts: 0,
         }],
         gaps: vec![Gap {
             window: w,
@@ -41,11 +42,61 @@ fn sample_state() -> CompartmentState {
             first_failed_at: at,
             last_failed_at: at,
             attempts: 3,
+            delivered: None,
         }],
+        failing: None,
         last_error: None,
         updated_at: at,
         updated_by: "runner-a".into(),
     }
+}
+
+#[test]
+fn adjacent_gaps_merge_into_one_entry_and_carried_id_sets_stay_apart() {
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 11, 0, 0).unwrap();
+    let w = |a: &str, b: &str| Window::parse(a, b).unwrap();
+    let mut s = CompartmentState::starting_at(
+        MinuteTimestamp::parse("2026-11-22T10:00:00Z").unwrap(),
+        at,
+        "r",
+    );
+    s.add_gap(
+        w("2026-11-22T10:00:00Z", "2026-11-22T10:10:00Z"),
+        "404",
+        at,
+        None,
+    );
+    s.add_gap(
+        w("2026-11-22T10:10:00Z", "2026-11-22T10:20:00Z"),
+        "404 again",
+        at,
+        None,
+    );
+    assert_eq!(s.gaps.len(), 1);
+    assert_eq!(
+        s.gaps[0].window,
+        w("2026-11-22T10:00:00Z", "2026-11-22T10:20:00Z")
+    );
+    assert_eq!(
+        (s.gaps[0].attempts, s.gaps[0].reason.as_str()),
+        (2, "404 again")
+    );
+    // A settle-pass gap keeps its delivered ids, so it is never merged away.
+    s.add_gap(
+        w("2026-11-22T10:20:00Z", "2026-11-22T10:30:00Z"),
+        "settle failed",
+        at,
+        Some(EventIdSet::new()),
+    );
+    assert_eq!(s.gaps.len(), 2);
+    // Entries stay ordered by window.
+    s.add_gap(
+        w("2026-11-22T09:00:00Z", "2026-11-22T09:10:00Z"),
+        "old",
+        at,
+        None,
+    );
+    assert_eq!(s.gaps[0].reason, "old");
 }
 
 #[tokio::test]

@@ -1,0 +1,540 @@
+//! The runner against in-memory fakes of its edges (an audit source whose events become
+//! visible late, a sink that can go down, the in-memory checkpoint store, a manual clock), so
+//! every rule of "nothing lost, nothing sent twice" is checked deterministically. The same
+//! scenarios run against the OCI emulator, real rsyslog and real stores in `tests/e2e`.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auditfwd_checkpoint::manifest::{self, Pass};
+use auditfwd_checkpoint::{MemoryStore, Scope, lease, state};
+use auditfwd_oci::audit::AuditEvent;
+use auditfwd_oci::identity::{Compartment, CompartmentTree};
+use auditfwd_oci::{Error, Ocid, ServiceError, Window};
+use auditfwd_pipeline::plan::WindowPolicy;
+use auditfwd_pipeline::{
+    AuditSource, Clock, ManualClock, Outcome, Page, RateLimits, Runner, RunnerConfig, Sink,
+};
+use auditfwd_syslog::{Delivery, SendError, SinkError, SyslogRecord, TransportError};
+use chrono::{DateTime, TimeZone, Utc};
+
+const TENANCY: &str = "ocid1.tenancy.oc1..aaaaaaaatenancy";
+const REGION: &str = "us-ashburn-1";
+
+fn compartment(id: &str, parent: &str, name: &str) -> Compartment {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "compartmentId": parent, "name": name, "lifecycleState": "ACTIVE"
+    }))
+    .unwrap()
+}
+
+/// Events of a fake tenancy, each visible from its own moment on.
+#[derive(Debug)]
+struct FakeSource {
+    tenancy: Ocid,
+    clock: ManualClock,
+    compartments: Vec<Compartment>,
+    /// (compartment, visible_at, event)
+    events: Mutex<Vec<(String, DateTime<Utc>, AuditEvent)>>,
+    page_size: usize,
+    /// Compartments OCI refuses (404).
+    refused: Mutex<HashSet<String>>,
+    /// The next n ListEvents calls fail with 503.
+    transient_failures: AtomicU32,
+    calls: AtomicU32,
+}
+
+impl FakeSource {
+    fn new(clock: ManualClock, children: &[&str]) -> Self {
+        let mut compartments = vec![compartment(TENANCY, TENANCY, "root")];
+        for c in children {
+            compartments.push(compartment(
+                c,
+                TENANCY,
+                &c.replace("ocid1.compartment.oc1..", ""),
+            ));
+        }
+        FakeSource {
+            tenancy: Ocid::parse(TENANCY).unwrap(),
+            clock,
+            compartments,
+            events: Mutex::new(Vec::new()),
+            page_size: 7,
+            refused: Mutex::new(HashSet::new()),
+            transient_failures: AtomicU32::new(0),
+            calls: AtomicU32::new(0),
+        }
+    }
+
+    /// Adds an event at `at`, visible `delay` later.
+    fn add(&self, compartment: &str, id: &str, at: DateTime<Utc>, delay: chrono::Duration) {
+        let event: AuditEvent = serde_json::from_value(serde_json::json!({
+            "eventType": "com.oraclecloud.ComputeApi.TerminateInstance",
+            "eventId": id,
+            "eventTime": at.to_rfc3339(),
+            "data": {"compartmentId": compartment, "request": {"headers": {"Authorization": ["Signature secret"]}}}
+        }))
+        .unwrap();
+        self.events
+            .lock()
+            .unwrap()
+            .push((compartment.to_owned(), at + delay, event));
+    }
+
+    fn all_ids(&self) -> BTreeSet<String> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, e)| e.event_id.clone())
+            .collect()
+    }
+}
+
+fn service_error(status: u16, code: &str) -> Error {
+    Error::Service {
+        operation: "ListEvents",
+        error: ServiceError {
+            status,
+            code: code.into(),
+            message: "fake".into(),
+            request_id: Some("req-1".into()),
+            retry_after: None,
+        },
+    }
+}
+
+impl AuditSource for FakeSource {
+    fn tenancy(&self) -> &Ocid {
+        &self.tenancy
+    }
+
+    fn regions(&self) -> Vec<String> {
+        vec![REGION.into()]
+    }
+
+    async fn compartment_tree(&self) -> Result<CompartmentTree, Error> {
+        Ok(CompartmentTree::new(
+            self.compartments[0].clone(),
+            self.compartments[1..].to_vec(),
+        ))
+    }
+
+    async fn list_events(
+        &self,
+        _region: &str,
+        compartment: &Ocid,
+        window: Window,
+        page: Option<&str>,
+    ) -> Result<Page, Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.refused.lock().unwrap().contains(compartment.as_str()) {
+            return Err(service_error(404, "NotAuthorizedOrNotFound"));
+        }
+        if self
+            .transient_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(service_error(503, "ServiceUnavailable"));
+        }
+        let now = self.clock.now();
+        let mut visible: Vec<AuditEvent> = self
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, vis, e)| {
+                c == compartment.as_str() && *vis <= now && window.contains(e.event_time)
+            })
+            .map(|(_, _, e)| e.clone())
+            .collect();
+        visible.sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
+        let from: usize = page.map_or(0, |p| p.parse().unwrap());
+        let to = (from + self.page_size).min(visible.len());
+        Ok(Page {
+            events: visible[from..to].to_vec(),
+            next: (to < visible.len()).then(|| to.to_string()),
+        })
+    }
+}
+
+/// A sink that records what it confirmed, and can be switched off.
+#[derive(Debug, Clone, Default)]
+struct FakeSink {
+    delivered: Arc<Mutex<Vec<SyslogRecord>>>,
+    down: Arc<AtomicBool>,
+}
+
+impl FakeSink {
+    fn ids(&self) -> Vec<String> {
+        self.delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.event_id.clone())
+            .collect()
+    }
+}
+
+impl Sink for FakeSink {
+    async fn send(&mut self, records: &[SyslogRecord]) -> Result<Delivery, SinkError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(SinkError::Send(SendError {
+                unconfirmed: (0..records.len()).collect(),
+                batch_len: records.len(),
+                source: TransportError::Connect {
+                    addr: "127.0.0.1:1".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+                },
+            }));
+        }
+        self.delivered.lock().unwrap().extend_from_slice(records);
+        Ok(Delivery {
+            confirmation: auditfwd_syslog::Confirmation::Acknowledged,
+            retries: 0,
+        })
+    }
+
+    async fn close(&mut self) {}
+}
+
+fn t(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, h, m, 0).unwrap()
+}
+
+fn secs(s: i64) -> chrono::Duration {
+    chrono::Duration::seconds(s)
+}
+
+struct Rig {
+    clock: ManualClock,
+    source: Arc<FakeSource>,
+    store: Arc<MemoryStore>,
+    sink: FakeSink,
+}
+
+const A: &str = "ocid1.compartment.oc1..aaaaaaaaalpha";
+const B: &str = "ocid1.compartment.oc1..aaaaaaaabravo";
+
+impl Rig {
+    fn new(start: DateTime<Utc>) -> Self {
+        let clock = ManualClock::new(start);
+        Rig {
+            source: Arc::new(FakeSource::new(clock.clone(), &[A, B])),
+            clock,
+            store: Arc::new(MemoryStore::new()),
+            sink: FakeSink::default(),
+        }
+    }
+
+    fn policy() -> WindowPolicy {
+        WindowPolicy {
+            fresh_lag: Duration::from_secs(60),
+            settle_lag: Duration::from_secs(180),
+            initial_lookback: Duration::from_secs(30 * 60),
+            max_window_minutes: 5,
+            retention: Duration::from_secs(90 * 86_400),
+        }
+    }
+
+    fn runner(&self, owner: &str) -> Runner<FakeSource, MemoryStore, FakeSink> {
+        let mut config = RunnerConfig::new(Self::policy(), owner);
+        config.page_retry_delay = Duration::from_millis(1);
+        let sink = self.sink.clone();
+        Runner::new(
+            self.source.clone(),
+            self.store.clone(),
+            move || sink.clone(),
+            Arc::new(self.clock.clone()),
+            config,
+            RateLimits::default(),
+        )
+    }
+
+    async fn state(&self, c: &str) -> state::CompartmentState {
+        state::load(&*self.store, &scope(c))
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+    }
+}
+
+fn scope(c: &str) -> Scope {
+    Scope::new(
+        Ocid::parse(TENANCY).unwrap(),
+        REGION,
+        Ocid::parse(c).unwrap(),
+    )
+}
+
+fn assert_exactly_once(sink: &FakeSink, expected: &BTreeSet<String>) {
+    let ids = sink.ids();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for id in &ids {
+        *counts.entry(id).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    let got: BTreeSet<String> = ids.into_iter().collect();
+    let missing: Vec<_> = expected.difference(&got).collect();
+    assert!(missing.is_empty(), "never sent: {missing:?}");
+}
+
+#[tokio::test]
+async fn late_events_arrive_exactly_once_over_fresh_and_settle_passes_and_a_cold_start() {
+    let rig = Rig::new(t(10, 0));
+    // History before the first run, and events that OCI shows up to 2.5 minutes late.
+    for i in 0..40u32 {
+        let at = t(9, 40) + secs(i64::from(i) * 61);
+        let delay = if i % 4 == 0 { secs(150) } else { secs(5) };
+        rig.source.add(
+            if i % 2 == 0 { A } else { B },
+            &format!("e{i:03}"),
+            at,
+            delay,
+        );
+    }
+    let mut late_total = 0;
+    let mut runner = rig.runner("runner-1");
+    for step in 0..30 {
+        rig.clock.set(t(10, 0) + secs(step * 60 + 30));
+        // More events as time goes on, a quarter of them visible 150 s late.
+        let at = t(10, 0) + secs(step * 60 + 10);
+        rig.source.add(
+            A,
+            &format!("live{step:03}"),
+            at,
+            if step % 4 == 0 { secs(150) } else { secs(2) },
+        );
+        if step == 12 {
+            // A cold start: a new process with an empty in-memory cache.
+            runner = rig.runner("runner-2");
+        }
+        let report = runner.run_once().await;
+        assert!(report.is_complete(), "step {step}: {report}");
+        late_total += report.totals().late_arrivals;
+    }
+    // Past the last settle pass of everything added.
+    rig.clock.set(t(10, 40));
+    let report = runner.run_once().await;
+    late_total += report.totals().late_arrivals;
+    assert_exactly_once(&rig.sink, &rig.source.all_ids());
+    // Late events of the live period were first seen on their settle pass.
+    assert!(late_total >= 5, "late arrivals counted: {late_total}");
+    // Nothing stays awaiting a settle pass that is due; credential headers were scrubbed.
+    let st = rig.state(A).await;
+    assert!(
+        st.awaiting_settle
+            .iter()
+            .all(|a| a.window.end().as_datetime() > t(10, 40) - secs(180))
+    );
+    let records = rig.sink.delivered.lock().unwrap();
+    let sent = serde_json::to_string(&records[0].body).unwrap();
+    assert!(!sent.contains("Signature secret"), "{sent}");
+}
+
+#[tokio::test]
+async fn a_second_run_sends_nothing_and_manifests_describe_each_window() {
+    let rig = Rig::new(t(10, 0));
+    // 09:35 to 09:58; at 10:00 the fresh pass covers up to 09:59 (one minute's lag).
+    for i in 0..24u32 {
+        rig.source.add(
+            A,
+            &format!("e{i}"),
+            t(9, 35) + secs(i64::from(i) * 60),
+            secs(1),
+        );
+    }
+    let runner = rig.runner("r");
+    let first = runner.run_once().await;
+    assert!(first.is_complete(), "{first}");
+    assert_eq!(first.totals().forwarded, 24);
+    let second = runner.run_once().await;
+    assert_eq!(second.totals().forwarded, 0, "{second}");
+    assert_exactly_once(&rig.sink, &rig.source.all_ids());
+    let st = rig.state(A).await;
+    assert_eq!(st.delivered_until.as_datetime(), t(9, 59));
+    let w = Window::parse("2026-11-22T09:35:00Z", "2026-11-22T09:40:00Z").unwrap();
+    let m = manifest::read(&*rig.store, &scope(A), &w, Pass::Fresh)
+        .await
+        .unwrap()
+        .expect("manifest of a committed window");
+    assert_eq!((m.listed, m.forwarded), (5, 5));
+    assert_eq!(
+        m.confirmation,
+        auditfwd_checkpoint::manifest::Confirmation::ReceiverAck
+    );
+    assert_eq!(m.first_event_time, Some(t(9, 35)));
+}
+
+#[tokio::test]
+async fn a_sink_outage_leaves_the_cursor_where_delivery_stopped_and_loses_nothing() {
+    let rig = Rig::new(t(10, 0));
+    for i in 0..30u32 {
+        rig.source.add(
+            if i % 2 == 0 { A } else { B },
+            &format!("e{i}"),
+            t(9, 31) + secs(i64::from(i) * 55),
+            secs(1),
+        );
+    }
+    let runner = rig.runner("r");
+    rig.sink.down.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        let report = runner.run_once().await;
+        assert!(!report.is_complete());
+        assert!(
+            report.to_string().contains("syslog delivery failed"),
+            "{report}"
+        );
+        // No state was written past delivery: a new compartment has no cursor at all yet.
+        assert!(state::load(&*rig.store, &scope(A)).await.unwrap().is_none());
+    }
+    rig.sink.down.store(false, Ordering::SeqCst);
+    let report = runner.run_once().await;
+    assert!(report.is_complete(), "{report}");
+    assert_exactly_once(&rig.sink, &rig.source.all_ids());
+}
+
+#[tokio::test]
+async fn a_refused_compartment_goes_to_the_gap_ledger_and_is_delivered_when_access_returns() {
+    let rig = Rig::new(t(10, 0));
+    for i in 0..20u32 {
+        rig.source.add(
+            A,
+            &format!("a{i}"),
+            t(9, 31) + secs(i64::from(i) * 60),
+            secs(1),
+        );
+        rig.source.add(
+            B,
+            &format!("b{i}"),
+            t(9, 31) + secs(i64::from(i) * 60),
+            secs(1),
+        );
+    }
+    rig.source.refused.lock().unwrap().insert(B.to_owned());
+    let runner = rig.runner("r");
+    let report = runner.run_once().await;
+    assert!(!report.is_complete());
+    let text = report.to_string();
+    assert!(text.contains("GAP") && text.contains(B), "{text}");
+    // The other compartment is unaffected.
+    let st = rig.state(B).await;
+    assert_eq!(st.gaps.len(), 1, "one merged entry: {:?}", st.gaps);
+    assert!(st.gaps[0].reason.contains("NotAuthorizedOrNotFound"));
+    assert_eq!(st.delivered_until, st.gaps[0].window.end());
+
+    // Still refused a few minutes later: the same entry grows, nothing is dropped.
+    rig.clock.set(t(10, 3));
+    runner.run_once().await;
+    let st = rig.state(B).await;
+    assert_eq!(st.gaps.len(), 1);
+    assert!(st.gaps[0].attempts >= 2);
+
+    rig.source.refused.lock().unwrap().clear();
+    rig.clock.set(t(10, 5));
+    let report = runner.run_once().await;
+    assert!(report.is_complete(), "{report}");
+    assert!(rig.state(B).await.gaps.is_empty());
+    assert_exactly_once(&rig.sink, &rig.source.all_ids());
+}
+
+#[tokio::test]
+async fn transient_failures_wait_at_the_cursor_then_go_to_the_ledger_without_losing_events() {
+    let rig = Rig::new(t(10, 0));
+    for i in 0..10u32 {
+        rig.source.add(
+            A,
+            &format!("a{i}"),
+            t(9, 31) + secs(i64::from(i) * 120),
+            secs(1),
+        );
+    }
+    let mut config = RunnerConfig::new(Rig::policy(), "r");
+    config.page_retry_delay = Duration::from_millis(1);
+    config.include = vec![auditfwd_pipeline::compartments::CompartmentRule::new(A)];
+    let sink = rig.sink.clone();
+    let runner = Runner::new(
+        rig.source.clone(),
+        rig.store.clone(),
+        move || sink.clone(),
+        Arc::new(rig.clock.clone()),
+        config,
+        RateLimits::default(),
+    );
+    // Every attempt of one cycle fails (3 page attempts).
+    rig.source.transient_failures.store(3, Ordering::SeqCst);
+    let report = runner.run_once().await;
+    assert!(!report.is_complete());
+    let st = rig.state(A).await;
+    let failing = st
+        .failing
+        .clone()
+        .expect("the window at the cursor is failing");
+    assert_eq!(failing.attempts, 1);
+    assert_eq!(st.delivered_until, failing.window.start(), "cursor waits");
+    assert!(st.gaps.is_empty());
+    // Two more failed cycles: the window goes to the ledger and the cursor moves on.
+    for _ in 0..2 {
+        rig.source.transient_failures.store(3, Ordering::SeqCst);
+        runner.run_once().await;
+    }
+    let st = rig.state(A).await;
+    assert!(st.failing.is_none());
+    assert_eq!(st.gaps.len(), 1);
+    assert_eq!(st.gaps[0].window, failing.window);
+    // Healthy again: the gap and the rest are delivered.
+    let report = runner.run_once().await;
+    assert!(report.is_complete(), "{report}");
+    assert_exactly_once(&rig.sink, &rig.source.all_ids());
+}
+
+#[tokio::test]
+async fn a_compartment_leased_by_another_runner_is_left_alone() {
+    let rig = Rig::new(t(10, 0));
+    rig.source.add(A, "a", t(9, 50), secs(1));
+    rig.source.add(B, "b", t(9, 50), secs(1));
+    let other = lease::acquire(
+        &*rig.store,
+        &scope(A),
+        "other-runner",
+        Duration::from_secs(600),
+        t(10, 0),
+    )
+    .await
+    .unwrap();
+    let report = rig.runner("me").run_once().await;
+    let a = report
+        .compartments
+        .iter()
+        .find(|c| c.scope == scope(A))
+        .unwrap();
+    assert_eq!(
+        a.outcome,
+        Outcome::LeasedElsewhere {
+            owner: "other-runner".into()
+        }
+    );
+    assert_eq!(rig.sink.ids(), vec!["b".to_owned()]);
+    drop(other);
+}
+
+#[tokio::test]
+async fn a_stop_request_starts_no_new_window() {
+    let rig = Rig::new(t(10, 0));
+    rig.source.add(A, "a", t(9, 50), secs(1));
+    let token = tokio_util::sync::CancellationToken::new();
+    token.cancel();
+    let report = rig.runner("r").with_stop(token).run_once().await;
+    assert!(!report.is_complete());
+    assert!(rig.sink.ids().is_empty());
+    assert!(
+        report.to_string().contains("shutdown requested"),
+        "{report}"
+    );
+}
