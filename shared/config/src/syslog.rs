@@ -114,16 +114,16 @@ pub(crate) fn parse(v: &mut Vars) -> Option<SyslogSettings> {
     }
 
     let tls = if is_tls {
-        let roots = v.get("AUDITFWD_SYSLOG_TLS_CA").map_or(Roots::System, |ca| {
-            Roots::Bundle(Pem::File(PathBuf::from(ca)))
-        });
+        let roots = v
+            .get("AUDITFWD_SYSLOG_TLS_CA")
+            .map_or(Roots::System, |ca| Roots::Bundle(pem_value(ca)));
         let client_identity = match (
             v.get("AUDITFWD_SYSLOG_TLS_CERT"),
             v.get("AUDITFWD_SYSLOG_TLS_KEY"),
         ) {
             (Some(cert), Some(key)) => Some(ClientIdentity {
-                cert_chain: Pem::File(cert.into()),
-                key: Pem::File(key.into()),
+                cert_chain: pem_value(cert),
+                key: pem_value(key),
             }),
             (None, None) => None,
             (Some(_), None) => {
@@ -220,4 +220,27 @@ pub(crate) fn parse(v: &mut Vars) -> Option<SyslogSettings> {
         sender: SenderConfig::new(address, transport),
         encoder,
     })
+}
+
+/// A TLS variable's value: PEM text itself (as KMS-decrypted secrets arrive), or a file path.
+fn pem_value(value: &str) -> Pem {
+    if value.trim_start().starts_with("-----BEGIN") {
+        Pem::Inline(value.as_bytes().to_vec())
+    } else {
+        Pem::File(PathBuf::from(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_variables_take_pem_text_or_a_path() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQ==\n-----END PRIVATE KEY-----\n";
+        assert!(matches!(pem_value(pem), Pem::Inline(b) if b == pem.as_bytes()));
+        assert!(
+            matches!(pem_value("/etc/auditfwd/client.key"), Pem::File(p) if p == PathBuf::from("/etc/auditfwd/client.key"))
+        );
+    }
 }

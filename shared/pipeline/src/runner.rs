@@ -784,8 +784,15 @@ where
                     continue;
                 }
                 self.check_continue(w).await?;
+                // A gap left by a failed settle pass is that pass, late; any other gap is the
+                // window's first delivery.
+                let pass = if gap.delivered.is_some() {
+                    Pass::Settle
+                } else {
+                    Pass::Fresh
+                };
                 match self
-                    .deliver(scope, window, Pass::Fresh, gap.delivered.as_ref(), sink)
+                    .deliver(scope, window, pass, gap.delivered.as_ref(), sink)
                     .await
                 {
                     Ok(d) => {
@@ -795,7 +802,10 @@ where
                         let settle_enabled = !self.config.windows.settle_lag.is_zero();
                         let st = w.state_mut()?;
                         close_gap_window(st, &gap, window);
-                        if settle_enabled && window.end().as_datetime() > settle_by {
+                        if pass == Pass::Fresh
+                            && settle_enabled
+                            && window.end().as_datetime() > settle_by
+                        {
                             st.awaiting_settle.push(AwaitingSettle {
                                 window,
                                 delivered: d.listed_ids.clone(),
@@ -803,7 +813,7 @@ where
                             });
                         }
                         tracing::info!(%scope, %window, "gap delivered");
-                        self.commit(scope, w, window, Pass::Fresh, &d, rep).await?;
+                        self.commit(scope, w, window, pass, &d, rep).await?;
                     }
                     Err(WindowError::Sink(e)) => return Err(self.sink_failed(scope, w, e).await),
                     Err(WindowError::Source(e)) => {
