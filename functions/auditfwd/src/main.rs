@@ -71,7 +71,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_once() -> anyhow::Result<ExitCode> {
-    let config = match auditfwd_config::Config::from_env() {
+    let config = match auditfwd_runtime::load_config().await {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "auditfwd: {e}");

@@ -58,6 +58,12 @@ pub struct Config {
     pub limits: Limits,
 }
 
+/// The process environment as (name, value) pairs, for callers that must add to it before
+/// parsing (secrets given as KMS ciphertext). The only place auditfwd reads `std::env`.
+pub fn env_vars() -> Vec<(String, String)> {
+    std::env::vars().collect()
+}
+
 /// Rate and concurrency limits.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -77,7 +83,7 @@ pub struct Limits {
 impl Config {
     /// Reads the process environment. The only place auditfwd reads `std::env`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars())
+        Self::from_vars(env_vars())
     }
 
     /// Parses a set of variables (tests pass their own).

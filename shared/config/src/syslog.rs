@@ -240,7 +240,7 @@ mod tests {
         let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQ==\n-----END PRIVATE KEY-----\n";
         assert!(matches!(pem_value(pem), Pem::Inline(b) if b == pem.as_bytes()));
         assert!(
-            matches!(pem_value("/etc/auditfwd/client.key"), Pem::File(p) if p == PathBuf::from("/etc/auditfwd/client.key"))
+            matches!(pem_value("/etc/auditfwd/client.key"), Pem::File(p) if p == std::path::Path::new("/etc/auditfwd/client.key"))
         );
     }
 }

@@ -153,5 +153,49 @@ fn oci_config(
     })
 }
 
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A variable is missing or invalid (every problem is listed).
+    #[error(transparent)]
+    Config(#[from] auditfwd_config::ConfigError),
+    /// A `*_KMS` secret could not be decrypted.
+    #[error(transparent)]
+    Secrets(#[from] auditfwd_secrets::SecretsError),
+}
+
+impl LoadError {
+    /// Whether trying again can help (KMS throttling or an outage; never a bad variable).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LoadError::Config(_) => false,
+            LoadError::Secrets(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// Reads the configuration from the environment, first decrypting any `AUDITFWD_*_KMS`
+/// secrets with AWS KMS (standard `AWS_*` variables configure the client; no KMS call is made
+/// when none is set).
+pub async fn load_config() -> Result<Config, LoadError> {
+    let mut vars = auditfwd_config::env_vars();
+    let encrypted = vars.iter().any(|(k, v)| {
+        k.starts_with("AUDITFWD_")
+            && k.ends_with(auditfwd_secrets::KMS_SUFFIX)
+            && !v.trim().is_empty()
+    });
+    if encrypted {
+        let sdk = aws_config::load_from_env().await;
+        let kms = auditfwd_secrets::KmsDecrypter::new(&sdk);
+        let plain = auditfwd_secrets::decrypt_kms_vars(vars.clone(), &kms).await?;
+        for (name, secret) in plain {
+            use auditfwd_secrets::ExposeSecret as _;
+            vars.retain(|(k, _)| *k != name);
+            vars.push((name, secret.expose_secret().to_owned()));
+        }
+    }
+    Ok(Config::from_vars(vars)?)
+}
+
 /// How long a Lambda invocation or daemon shutdown may take to commit the window in flight.
 pub const STOP_MARGIN: Duration = Duration::from_secs(60);
