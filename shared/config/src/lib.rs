@@ -75,6 +75,9 @@ pub struct Limits {
     pub oci_requests_per_second: NonZeroU32,
     /// `AUDITFWD_CONCURRENCY`: compartments processed at once (default 4).
     pub concurrency: usize,
+    /// `AUDITFWD_LEASE_TTL`: how long a runner's claim on a compartment lasts unless renewed
+    /// (between windows); after a crash, the next run waits at most this long (default 5m).
+    pub lease_ttl: Duration,
     /// `AUDITFWD_EVENT_TYPE_CAPS`: per-event-type caps, `pattern=rate[:delay|:drop]`,
     /// comma-separated; the first matching pattern applies.
     pub type_caps: Vec<TypeCap>,
@@ -172,6 +175,7 @@ impl Config {
             concurrency: v
                 .number::<NonZeroU32>("AUDITFWD_CONCURRENCY", positive)
                 .map_or(4, |n| n.get() as usize),
+            lease_ttl: v.duration("AUDITFWD_LEASE_TTL", Duration::from_secs(300)),
             type_caps: v
                 .list("AUDITFWD_EVENT_TYPE_CAPS")
                 .iter()

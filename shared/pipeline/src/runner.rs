@@ -86,11 +86,14 @@ impl RunnerConfig {
             scrub: ScrubPolicy::default(),
             concurrency: 4,
             owner: owner.into(),
-            lease_ttl: Duration::from_secs(15 * 60),
+            lease_ttl: Duration::from_secs(5 * 60),
             page_attempts: 3,
             page_retry_delay: Duration::from_secs(1),
             gap_after: 3,
-            recent_ids_capacity: 100_000,
+            // About 340 bytes an entry in moka: 5.5 MB. Windows never overlap, so the cache
+            // only catches ids OCI repeats across pages or windows; settle passes and restarts
+            // are covered by the persisted sets, which cost 16 bytes an id.
+            recent_ids_capacity: 16_384,
         }
     }
 }
@@ -111,10 +114,13 @@ pub struct RateLimits {
 pub enum Outcome {
     /// Every due window committed.
     Complete,
-    /// Another runner holds the compartment's lease and is working on it.
+    /// Another runner holds the compartment's lease (it is working on it, or it died and the
+    /// lease has not expired yet): this run delivered nothing there.
     LeasedElsewhere {
         /// The holder.
         owner: String,
+        /// When its lease lapses unless renewed.
+        until: DateTime<Utc>,
     },
     /// Work remains; the reason says why it stopped.
     Pending {
@@ -160,12 +166,14 @@ impl CompartmentReport {
         }
     }
 
-    /// Whether nothing is left to do or to worry about for this compartment.
+    /// Whether this run delivered and committed everything due for this compartment, with
+    /// nothing open. A compartment another runner holds is not complete for this run: the
+    /// holder may have died (its lease then lapses after the TTL), and exit 0 must mean
+    /// "delivered", never "someone else may have".
     pub fn is_complete(&self) -> bool {
         match self.outcome {
             Outcome::Complete => self.open_gaps.is_empty() && self.failing.is_none(),
-            Outcome::LeasedElsewhere { .. } => true,
-            Outcome::Pending { .. } => false,
+            Outcome::LeasedElsewhere { .. } | Outcome::Pending { .. } => false,
         }
     }
 }
@@ -279,9 +287,9 @@ impl fmt::Display for RunReport {
                         c.name, c.scope.compartment
                     )?;
                 }
-                Outcome::LeasedElsewhere { owner } => writeln!(
+                Outcome::LeasedElsewhere { owner, until } => writeln!(
                     f,
-                    "skipped {} ({}) in {at}: runner {owner} holds its lease",
+                    "PENDING {} ({}) in {at}: runner {owner} holds its lease until {until} (if that runner died, the next run after then takes over)",
                     c.name, c.scope.compartment
                 )?,
                 Outcome::Complete => {}
@@ -543,10 +551,15 @@ where
         .await
         {
             Ok(l) => l,
-            Err(LeaseError::Held { owner, .. }) => {
+            Err(LeaseError::Held {
+                owner, expires_at, ..
+            }) => {
                 metrics::counter!(names::COMPARTMENTS_LEASED_ELSEWHERE).increment(1);
-                tracing::info!(%scope, %owner, "another runner holds the lease; skipping");
-                rep.outcome = Outcome::LeasedElsewhere { owner };
+                tracing::info!(%scope, %owner, until = %expires_at, "another runner holds the lease; skipping");
+                rep.outcome = Outcome::LeasedElsewhere {
+                    owner,
+                    until: expires_at,
+                };
                 return false;
             }
             Err(e) => {

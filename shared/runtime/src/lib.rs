@@ -113,6 +113,7 @@ pub async fn build(
     rc.filter = config.filter.clone();
     rc.scrub = config.scrub.clone();
     rc.concurrency = config.limits.concurrency;
+    rc.lease_ttl = config.limits.lease_ttl;
     let limits = RateLimits {
         events: config
             .limits

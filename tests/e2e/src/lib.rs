@@ -1,7 +1,21 @@
 //! Shared set-up for auditfwd's cross-crate end-to-end tests (the tests themselves are in
 //! `tests/it/`): an OCI emulator with a frozen clock, and an `auditfwd-oci` client configuration
 //! signed with a key the emulator knows.
+//!
+//! For the pipeline tests, which run the real `auditfwd` command against real receivers:
+//! - [`tenancy`]: an emulated tenancy with a frozen backlog, its ground truth, and the
+//!   exactly-once / none-lost checks;
+//! - [`rsyslog`]: a private rsyslogd (TCP and RELP) whose output the tests count;
+//! - [`checkpoint`]: the `file://`, `s3://` (on [`moto`], the shared `tests/support` server) and
+//!   `oci://` checkpoint backends, read back through auditfwd's own store types;
+//! - [`auditfwd`]: the command as a child process, configured by environment only.
 #![allow(clippy::expect_used)] // test set-up: a failure here is a broken test environment
+
+pub mod auditfwd;
+pub mod checkpoint;
+pub mod moto;
+pub mod rsyslog;
+pub mod tenancy;
 
 use auditfwd_oci::auth::{ApiKeyCredentials, PrivateKeySource};
 use auditfwd_oci::{Config, Endpoint, Region, RetryConfig, TimeoutConfig};

@@ -517,10 +517,22 @@ async fn a_compartment_leased_by_another_runner_is_left_alone() {
     assert_eq!(
         a.outcome,
         Outcome::LeasedElsewhere {
-            owner: "other-runner".into()
+            owner: "other-runner".into(),
+            until: t(10, 10),
         }
     );
+    // This run delivered nothing there: it must not claim success.
+    assert!(!report.is_complete());
+    assert!(
+        report.to_string().contains("holds its lease until"),
+        "{report}"
+    );
     assert_eq!(rig.sink.ids(), vec!["b".to_owned()]);
+    // Once the lease lapses (its holder died), the next run takes over and delivers.
+    rig.clock.set(t(10, 11));
+    let report = rig.runner("me").run_once().await;
+    assert!(report.is_complete(), "{report}");
+    assert_exactly_once(&rig.sink, &rig.source.all_ids());
     drop(other);
 }
 

@@ -1,0 +1,232 @@
+//! Runs the real `auditfwd` command (`functions/auditfwd`) as a child process, configured only
+//! through its environment, as an operator would run it from cron.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::checkpoint::Checkpoint;
+use crate::tenancy::Tenancy;
+
+/// The `auditfwd` binary next to this test executable (`target/<profile>/auditfwd`), built
+/// once per test process (`cargo build` is a no-op when it is fresh; `cargo test --workspace`
+/// builds it anyway).
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current exe");
+        // target/<profile>/deps/it-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary in target/<profile>/deps")
+            .to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let target_dir = profile_dir
+            .parent()
+            .expect("target dir above the profile dir")
+            .to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&workspace)
+            .args(["build", "--quiet", "-p", "auditfwd", "--bin", "auditfwd"])
+            .arg("--target-dir")
+            .arg(&target_dir);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build -p auditfwd");
+        assert!(status.success(), "cargo build -p auditfwd failed");
+        let bin = profile_dir.join("auditfwd");
+        assert!(bin.exists(), "{} missing after cargo build", bin.display());
+        bin
+    })
+}
+
+/// The command's configuration for one test, and a place for its output.
+#[derive(Debug)]
+pub struct Auditfwd {
+    env: BTreeMap<String, String>,
+    out: tempfile::TempDir,
+    runs: AtomicUsize,
+}
+
+/// How one run ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// The summary.
+    pub stdout: String,
+    /// The logs.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Exit code 0: everything due was delivered and committed.
+    pub fn complete(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The "N forwarded" figure of the summary's first line.
+    pub fn forwarded(&self) -> u64 {
+        self.figure("forwarded")
+    }
+
+    /// The "N late arrivals" figure of the summary's first line.
+    pub fn late_arrivals(&self) -> u64 {
+        self.figure("late")
+    }
+
+    fn figure(&self, word: &str) -> u64 {
+        let first = self.stdout.lines().next().unwrap_or_default();
+        let tokens: Vec<&str> = first
+            .split([' ', ',', ':'])
+            .filter(|t| !t.is_empty())
+            .collect();
+        tokens
+            .windows(2)
+            .find(|w| w[1] == word)
+            .and_then(|w| w[0].parse().ok())
+            .unwrap_or_else(|| panic!("no \"<n> {word}\" in the summary: {}", self.stdout))
+    }
+
+    /// For assertion messages: the summary and the last log lines.
+    pub fn describe(&self) -> String {
+        let tail: Vec<&str> = self.stderr.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "exit {:?}\n--- summary\n{}--- last log lines\n{}",
+            self.code,
+            self.stdout,
+            tail.join("\n")
+        )
+    }
+}
+
+/// A process started with [`Auditfwd::spawn`].
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Running {
+    /// SIGKILL, as a crash or the OOM killer would; waits for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether it has exited.
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().expect("child status").is_some()
+    }
+
+    /// Waits for the process to end.
+    pub async fn wait(self) -> Outcome {
+        let Running {
+            mut child,
+            stdout,
+            stderr,
+        } = self;
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("join")
+            .expect("wait for auditfwd");
+        outcome(status, &stdout, &stderr)
+    }
+
+    /// The output so far (for a process that was killed).
+    pub fn output(&self) -> (String, String) {
+        (
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default(),
+        )
+    }
+}
+
+fn outcome(status: ExitStatus, stdout: &Path, stderr: &Path) -> Outcome {
+    Outcome {
+        code: status.code(),
+        stdout: std::fs::read_to_string(stdout).unwrap_or_default(),
+        stderr: std::fs::read_to_string(stderr).unwrap_or_default(),
+    }
+}
+
+impl Auditfwd {
+    /// `auditfwd` for `tenancy` (credentials from its OCI CLI config, every endpoint at the
+    /// emulator), sending to `syslog_url`, keeping progress in `checkpoint`; fast limits
+    /// (1000 OCI requests per second, 4 compartments at once).
+    pub fn new(tenancy: &Tenancy, syslog_url: &str, checkpoint: &Checkpoint) -> Self {
+        let emu = &tenancy.emu;
+        let base = emu.base_url();
+        let mut env: BTreeMap<String, String> = [
+            (
+                "AUDITFWD_OCI_CONFIG_FILE",
+                tenancy.cli_config.display().to_string(),
+            ),
+            ("AUDITFWD_OCI_REGIONS", emu.region()),
+            ("AUDITFWD_OCI_AUDIT_ENDPOINT", base.clone()),
+            ("AUDITFWD_OCI_IDENTITY_ENDPOINT", base.clone()),
+            ("AUDITFWD_OCI_OBJECTSTORAGE_ENDPOINT", base),
+            ("AUDITFWD_SYSLOG_URL", syslog_url.to_owned()),
+            ("AUDITFWD_OCI_REQUESTS_PER_SECOND", "1000".into()),
+            ("AUDITFWD_CONCURRENCY", "4".into()),
+            ("AUDITFWD_LOG", "info".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(checkpoint.env().iter().cloned());
+        Auditfwd {
+            env,
+            out: tempfile::tempdir().expect("temp dir"),
+            runs: AtomicUsize::new(0),
+        }
+    }
+
+    /// Sets (or replaces) one variable.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.env.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The variables, as `Config::from_vars` takes them.
+    pub fn vars(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Starts `auditfwd run --once` with exactly these variables (nothing inherited).
+    pub fn spawn(&self) -> Running {
+        let n = self.runs.fetch_add(1, Ordering::Relaxed);
+        let stdout = self.out.path().join(format!("run-{n}.stdout"));
+        let stderr = self.out.path().join(format!("run-{n}.stderr"));
+        let child = Command::new(binary())
+            .args(["run", "--once"])
+            .env_clear()
+            .envs(&self.env)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("start auditfwd");
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Runs `auditfwd run --once` to its end.
+    pub async fn run_once(&self) -> Outcome {
+        self.spawn().wait().await
+    }
+}
