@@ -121,10 +121,11 @@ async fn stop_on_signal(stop: CancellationToken) {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AUDITFWD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    // Logs go to stderr (stdout carries the summary); colour only on a terminal.
+    if let Err(e) = auditfwd_telemetry::logging::init_logging(
+        auditfwd_telemetry::logging::LogTarget::Cli,
+        |name| std::env::var(name).ok(),
+    ) {
+        let _ = writeln!(std::io::stderr(), "auditfwd: cannot set up logging: {e}");
+    }
 }
