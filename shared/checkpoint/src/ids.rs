@@ -13,12 +13,28 @@ use sha2::{Digest as _, Sha256};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventIdSet(HashSet<u128>);
 
+/// SHA-256 of one event id, computed once per event and used for every set, cache and digest
+/// the id goes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdHash([u8; 32]);
+
+impl IdHash {
+    /// Hashes `id`.
+    pub fn of(id: &str) -> Self {
+        IdHash(Sha256::digest(id.as_bytes()).into())
+    }
+
+    /// The 128-bit form sets and caches keep: the first 16 bytes.
+    pub fn short(&self) -> u128 {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&self.0[..16]);
+        u128::from_be_bytes(b)
+    }
+}
+
 /// The 128-bit digest sets of event ids are kept as: the first 16 bytes of SHA-256(id).
 pub fn digest128(id: &str) -> u128 {
-    let d = Sha256::digest(id.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d[..16]);
-    u128::from_be_bytes(b)
+    IdHash::of(id).short()
 }
 
 impl EventIdSet {
@@ -29,12 +45,22 @@ impl EventIdSet {
 
     /// Adds `id`; false if it was already there.
     pub fn insert(&mut self, id: &str) -> bool {
-        self.0.insert(digest128(id))
+        self.insert_hash(&IdHash::of(id))
     }
 
     /// Whether `id` is in the set.
     pub fn contains(&self, id: &str) -> bool {
-        self.0.contains(&digest128(id))
+        self.contains_hash(&IdHash::of(id))
+    }
+
+    /// Adds an id already hashed; false if it was already there.
+    pub fn insert_hash(&mut self, id: &IdHash) -> bool {
+        self.0.insert(id.short())
+    }
+
+    /// Whether an id already hashed is in the set.
+    pub fn contains_hash(&self, id: &IdHash) -> bool {
+        self.0.contains(&id.short())
     }
 
     /// Number of ids.
@@ -87,7 +113,12 @@ pub struct IdDigest([u64; 4]);
 impl IdDigest {
     /// Adds one id.
     pub fn add(&mut self, id: &str) {
-        let d = Sha256::digest(id.as_bytes());
+        self.add_hash(&IdHash::of(id));
+    }
+
+    /// Adds one id already hashed.
+    pub fn add_hash(&mut self, id: &IdHash) {
+        let d = &id.0;
         // Little-endian limbs over the big-endian hash: limb 0 holds the last 8 bytes.
         let mut carry = 0u128;
         for (i, limb) in self.0.iter_mut().enumerate() {

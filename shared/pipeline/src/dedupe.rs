@@ -3,26 +3,20 @@
 //! - In the process, a bounded, expiring `moka` cache of ids delivered recently, so an event
 //!   that OCI returns in two windows (or twice in one listing) is sent once.
 //! - In the checkpoint, the compact set of ids delivered for each window still awaiting its
-//!   settle pass ([`EventIdSet`]), so the settle pass and a cold start send nothing twice.
+//!   settle pass (`auditfwd_checkpoint::EventIdSet`), so the settle pass and a cold start send
+//!   nothing twice.
+//!
+//! Each id is hashed once per event ([`IdHash`]); both layers, the window's own id set and the
+//! manifest digest take that hash.
 //!
 //! An id is recorded only after the sink confirmed its delivery: recording it earlier would
 //! turn a failed send into a silent loss when the window is retried.
 
 use std::time::Duration;
 
-use auditfwd_checkpoint::EventIdSet;
-use auditfwd_checkpoint::ids::digest128;
+use auditfwd_checkpoint::ids::IdHash;
 
-/// Whether an event should be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    /// Not delivered before: send it.
-    New,
-    /// Delivered before by this process (cache) or recorded in the checkpoint: skip it.
-    Duplicate,
-}
-
-/// The in-process layer.
+/// The in-process layer (the caller consults the persisted set of the window itself).
 #[derive(Debug, Clone)]
 pub struct RecentIds {
     cache: moka::sync::Cache<u128, ()>,
@@ -40,19 +34,15 @@ impl RecentIds {
         }
     }
 
-    /// Whether `id` was delivered already, by this process or according to `persisted`.
-    pub fn check(&self, id: &str, persisted: Option<&EventIdSet>) -> Seen {
-        if self.cache.contains_key(&digest128(id)) || persisted.is_some_and(|p| p.contains(id)) {
-            Seen::Duplicate
-        } else {
-            Seen::New
-        }
+    /// Whether this process delivered `id` recently.
+    pub fn contains(&self, id: &IdHash) -> bool {
+        self.cache.contains_key(&id.short())
     }
 
     /// Records ids whose delivery the sink confirmed.
-    pub fn confirmed<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+    pub fn confirmed<'a>(&self, ids: impl IntoIterator<Item = &'a IdHash>) {
         for id in ids {
-            self.cache.insert(digest128(id), ());
+            self.cache.insert(id.short(), ());
         }
     }
 }
@@ -60,16 +50,18 @@ impl RecentIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auditfwd_checkpoint::EventIdSet;
 
     #[test]
     fn only_confirmed_ids_count_as_delivered() {
         let recent = RecentIds::new(1000, Duration::from_secs(3600));
-        assert_eq!(recent.check("a", None), Seen::New);
+        let (a, b) = (IdHash::of("a"), IdHash::of("b"));
+        assert!(!recent.contains(&a));
         // Checking does not record: a send that fails must be retried.
-        assert_eq!(recent.check("a", None), Seen::New);
-        recent.confirmed(["a"]);
-        assert_eq!(recent.check("a", None), Seen::Duplicate);
-        assert_eq!(recent.check("b", None), Seen::New);
+        assert!(!recent.contains(&a));
+        recent.confirmed([&a]);
+        assert!(recent.contains(&a));
+        assert!(!recent.contains(&b));
     }
 
     #[test]
@@ -77,13 +69,9 @@ mod tests {
         let mut persisted = EventIdSet::new();
         persisted.insert("delivered-before-restart");
         let fresh_process = RecentIds::new(1000, Duration::from_secs(3600));
-        assert_eq!(
-            fresh_process.check("delivered-before-restart", Some(&persisted)),
-            Seen::Duplicate
-        );
-        assert_eq!(
-            fresh_process.check("late-arrival", Some(&persisted)),
-            Seen::New
-        );
+        let before = IdHash::of("delivered-before-restart");
+        assert!(persisted.contains_hash(&before) && !fresh_process.contains(&before));
+        let late = IdHash::of("late-arrival");
+        assert!(!persisted.contains_hash(&late) && !fresh_process.contains(&late));
     }
 }

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use auditfwd_checkpoint::ids::IdHash;
 use auditfwd_checkpoint::manifest::{self, Confirmation, DeliveryManifest, Pass};
 use auditfwd_checkpoint::state::{self, AwaitingSettle, CompartmentState, Gap, LastError};
 use auditfwd_checkpoint::{
@@ -36,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::compartments::{CompartmentRule, select};
-use crate::dedupe::{RecentIds, Seen};
+use crate::dedupe::RecentIds;
 use crate::filter::EventFilter;
 use crate::limits::{CapDecision, Throttle, TypeCaps};
 use crate::plan::{WindowPolicy, plan};
@@ -870,16 +871,17 @@ where
         loop {
             let page = self.page(scope, window, token.as_deref()).await?;
             let mut records = Vec::with_capacity(page.events.len());
+            let mut hashes = Vec::with_capacity(page.events.len());
             for mut event in page.events {
                 d.counts.listed += 1;
-                let first_in_window = d.listed_ids.insert(&event.event_id);
-                let known_before = persisted.is_some_and(|p| p.contains(&event.event_id));
+                // Hashed once; the window's set, both dedupe layers and the digest share it.
+                let hash = IdHash::of(&event.event_id);
+                let first_in_window = d.listed_ids.insert_hash(&hash);
+                let known_before = persisted.is_some_and(|p| p.contains_hash(&hash));
                 if persisted.is_some() && !known_before && first_in_window {
                     d.counts.late_arrivals += 1;
                 }
-                if !first_in_window
-                    || self.recent.check(&event.event_id, persisted) == Seen::Duplicate
-                {
+                if !first_in_window || known_before || self.recent.contains(&hash) {
                     d.counts.deduplicated += 1;
                     continue;
                 }
@@ -911,6 +913,7 @@ where
                         }));
                     }
                 };
+                hashes.push(hash);
                 records.push(SyslogRecord {
                     event_id: event.event_id,
                     event_type: event.event_type,
@@ -937,10 +940,9 @@ where
                         }
                         let c = confirmation(&delivery);
                         d.confirmation = Some(d.confirmation.map_or(c, |prev| weakest(prev, c)));
-                        self.recent
-                            .confirmed(records.iter().map(|r| r.event_id.as_str()));
-                        for r in &records {
-                            d.digest.add(&r.event_id);
+                        self.recent.confirmed(&hashes);
+                        for (r, h) in records.iter().zip(&hashes) {
+                            d.digest.add_hash(h);
                             d.first = Some(d.first.map_or(r.event_time, |f| f.min(r.event_time)));
                             d.last = Some(d.last.map_or(r.event_time, |l| l.max(r.event_time)));
                         }
