@@ -1,20 +1,14 @@
 //! A private `rsyslogd` for one test: plain TCP and RELP inputs on free loopback ports, every
 //! message written as one JSON line (rsyslog's parsed MSGID, structured data and MSG) to
-//! `out.jsonl`, so a test counts exactly what the receiver accepted. Adapted from
-//! `shared/syslog/tests/it/harness.rs` (the TLS inputs are left out: these tests are about
-//! the pipeline, not transports).
+//! `out.jsonl`, so a test counts exactly what the receiver accepted. The process life cycle
+//! is `auditfwd_test_support::rsyslog` (shared with the syslog crate's tests); the TLS inputs
+//! are left out: these tests are about the pipeline, not transports.
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use auditfwd_test_support::rsyslog::{PATIENCE, RsyslogProcess, free_tcp_ports};
 use serde_json::Value;
-
-const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
-/// How long to wait for rsyslogd or for messages before failing (not a timing assertion).
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Direct queues: a message is on disk before imrelp answers `rsp 200`, so a RELP-acknowledged
 /// message survives a crash of the receiver; `maxMessageSize` is above auditfwd's 64 KiB.
@@ -49,85 +43,23 @@ pub struct Received {
 /// A running private rsyslogd; killed on drop.
 #[derive(Debug)]
 pub struct Rsyslog {
-    dir: tempfile::TempDir,
+    process: RsyslogProcess,
     tcp: u16,
     relp: u16,
-    conf: PathBuf,
-    child: Option<Child>,
 }
 
 impl Rsyslog {
     /// Starts rsyslogd and waits until both inputs accept connections.
     pub fn start() -> Self {
-        assert!(
-            Path::new(RSYSLOGD).exists(),
-            "{RSYSLOGD} is missing: run scripts/setup-dev (installs rsyslog and rsyslog-relp)"
-        );
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("work")).expect("rsyslog work dir");
-        // Hold both listeners until both ports are chosen so they differ.
-        let a = TcpListener::bind("127.0.0.1:0").expect("free port");
-        let b = TcpListener::bind("127.0.0.1:0").expect("free port");
-        let (tcp, relp) = (
-            a.local_addr().expect("addr").port(),
-            b.local_addr().expect("addr").port(),
-        );
-        drop((a, b));
+        let mut process = RsyslogProcess::new();
+        let ports = free_tcp_ports(2);
+        let (tcp, relp) = (ports[0], ports[1]);
         let text = CONF
-            .replace("@DIR@", dir.path().to_str().expect("utf-8 temp path"))
+            .replace("@DIR@", process.dir().to_str().expect("utf-8 temp path"))
             .replace("@TCP_PORT@", &tcp.to_string())
             .replace("@RELP_PORT@", &relp.to_string());
-        let conf = dir.path().join("rsyslog.conf");
-        std::fs::write(&conf, text).expect("write rsyslog.conf");
-        let mut r = Rsyslog {
-            dir,
-            tcp,
-            relp,
-            conf,
-            child: None,
-        };
-        r.launch();
-        r
-    }
-
-    fn launch(&mut self) {
-        let pidfile = self.dir.path().join("rsyslogd.pid");
-        let _ = std::fs::remove_file(&pidfile);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("rsyslogd.stderr"))
-            .expect("rsyslogd log file");
-        let child = Command::new(RSYSLOGD)
-            .arg("-n")
-            .arg("-f")
-            .arg(&self.conf)
-            .arg("-i")
-            .arg(&pidfile)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {RSYSLOGD}: {e}; run scripts/setup-dev"));
-        self.child = Some(child);
-        let deadline = Instant::now() + PATIENCE;
-        for port in [self.tcp, self.relp] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Some(status) = self
-                    .child
-                    .as_mut()
-                    .and_then(|c| c.try_wait().expect("rsyslogd status"))
-                {
-                    panic!("rsyslogd exited with {status}: {}", self.diagnostics());
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "rsyslogd did not open port {port}: {}",
-                    self.diagnostics()
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        process.start(&text, &ports);
+        Rsyslog { process, tcp, relp }
     }
 
     /// `relp://127.0.0.1:PORT`: every message acknowledged by the receiver.
@@ -143,43 +75,24 @@ impl Rsyslog {
     /// Stops rsyslogd gracefully (SIGTERM to the process this harness started); its ports
     /// then refuse connections until [`Self::start_again`].
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let deadline = Instant::now() + PATIENCE;
-            while child.try_wait().expect("rsyslogd status").is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        self.process.stop();
     }
 
     /// Starts again on the same ports, appending to the same output.
     pub fn start_again(&mut self) {
-        assert!(self.child.is_none(), "rsyslogd is still running");
-        self.launch();
+        self.process.launch();
     }
 
     /// rsyslogd's own messages, for failure reports.
     pub fn diagnostics(&self) -> String {
-        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        format!(
-            "rsyslogd stderr: {}\ninternal.log: {}",
-            read("rsyslogd.stderr"),
-            read("internal.log")
-        )
+        self.process.diagnostics()
     }
 
     /// Every message received so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
-        let text = std::fs::read_to_string(self.dir.path().join("out.jsonl")).unwrap_or_default();
-        text.lines()
-            // The line being written may be incomplete; it is read on the next poll.
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        self.process
+            .output()
+            .into_iter()
             .map(|v| {
                 let sd = v["sd"].as_str().unwrap_or_default();
                 let msg = v["msg"].as_str().unwrap_or_default();
@@ -219,16 +132,7 @@ impl Rsyslog {
                 got.len(),
                 self.diagnostics()
             );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
     }
 }

@@ -3,7 +3,11 @@
 //!
 //! - [`MotoServer`]: moto's server mode (S3, KMS, SQS, CloudWatch), installed into `.venv` by
 //!   `scripts/setup-dev`.
+//! - [`rsyslog::RsyslogProcess`]: a private rsyslogd's life cycle (start, stop, kill, restart,
+//!   its output lines).
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test set-up: failing loudly is the point
+
+pub mod rsyslog;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -1,21 +1,17 @@
 //! Starts a private rsyslogd for one test and reads back its parsed view of each message.
 
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use auditfwd_syslog::tls::{ClientIdentity, Pem, Roots, TlsConfig};
 use auditfwd_syslog::{SyslogRecord, Window};
+use auditfwd_test_support::rsyslog::{PATIENCE, RsyslogProcess, free_tcp_ports};
 use serde_json::Value;
 
 const TEMPLATE: &str = include_str!("../../../../scripts/rsyslog/rsyslog.conf.tmpl");
-const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
-/// How long to wait for rsyslogd or for messages before failing (not a timing assertion:
-/// a healthy run takes well under a second).
 /// MSGID of the readiness probes, left out of [`Rsyslog::received`].
 const PROBE: &str = "auditfwd-harness-probe";
-const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Test PKI: a CA, a server certificate for `localhost`/127.0.0.1 and a client certificate.
 #[derive(Debug)]
@@ -100,18 +96,14 @@ pub struct Ports {
 
 impl Ports {
     fn pick() -> Self {
-        // Hold all listeners until every port is chosen so none repeats.
-        let tcp: Vec<TcpListener> = (0..4)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let port = |l: &TcpListener| l.local_addr().unwrap().port();
+        let tcp = free_tcp_ports(4);
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         Self {
-            tcp: port(&tcp[0]),
+            tcp: tcp[0],
             udp: udp.local_addr().unwrap().port(),
-            tls: port(&tcp[1]),
-            relp: port(&tcp[2]),
-            relp_tls: port(&tcp[3]),
+            tls: tcp[1],
+            relp: tcp[2],
+            relp_tls: tcp[3],
         }
     }
 }
@@ -128,29 +120,23 @@ pub struct Received {
     pub msg: String,
 }
 
-/// A running private rsyslogd. Killed on drop.
+/// A running private rsyslogd (its life cycle is `auditfwd_test_support::rsyslog`). Killed on
+/// drop.
 #[derive(Debug)]
 pub struct Rsyslog {
-    pub dir: tempfile::TempDir,
     pub ports: Ports,
     pub certs: Certs,
-    conf: PathBuf,
-    child: Option<Child>,
+    process: RsyslogProcess,
 }
 
 impl Rsyslog {
     pub fn start() -> Self {
-        assert!(
-            Path::new(RSYSLOGD).exists(),
-            "{RSYSLOGD} is missing: run scripts/setup-dev (installs rsyslog, rsyslog-gnutls, rsyslog-relp)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("work")).unwrap();
-        let certs = Certs::generate(dir.path());
+        let mut process = RsyslogProcess::new();
+        let certs = Certs::generate(process.dir());
         let ports = Ports::pick();
         let path = |p: &Path| p.to_str().unwrap().to_owned();
         let conf_text = TEMPLATE
-            .replace("@DIR@", &path(dir.path()))
+            .replace("@DIR@", &path(process.dir()))
             .replace("@CA@", &path(&certs.ca))
             .replace("@CERT@", &path(&certs.server_cert))
             .replace("@KEY@", &path(&certs.server_key))
@@ -159,69 +145,37 @@ impl Rsyslog {
             .replace("@TLS_PORT@", &ports.tls.to_string())
             .replace("@RELP_PORT@", &ports.relp.to_string())
             .replace("@RELP_TLS_PORT@", &ports.relp_tls.to_string());
-        let conf = dir.path().join("rsyslog.conf");
-        std::fs::write(&conf, conf_text).unwrap();
-        let mut r = Self {
-            dir,
+        process.start(
+            &conf_text,
+            &[ports.tcp, ports.tls, ports.relp, ports.relp_tls],
+        );
+        let r = Self {
             ports,
             certs,
-            conf,
-            child: None,
+            process,
         };
-        r.launch();
+        r.wait_for_udp();
         r
     }
 
-    fn launch(&mut self) {
-        let pidfile = self.dir.path().join("rsyslogd.pid");
-        let _ = std::fs::remove_file(&pidfile);
-        let log = std::fs::File::create(self.dir.path().join("rsyslogd.stderr")).unwrap();
-        let child = Command::new(RSYSLOGD)
-            .arg("-n")
-            .arg("-f")
-            .arg(&self.conf)
-            .arg("-i")
-            .arg(&pidfile)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {RSYSLOGD}: {e}; run scripts/setup-dev"));
-        self.child = Some(child);
+    /// imudp may bind after the TCP inputs: probe until a datagram gets through.
+    fn wait_for_udp(&self) {
         let deadline = Instant::now() + PATIENCE;
-        for port in [
-            self.ports.tcp,
-            self.ports.tls,
-            self.ports.relp,
-            self.ports.relp_tls,
-        ] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                    panic!("rsyslogd exited with {status}: {}", self.diagnostics());
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "rsyslogd did not open port {port}: {}",
-                    self.diagnostics()
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        // imudp may bind after the TCP inputs: probe until a datagram gets through.
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let probe = format!("<13>1 - probe probe - {PROBE} - ready");
-        let probes = |d: &Path| {
-            std::fs::read_to_string(d.join("out.jsonl"))
-                .unwrap_or_default()
-                .matches(PROBE)
+        let probes = || {
+            self.process
+                .output()
+                .iter()
+                .filter(|v| v["msgid"] == PROBE)
                 .count()
         };
-        let before = probes(self.dir.path());
+        let before = probes();
         loop {
             udp.send_to(probe.as_bytes(), ("127.0.0.1", self.ports.udp))
                 .unwrap();
             std::thread::sleep(Duration::from_millis(20));
-            if probes(self.dir.path()) > before {
+            if probes() > before {
                 break;
             }
             assert!(
@@ -234,50 +188,30 @@ impl Rsyslog {
 
     /// Stops rsyslogd gracefully (SIGTERM to the process this harness started).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let deadline = Instant::now() + PATIENCE;
-            while child.try_wait().unwrap().is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        self.process.stop();
     }
 
     /// Kills rsyslogd (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Stops and starts again on the same ports, appending to the same output.
     pub fn restart(&mut self) {
-        self.stop();
-        self.launch();
+        self.process.stop();
+        self.process.launch();
+        self.wait_for_udp();
     }
 
     pub fn diagnostics(&self) -> String {
-        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        format!(
-            "stderr: {}\ninternal.log: {}",
-            read("rsyslogd.stderr"),
-            read("internal.log")
-        )
+        self.process.diagnostics()
     }
 
     /// Every message received so far.
     pub fn received(&self) -> Vec<Received> {
-        let text = std::fs::read_to_string(self.dir.path().join("out.jsonl")).unwrap_or_default();
-        text.lines()
-            // A line being written may be incomplete; it is read on the next poll.
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        self.process
+            .output()
+            .into_iter()
             .filter(|v| v["msgid"] != PROBE)
             .map(|v| {
                 let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
@@ -311,15 +245,6 @@ impl Rsyslog {
                 self.diagnostics()
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
         }
     }
 }
