@@ -1,18 +1,30 @@
 //! The `auditfwd` command: the forwarding pipeline outside Lambda (a VM, a container, a
-//! laptop). Thin: it parses the command line and the environment (`shared/config`), builds the
-//! pipeline (`shared/runtime`) and runs it (`shared/pipeline`).
+//! laptop). Thin: it parses the command line and the configuration (`shared/config`), builds
+//! the pipeline (`shared/runtime`) and runs it (`shared/pipeline`).
 //!
-//! `auditfwd run --once` runs one full cycle and exits 0 when every due window was delivered
-//! and committed, 1 when something is pending (the summary says what and why), 2 when the
-//! configuration is unusable.
+//! - `run [--once]`: the daemon (a cycle every `AUDITFWD_INTERVAL`, `/health`, `/metrics`),
+//!   or one cycle;
+//! - `replay`: forward a time range again (or the gap ledger, `--gaps`);
+//! - `status`: where every compartment stands, from the checkpoint store;
+//! - `check`: prove OCI, the checkpoint store and the syslog destination work;
+//! - `config`: the effective configuration, secrets redacted, with each value's source;
+//! - `demo`: everything end to end on this machine, no cloud account.
+//!
+//! Exit codes: 0 done, 1 something is pending or failed (the output says what), 2 the
+//! configuration or the command line is unusable.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
+
+mod check;
+mod config_cmd;
+mod demo;
+mod replay;
+mod run;
+mod status;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,23 +33,41 @@ use tokio_util::sync::CancellationToken;
     about = "Forwards every OCI audit event to syslog"
 )]
 struct Cli {
+    /// A file of NAME=value lines (as in .env.example) for variables the environment does
+    /// not set.
+    #[arg(long, global = true, value_name = "FILE", env = "AUDITFWD_CONFIG_FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the pipeline: with --once, one full cycle over every compartment and region.
+    /// Runs the pipeline as a daemon (a cycle every AUDITFWD_INTERVAL, /health and /metrics
+    /// on AUDITFWD_LISTEN), or one cycle with --once.
     Run {
         /// Run one cycle and exit (exit code 0 only when everything due was delivered).
         #[arg(long)]
         once: bool,
     },
+    /// Forwards every event OCI holds for a time range again, marked as replay, without
+    /// touching the live cursor; or, with --gaps, delivers the gap ledger.
+    Replay(replay::Args),
+    /// Shows each compartment's cursor, lag, settle queue, gaps and errors (reads the
+    /// checkpoint store only).
+    Status(status::Args),
+    /// Checks the configuration, OCI access, the checkpoint store and the syslog destination.
+    Check,
+    /// Prints the effective configuration (secrets redacted) and where each value came from.
+    Config,
+    /// Runs auditfwd end to end on this machine: an emulated OCI tenancy, a local syslog
+    /// receiver and a local checkpoint.
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,73 +88,52 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let file = cli.config.as_deref();
     match cli.command {
-        Command::Run { once } => {
-            if !once {
-                anyhow::bail!(
-                    "`auditfwd run` needs --once for now: the scheduled daemon (AUDITFWD_INTERVAL, /health, /metrics) is not built yet; schedule `auditfwd run --once` with cron or a systemd timer meanwhile"
-                );
-            }
-            run_once().await
-        }
+        Command::Run { once } => Box::pin(run::run(file, once)).await,
+        Command::Replay(args) => replay::replay(file, args).await,
+        Command::Status(args) => status::status(file, args).await,
+        Command::Check => check::check(file).await,
+        Command::Config => config_cmd::config(file),
+        Command::Demo(args) => demo::demo(args).await,
     }
 }
 
-async fn run_once() -> anyhow::Result<ExitCode> {
-    let config = match auditfwd_runtime::load_config().await {
-        Ok(c) => c,
-        Err(e) => {
+/// The variables auditfwd reads: the environment, then `--config FILE` for what it leaves
+/// unset. A bad file is a usage error (exit 2).
+fn sources(file: Option<&std::path::Path>) -> Result<auditfwd_config::Sources, ExitCode> {
+    let env = auditfwd_config::Sources::from_env(auditfwd_config::env_vars());
+    match file {
+        None => Ok(env),
+        Some(f) => env.with_file(f).map_err(|e| {
             let _ = writeln!(std::io::stderr(), "auditfwd: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let runner = auditfwd_runtime::build(
-        &config,
-        Arc::new(auditfwd_pipeline::SystemClock),
-        auditfwd_runtime::BuildOptions::default(),
-    )
-    .await
-    .context("cannot build the pipeline")?;
-    let stop = CancellationToken::new();
-    tokio::spawn(stop_on_signal(stop.clone()));
-    let report = runner.with_stop(stop).run_once().await;
-    let mut out = std::io::stdout().lock();
-    write!(out, "{report}").context("cannot write the summary")?;
-    if report.is_complete() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        writeln!(
-            out,
-            "auditfwd: not everything due was delivered; the next run retries (see above)"
-        )
-        .context("cannot write the summary")?;
-        Ok(ExitCode::from(1))
+            ExitCode::from(2)
+        }),
     }
 }
 
-/// SIGTERM or SIGINT: start no new window; the one in flight finishes or is left uncommitted.
-async fn stop_on_signal(stop: CancellationToken) {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::warn!("stop requested: finishing the window in flight, starting no new one");
-    stop.cancel();
+/// The parsed configuration (KMS secrets decrypted); problems are printed and give exit 2.
+async fn load(file: Option<&std::path::Path>) -> Result<auditfwd_config::Config, ExitCode> {
+    let sources = sources(file)?;
+    auditfwd_runtime::load_config_from(sources)
+        .await
+        .map_err(|e| {
+            let _ = writeln!(std::io::stderr(), "auditfwd: {e}");
+            ExitCode::from(2)
+        })
 }
 
-fn init_logging() {
-    // Logs go to stderr (stdout carries the summary); colour only on a terminal.
+fn init_logging(command: &Command) {
+    // Logs go to stderr (stdout carries reports); colour only on a terminal. The demo is for
+    // people: only warnings unless AUDITFWD_LOG says otherwise.
+    let demo = matches!(command, Command::Demo(_));
     if let Err(e) = auditfwd_telemetry::logging::init_logging(
         auditfwd_telemetry::logging::LogTarget::Cli,
-        |name| std::env::var(name).ok(),
+        |name| match std::env::var(name) {
+            Ok(v) => Some(v),
+            Err(_) if demo && name == "AUDITFWD_LOG" => Some("warn".to_owned()),
+            Err(_) => None,
+        },
     ) {
         let _ = writeln!(std::io::stderr(), "auditfwd: cannot set up logging: {e}");
     }

@@ -131,6 +131,31 @@ impl IdDigest {
         }
     }
 
+    /// Adds every id of `other` (the digest of the union of two disjoint id sets: the fresh
+    /// and settle passes of a window, or adjacent windows).
+    pub fn merge(&mut self, other: &IdDigest) {
+        let mut carry = 0u128;
+        for (limb, o) in self.0.iter_mut().zip(other.0) {
+            let sum = u128::from(*limb) + u128::from(o) + carry;
+            *limb = sum as u64;
+            carry = sum >> 64;
+        }
+    }
+
+    /// Reads a digest written by [`IdDigest::to_hex`] (`None` unless 64 hex characters).
+    pub fn from_hex(hex: &str) -> Option<IdDigest> {
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut limbs = [0u64; 4];
+        for (i, limb) in limbs.iter_mut().enumerate() {
+            // Limb 0 holds the last 16 characters.
+            let start = 48 - 16 * i;
+            *limb = u64::from_str_radix(&hex[start..start + 16], 16).ok()?;
+        }
+        Some(IdDigest(limbs))
+    }
+
     /// The digest as 64 hex characters.
     pub fn to_hex(&self) -> String {
         self.0.iter().rev().map(|l| format!("{l:016x}")).collect()
@@ -181,6 +206,14 @@ mod tests {
         assert_eq!(a.to_hex(), b.to_hex());
         assert_ne!(a.to_hex(), c.to_hex());
         assert_eq!(a.to_hex().len(), 64);
+        // Digests of disjoint sets add up to the digest of their union, and survive hex.
+        let mut xy = IdDigest::from_hex(&c.to_hex()).unwrap();
+        let mut z = IdDigest::default();
+        z.add("z");
+        xy.merge(&z);
+        assert_eq!(xy.to_hex(), a.to_hex());
+        assert_eq!(IdDigest::from_hex("zz"), None);
+        assert_eq!(IdDigest::from_hex(&"g".repeat(64)), None);
         // One id's digest is SHA-256 itself.
         let mut one = IdDigest::default();
         one.add("abc");

@@ -11,8 +11,39 @@
 //! The full list of variables, with defaults, is `.env.example` at the repository root.
 
 pub mod oci;
+pub mod reference;
 pub mod syslog;
 mod vars;
+
+#[cfg(test)]
+mod tests_support {
+    /// The smallest valid set of variables, for tests.
+    pub(crate) fn minimal_vars() -> Vec<(String, String)> {
+        [
+            (
+                "AUDITFWD_OCI_TENANCY",
+                "ocid1.tenancy.oc1..aaaaaaaaba3pv6wkcr4jqae5f15p2b2m2yt2j6rx32uzr4h25vqstifsfdsq",
+            ),
+            (
+                "AUDITFWD_OCI_USER",
+                "ocid1.user.oc1..aaaaaaaat5nvwcna5j6aqzjcaty5eqbb6qt2jvpkanghtgdaqedqw3rynjq",
+            ),
+            (
+                "AUDITFWD_OCI_KEY_FILE",
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../oci/tests/fixtures/oracle-sample-key.pem"
+                ),
+            ),
+            ("AUDITFWD_OCI_REGIONS", "us-ashburn-1"),
+            ("AUDITFWD_SYSLOG_URL", "tcp://127.0.0.1:10514"),
+            ("AUDITFWD_CHECKPOINT_URL", "file:///var/lib/auditfwd"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -26,6 +57,7 @@ use auditfwd_pipeline::plan::WindowPolicy;
 use auditfwd_pipeline::scrub::ScrubPolicy;
 
 pub use oci::{KeySource, OciAuth, OciSettings};
+pub use reference::{Source, Sources};
 pub use syslog::SyslogSettings;
 pub use vars::{ConfigError, Problem};
 
@@ -56,6 +88,53 @@ pub struct Config {
     pub scrub: ScrubPolicy,
     /// Rate and concurrency limits.
     pub limits: Limits,
+    /// The `auditfwd run` daemon: schedule, shutdown, health thresholds, HTTP listener.
+    pub daemon: Daemon,
+    /// Lambda fan-out over SQS.
+    pub fan_out: FanOut,
+}
+
+/// The `auditfwd run` daemon.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    /// `AUDITFWD_INTERVAL`: time from one cycle's start to the next (default 5m).
+    pub interval: Duration,
+    /// `AUDITFWD_LISTEN`: the `/health` and `/metrics` listener (default `127.0.0.1:9464`;
+    /// `off` disables it).
+    pub listen: Option<std::net::SocketAddr>,
+    /// `AUDITFWD_SHUTDOWN_TIMEOUT`: after SIGTERM/SIGINT, how long the window in flight may
+    /// take before it is abandoned uncommitted and the process exits (default 30s).
+    pub shutdown_timeout: Duration,
+    /// `AUDITFWD_HEALTH_DEGRADED_LAG`: `/health` says `degraded` once the oldest compartment's
+    /// cursor is this far behind now (default 30m).
+    pub degraded_lag: Duration,
+    /// `AUDITFWD_HEALTH_UNHEALTHY_LAG`: `/health` says `unhealthy` (HTTP 503) once the oldest
+    /// cursor is this far behind now (default 2h).
+    pub unhealthy_lag: Duration,
+}
+
+/// Whether the Lambda poller hands compartments to the worker over SQS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FanOutMode {
+    /// Never: the poller processes every compartment itself.
+    Off,
+    /// Always.
+    On,
+    /// Above [`FanOut::threshold`] (region, compartment) pairs.
+    Auto,
+}
+
+/// Lambda fan-out over SQS.
+#[derive(Debug, Clone)]
+pub struct FanOut {
+    /// `AUDITFWD_FAN_OUT`: `on`, `off` or `auto` (default `auto`).
+    pub mode: FanOutMode,
+    /// `AUDITFWD_FAN_OUT_THRESHOLD`: the (region, compartment) count above which `auto` fans
+    /// out (default 50).
+    pub threshold: usize,
+    /// `AUDITFWD_WORK_QUEUE_URL`: the SQS queue the worker consumes (required when fan-out can
+    /// happen in the poller; unset elsewhere).
+    pub queue_url: Option<String>,
 }
 
 /// The process environment as (name, value) pairs, for callers that must add to it before
@@ -189,6 +268,70 @@ impl Config {
                 .collect(),
         };
 
+        let listen = match v.get("AUDITFWD_LISTEN").map(str::trim) {
+            None | Some("") => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9464))),
+            Some(off) if off.eq_ignore_ascii_case("off") => None,
+            Some(text) => match text.parse::<std::net::SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    let text = text.to_owned();
+                    v.problem(
+                        "AUDITFWD_LISTEN",
+                        format!("{text:?} is not an address: expected host:port such as 127.0.0.1:9464 or [::1]:9464, or off"),
+                    );
+                    None
+                }
+            },
+        };
+        let daemon = Daemon {
+            interval: v.duration("AUDITFWD_INTERVAL", Duration::from_secs(300)),
+            listen,
+            shutdown_timeout: v.duration("AUDITFWD_SHUTDOWN_TIMEOUT", Duration::from_secs(30)),
+            degraded_lag: v.duration("AUDITFWD_HEALTH_DEGRADED_LAG", Duration::from_secs(30 * 60)),
+            unhealthy_lag: v.duration(
+                "AUDITFWD_HEALTH_UNHEALTHY_LAG",
+                Duration::from_secs(2 * 3600),
+            ),
+        };
+        if daemon.interval.is_zero() {
+            v.problem("AUDITFWD_INTERVAL", "must be above 0 (such as 5m)");
+        }
+        if daemon.unhealthy_lag < daemon.degraded_lag {
+            v.problem(
+                "AUDITFWD_HEALTH_UNHEALTHY_LAG",
+                "must be at least AUDITFWD_HEALTH_DEGRADED_LAG",
+            );
+        }
+        let mode = match v
+            .get("AUDITFWD_FAN_OUT")
+            .map(|m| m.trim().to_ascii_lowercase())
+        {
+            None => FanOutMode::Auto,
+            Some(m) => match m.as_str() {
+                "" | "auto" => FanOutMode::Auto,
+                "on" | "true" => FanOutMode::On,
+                "off" | "false" => FanOutMode::Off,
+                _ => {
+                    v.problem(
+                        "AUDITFWD_FAN_OUT",
+                        format!("{m:?}: expected on, off or auto"),
+                    );
+                    FanOutMode::Auto
+                }
+            },
+        };
+        let fan_out = FanOut {
+            mode,
+            threshold: v
+                .number::<NonZeroU32>("AUDITFWD_FAN_OUT_THRESHOLD", positive)
+                .map_or(50, |n| n.get() as usize),
+            queue_url: v
+                .get("AUDITFWD_WORK_QUEUE_URL")
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned),
+        };
+
         match (oci, syslog, checkpoint) {
             (Some(oci), Some(syslog), Some(checkpoint)) if v.problems.is_empty() => Ok(Config {
                 oci,
@@ -201,6 +344,8 @@ impl Config {
                 filter,
                 scrub,
                 limits,
+                daemon,
+                fan_out,
             }),
             _ => Err(ConfigError {
                 problems: v.problems,

@@ -14,6 +14,8 @@ use crate::vars::Vars;
 /// Where events go and what they look like.
 #[derive(Debug, Clone)]
 pub struct SyslogSettings {
+    /// `AUDITFWD_SYSLOG_URL` as given (it carries no secret).
+    pub url: String,
     /// Destination, transport, TLS, timeouts.
     pub sender: SenderConfig,
     /// Format, payload, facility, names, size limit.
@@ -217,6 +219,7 @@ pub(crate) fn parse(v: &mut Vars) -> Option<SyslogSettings> {
         v.problem("AUDITFWD_SYSLOG_*", e.to_string());
     }
     Some(SyslogSettings {
+        url: raw.clone(),
         sender: SenderConfig::new(address, transport),
         encoder,
     })

@@ -168,6 +168,10 @@ impl Transport {
                 Ok(resp) => return Ok(resp),
                 Err(err) => err,
             };
+            if err.status() == Some(429) {
+                metrics::counter!(auditfwd_telemetry::names::OCI_THROTTLED, "operation" => req.operation)
+                    .increment(1);
+            }
             if !err.is_retryable() || attempt >= self.retry.max_attempts() {
                 return Err(err);
             }
@@ -177,6 +181,17 @@ impl Transport {
                 return Err(err);
             }
             tracing::warn!(operation = req.operation, attempt, ?delay, error = %err, "retrying OCI request");
+            let reason = match (&err, err.status()) {
+                (_, Some(status)) => status.to_string(),
+                (Error::Dispatch { kind, .. }, None) => match kind {
+                    DispatchKind::Connect => "connect".to_owned(),
+                    DispatchKind::Timeout => "timeout".to_owned(),
+                    DispatchKind::Io => "io".to_owned(),
+                },
+                _ => "other".to_owned(),
+            };
+            metrics::counter!(auditfwd_telemetry::names::OCI_RETRIES, "operation" => req.operation, "reason" => reason)
+                .increment(1);
             tokio::time::sleep(delay).await;
             attempt += 1;
         }

@@ -1,18 +1,25 @@
-//! auditfwd's forwarding pipeline (being built for issue 5): it lists audit events per
-//! compartment in minute-aligned windows, dedupes, filters and rate-limits them, hands them to
-//! the syslog sink, and moves the checkpoint only after the sink confirmed delivery.
+//! auditfwd's forwarding pipeline: it lists audit events per compartment in minute-aligned
+//! windows, dedupes, filters and rate-limits them, hands them to the syslog sink, and moves the
+//! checkpoint only after the sink confirmed delivery.
 //!
-//! What exists so far:
 //! - [`clock`]: the injectable [`Clock`] every time-dependent decision reads.
 //! - [`plan`]: which windows are due for a compartment: fresh windows from the cursor, and the
 //!   second (settle) pass after OCI's ingestion delay; property-tested to list every minute
 //!   fresh exactly once and late enough at least once.
+//! - [`runner`]: one cycle over every (region, compartment) under leases, with the gap ledger
+//!   and delivery-gated commits; [`Runner::discover`] and [`Runner::process`] split it for
+//!   Lambda fan-out.
+//! - [`replay`]: a time range forwarded again, flagged, with reconciliation against the live
+//!   manifests; [`status`]: what `auditfwd status` reads; [`check`]: what `auditfwd check` proves.
+//! - [`source`] and [`sink`]: the OCI and syslog edges, as traits.
 //! - [`scrub`]: credential headers (`Authorization`, `opc-principal`, tokens, cookies) redacted
 //!   before an event leaves the process; [`filter`]: event filters by type and principal, with
-//!   reasons counted; [`compartments`]: which compartments are polled; [`glob`]: wildcards.
+//!   reasons counted; [`compartments`]: which compartments are polled; [`glob`]: wildcards;
+//!   [`limits`]: rate limits that wait, and per-type caps.
 //! - [`dedupe`]: ids delivered recently (in-process cache) or recorded in the checkpoint are
 //!   not sent again; ids are recorded only after the sink confirmed them.
 
+pub mod check;
 pub mod clock;
 pub mod compartments;
 pub mod dedupe;
@@ -20,14 +27,19 @@ pub mod filter;
 pub mod glob;
 pub mod limits;
 pub mod plan;
+pub mod replay;
 pub mod runner;
 pub mod scrub;
 pub mod sink;
 pub mod source;
+pub mod status;
 
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
-pub use runner::{CompartmentReport, Counts, Outcome, RateLimits, RunReport, Runner, RunnerConfig};
+pub use runner::{
+    CompartmentReport, Counts, Discovery, Mode, Outcome, RateLimits, RunReport, Runner,
+    RunnerConfig, WorkItem,
+};
 pub use sink::Sink;
 pub use source::{AuditSource, OciSource, Page};

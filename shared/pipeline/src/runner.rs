@@ -316,7 +316,7 @@ impl fmt::Display for RunReport {
 
 /// Why one pass over a window did not complete.
 #[derive(Debug)]
-enum WindowError {
+pub(crate) enum WindowError {
     /// OCI would not serve a page.
     Source(auditfwd_oci::Error),
     /// The sink did not confirm a batch.
@@ -325,20 +325,46 @@ enum WindowError {
 
 /// The result of one delivered pass.
 #[derive(Debug, Default)]
-struct Delivered {
-    counts: Counts,
+pub(crate) struct Delivered {
+    pub(crate) counts: Counts,
     listed_ids: EventIdSet,
-    digest: IdDigest,
+    pub(crate) digest: IdDigest,
     confirmation: Option<Confirmation>,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
+    /// Replay only: (event time, id) of every event forwarded, for reconciliation.
+    pub(crate) forwarded: Vec<(DateTime<Utc>, IdHash)>,
 }
 
-/// One unit of work.
-#[derive(Debug, Clone)]
-struct Job {
-    scope: Scope,
-    name: String,
+/// One unit of work: a (region, compartment) of the tenancy, with its name for reports.
+/// [`Runner::discover`] returns them; [`Runner::process`] works them (the Lambda poller sends
+/// them over SQS and the worker processes them where they land).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkItem {
+    /// Which (tenancy, region, compartment).
+    pub scope: Scope,
+    /// The compartment's path in the tree (`root/prod/app`).
+    pub name: String,
+}
+
+/// What a runner does inside each compartment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Gap ledger, settle passes, fresh windows: the live cycle.
+    #[default]
+    Live,
+    /// Only the gap ledger (`auditfwd replay --gaps`): no settle pass, no fresh window; the
+    /// cursor moves only where a ledger entry is closed.
+    GapsOnly,
+}
+
+/// The compartments a cycle will work, and the report it starts from.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Tree errors, new and missing compartments, unmatched rules, warnings.
+    pub report: RunReport,
+    /// Every selected (region, compartment), regions outermost.
+    pub items: Vec<WorkItem>,
 }
 
 /// Runs forwarding cycles over an audit source, a sink per task, a checkpoint store and a
@@ -353,7 +379,10 @@ pub struct Runner<A, S, K> {
     recent: RecentIds,
     stop: CancellationToken,
     deadline: Option<tokio::time::Instant>,
-    replay: bool,
+    mode: Mode,
+    /// Leases held right now, so a cycle abandoned mid-window (its future dropped at a
+    /// shutdown timeout) can still release them: see [`Runner::release_held_leases`].
+    held: Arc<std::sync::Mutex<BTreeMap<Scope, Lease>>>,
 }
 
 impl<A, S, K> fmt::Debug for Runner<A, S, K> {
@@ -391,7 +420,8 @@ where
             recent,
             stop: CancellationToken::new(),
             deadline: None,
-            replay: false,
+            mode: Mode::Live,
+            held: Arc::default(),
         }
     }
 
@@ -408,7 +438,43 @@ where
         self
     }
 
-    fn should_stop(&self) -> Option<&'static str> {
+    /// Works only the gap ledger (see [`Mode::GapsOnly`]).
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The runner's settings.
+    pub fn config(&self) -> &RunnerConfig {
+        &self.config
+    }
+
+    /// The audit source.
+    pub fn source(&self) -> &Arc<A> {
+        &self.source
+    }
+
+    /// The checkpoint store.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// A new sink, as each concurrent task opens one.
+    pub fn new_sink(&self) -> K {
+        (self.sinks)()
+    }
+
+    /// The clock every decision reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The shared rate limits.
+    pub fn limits(&self) -> &RateLimits {
+        &self.limits
+    }
+
+    pub(crate) fn should_stop(&self) -> Option<&'static str> {
         if self.stop.is_cancelled() {
             Some("stopping: shutdown requested")
         } else if self
@@ -423,6 +489,24 @@ where
 
     /// Runs one full cycle over every selected compartment in every region.
     pub async fn run_once(&self) -> RunReport {
+        let Discovery { report, items } = self.discover().await;
+        self.process(report, items).await
+    }
+
+    /// Lists the compartment tree, applies the include/exclude rules, updates the compartment
+    /// index (new and missing compartments), and returns every selected (region, compartment).
+    /// When the tree cannot be listed, `report.tree_error` says why and there are no items.
+    pub async fn discover(&self) -> Discovery {
+        self.discover_selected(&self.config.include, true).await
+    }
+
+    /// [`Runner::discover`] with other include rules, optionally without recording the
+    /// compartments in the index (a replay reads; it does not change what the live run knows).
+    pub(crate) async fn discover_selected(
+        &self,
+        include: &[CompartmentRule],
+        update_index: bool,
+    ) -> Discovery {
         let now = self.clock.now();
         let mut report = RunReport {
             started_at: Some(now),
@@ -433,10 +517,13 @@ where
             Err(e) => {
                 tracing::error!(error = %e, "cannot list the compartment tree");
                 report.tree_error = Some(e.to_string());
-                return report;
+                return Discovery {
+                    report,
+                    items: Vec::new(),
+                };
             }
         };
-        let selection = select(&tree, &self.config.include, &self.config.exclude);
+        let selection = select(&tree, include, &self.config.exclude);
         report.unmatched_rules = selection
             .unmatched
             .iter()
@@ -452,8 +539,14 @@ where
                 (c.id.clone(), name)
             })
             .collect();
-        match known::update(&*self.store, self.source.tenancy(), &present, now).await {
-            Ok(changes) => {
+        let changes = if update_index {
+            Some(known::update(&*self.store, self.source.tenancy(), &present, now).await)
+        } else {
+            None
+        };
+        match changes {
+            None => {}
+            Some(Ok(changes)) => {
                 for (id, name) in &changes.new {
                     tracing::info!(compartment = %id, %name, "new compartment: starting at the initial look-back");
                 }
@@ -463,12 +556,12 @@ where
                 report.new_compartments = changes.new;
                 report.missing_compartments = changes.missing;
             }
-            Err(e) => report
+            Some(Err(e)) => report
                 .warnings
                 .push(format!("cannot update the compartment index: {e}")),
         }
 
-        let mut jobs = VecDeque::new();
+        let mut items = Vec::new();
         for region in self.source.regions() {
             for (id, name) in &present {
                 let Ok(compartment) = Ocid::parse(id) else {
@@ -477,13 +570,23 @@ where
                         .push(format!("compartment id {id:?} is not an OCID; skipped"));
                     continue;
                 };
-                jobs.push_back(Job {
+                items.push(WorkItem {
                     scope: Scope::new(self.source.tenancy().clone(), region.clone(), compartment),
                     name: name.clone(),
                 });
             }
         }
-        let queue = std::sync::Mutex::new(jobs);
+        Discovery { report, items }
+    }
+
+    /// Works `items` (from [`Runner::discover`], or received from a poller) with bounded
+    /// concurrency and adds a [`CompartmentReport`] for each to `report`. Once the sink fails,
+    /// no further compartment is started.
+    pub async fn process(&self, mut report: RunReport, items: Vec<WorkItem>) -> RunReport {
+        if report.started_at.is_none() {
+            report.started_at = Some(self.clock.now());
+        }
+        let queue = std::sync::Mutex::new(VecDeque::from(items));
         let sink_down = AtomicBool::new(false);
         let workers = self.config.concurrency.max(1);
         let tasks = (0..workers).map(|_| self.worker(&queue, &sink_down));
@@ -492,15 +595,15 @@ where
             .into_iter()
             .flatten()
             .collect();
-        done.sort_by(|a, b| a.scope.cmp(&b.scope));
-        report.compartments = done;
+        report.compartments.append(&mut done);
+        report.compartments.sort_by(|a, b| a.scope.cmp(&b.scope));
         self.record_gauges(&report);
         report
     }
 
     async fn worker(
         &self,
-        queue: &std::sync::Mutex<VecDeque<Job>>,
+        queue: &std::sync::Mutex<VecDeque<WorkItem>>,
         sink_down: &AtomicBool,
     ) -> Vec<CompartmentReport> {
         let mut out = Vec::new();
@@ -540,7 +643,7 @@ where
     }
 
     /// Works one compartment under its lease. Returns true when the sink failed.
-    async fn compartment(&self, job: &Job, sink: &mut K, rep: &mut CompartmentReport) -> bool {
+    async fn compartment(&self, job: &WorkItem, sink: &mut K, rep: &mut CompartmentReport) -> bool {
         let scope = &job.scope;
         let lease = match lease::acquire(
             &*self.store,
@@ -551,7 +654,10 @@ where
         )
         .await
         {
-            Ok(l) => l,
+            Ok(l) => {
+                self.hold(&l);
+                l
+            }
             Err(LeaseError::Held {
                 owner, expires_at, ..
             }) => {
@@ -594,6 +700,7 @@ where
             rep.open_gaps = s.gaps.clone();
             rep.failing = s.failing.clone();
         }
+        self.unhold(scope);
         if let Err(e) = lease::release(&*self.store, w.lease).await {
             tracing::warn!(%scope, error = %e, "could not release the lease (it will expire)");
         }
@@ -627,6 +734,9 @@ where
             }
             Err(e) => return Err(Stop::Other(format!("cannot read the checkpoint: {e}"))),
         }
+        if self.mode == Mode::GapsOnly {
+            return self.retry_gaps(scope, sink, rep, w).await;
+        }
         let st = w.state_mut()?;
         let p = plan(
             Some(st.delivered_until),
@@ -658,7 +768,7 @@ where
             };
             let persisted = st.awaiting_settle[idx].delivered.clone();
             match self
-                .deliver(scope, window, Pass::Settle, Some(&persisted), sink)
+                .deliver(scope, window, Pass::Settle, Some(&persisted), sink, true)
                 .await
             {
                 Ok(d) => {
@@ -699,7 +809,7 @@ where
         for fw in p.fresh {
             self.check_continue(w).await?;
             match self
-                .deliver(scope, fw.window, Pass::Fresh, None, sink)
+                .deliver(scope, fw.window, Pass::Fresh, None, sink, true)
                 .await
             {
                 Ok(d) => {
@@ -806,7 +916,7 @@ where
                     Pass::Fresh
                 };
                 match self
-                    .deliver(scope, window, pass, gap.delivered.as_ref(), sink)
+                    .deliver(scope, window, pass, gap.delivered.as_ref(), sink, true)
                     .await
                 {
                     Ok(d) => {
@@ -852,13 +962,16 @@ where
     }
 
     /// Lists one window page by page and sends every event due; confirms or fails as a whole.
-    async fn deliver(
+    /// A replay pass skips the dedupe layers (it resends on purpose) and records what it
+    /// forwarded for reconciliation; `send: false` (a dry run) counts without sending.
+    pub(crate) async fn deliver(
         &self,
         scope: &Scope,
         window: Window,
         pass: Pass,
         persisted: Option<&EventIdSet>,
         sink: &mut K,
+        send: bool,
     ) -> Result<Delivered, WindowError> {
         let region = scope.region.as_str();
         let pass_label = pass.as_str();
@@ -881,7 +994,8 @@ where
                 if persisted.is_some() && !known_before && first_in_window {
                     d.counts.late_arrivals += 1;
                 }
-                if !first_in_window || known_before || self.recent.contains(&hash) {
+                let replay = pass == Pass::Replay;
+                if !first_in_window || known_before || (!replay && self.recent.contains(&hash)) {
                     d.counts.deduplicated += 1;
                     continue;
                 }
@@ -920,9 +1034,17 @@ where
                     event_time: event.event_time,
                     compartment_id: event.data.compartment_id.unwrap_or_default(),
                     window: sw,
-                    replay: self.replay || pass == Pass::Replay,
+                    replay: pass == Pass::Replay,
                     body,
                 });
+            }
+            if !send {
+                d.counts.forwarded += records.len() as u64;
+                for (r, h) in records.iter().zip(&hashes) {
+                    d.digest.add_hash(h);
+                    d.forwarded.push((r.event_time, *h));
+                }
+                records.clear();
             }
             if !records.is_empty() {
                 if let Some(t) = &self.limits.events {
@@ -940,7 +1062,13 @@ where
                         }
                         let c = confirmation(&delivery);
                         d.confirmation = Some(d.confirmation.map_or(c, |prev| weakest(prev, c)));
-                        self.recent.confirmed(&hashes);
+                        if pass == Pass::Replay {
+                            d.forwarded.extend(
+                                records.iter().zip(&hashes).map(|(r, h)| (r.event_time, *h)),
+                            );
+                        } else {
+                            self.recent.confirmed(&hashes);
+                        }
                         for (r, h) in records.iter().zip(&hashes) {
                             d.digest.add_hash(h);
                             d.first = Some(d.first.map_or(r.event_time, |f| f.min(r.event_time)));
@@ -955,6 +1083,9 @@ where
             if token.is_none() {
                 break;
             }
+        }
+        if !send {
+            return Ok(d);
         }
         metrics::counter!(names::EVENTS_LISTED, "region" => region.to_owned(), "pass" => pass_label)
             .increment(d.counts.listed);
@@ -1120,11 +1251,54 @@ where
         let half = chrono::Duration::from_std(ttl / 2).unwrap_or(chrono::Duration::zero());
         if w.lease.expires_at() - now < half {
             match lease::renew(&*self.store, &w.lease, ttl, now).await {
-                Ok(l) => w.lease = l,
+                Ok(l) => {
+                    self.hold(&l);
+                    w.lease = l;
+                }
                 Err(e) => return Err(Stop::Other(format!("lease: {e}"))),
             }
         }
         Ok(())
+    }
+
+    fn hold(&self, lease: &Lease) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(lease.scope().clone(), lease.clone());
+    }
+
+    fn unhold(&self, scope: &Scope) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(scope);
+    }
+
+    /// Releases every lease a dropped (abandoned) cycle still holds, so a restart does not
+    /// wait out `lease_ttl` for those compartments. Nothing of an abandoned window was
+    /// committed; releasing only lets the next runner start at once. Returns how many were
+    /// released.
+    pub async fn release_held_leases(&self) -> usize {
+        let held: Vec<Lease> = std::mem::take(
+            &mut *self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_values()
+        .collect();
+        let mut released = 0;
+        for l in held {
+            let scope = l.scope().clone();
+            match lease::release(&*self.store, l).await {
+                Ok(()) => released += 1,
+                Err(e) => {
+                    tracing::warn!(%scope, error = %e, "could not release the lease (it will expire)")
+                }
+            }
+        }
+        released
     }
 
     fn record_gauges(&self, report: &RunReport) {
@@ -1136,6 +1310,15 @@ where
             if let Some(cursor) = c.delivered_until {
                 let lag = (now - cursor.as_datetime()).num_seconds().max(0) as f64;
                 entry.0 = entry.0.max(lag);
+            }
+        }
+        if report.compartments.len() <= names::COMPARTMENT_LAG_LIMIT {
+            for c in &report.compartments {
+                if let Some(cursor) = c.delivered_until {
+                    let lag = (now - cursor.as_datetime()).num_seconds().max(0) as f64;
+                    metrics::gauge!(names::COMPARTMENT_LAG, "region" => c.scope.region.clone(), "compartment" => c.name.clone())
+                        .set(lag);
+                }
             }
         }
         for (region, (lag, gaps)) in by_region {

@@ -1,10 +1,18 @@
 //! Turns a parsed [`Config`] into a ready [`Runner`]: signing credentials (loaded and checked
 //! once), one OCI client configuration per region, the checkpoint store the URL names, and a
 //! syslog sink per concurrent task. Every entry point (the `auditfwd` command, the Lambda
-//! functions) builds its pipeline here, so they cannot drift apart.
+//! functions) builds its pipeline here, so they cannot drift apart. [`load_config_from`] reads
+//! the environment (and `--config FILE`) and decrypts `AUDITFWD_*_KMS` secrets first.
+//!
+//! The `auditfwd run` daemon lives here too: [`daemon`] (a cycle every `AUDITFWD_INTERVAL`,
+//! graceful shutdown), [`health`] (healthy/degraded/unhealthy from cursor lag, gaps and the
+//! last cycle) and [`http`] (`/health` and `/metrics`).
+
+pub mod daemon;
+pub mod health;
+pub mod http;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use auditfwd_checkpoint::{AnyStore, CheckpointLocation, FileStore, OciStore, S3Store};
 use auditfwd_config::Config;
@@ -12,6 +20,10 @@ use auditfwd_oci::{Endpoint, Region, SigningClock};
 use auditfwd_pipeline::limits::{Throttle, TypeCaps};
 use auditfwd_pipeline::{Clock, OciSource, RateLimits, Runner, RunnerConfig};
 use auditfwd_syslog::{Encoder, SyslogSender, SyslogSink};
+
+pub use daemon::{Cycle, Daemon, DaemonExit, DaemonSettings};
+pub use health::{Health, HealthHandle, HealthPolicy, HealthTracker, Status};
+pub use http::{HttpError, HttpServer};
 
 /// The runner every entry point drives.
 pub type LiveRunner = Runner<OciSource, AnyStore, SyslogSink>;
@@ -179,7 +191,23 @@ impl LoadError {
 /// secrets with AWS KMS (standard `AWS_*` variables configure the client; no KMS call is made
 /// when none is set).
 pub async fn load_config() -> Result<Config, LoadError> {
-    let mut vars = auditfwd_config::env_vars();
+    load_config_from(auditfwd_config::Sources::from_env(
+        auditfwd_config::env_vars(),
+    ))
+    .await
+}
+
+/// [`load_config`] over given sources (the environment merged with `auditfwd --config FILE`).
+pub async fn load_config_from(sources: auditfwd_config::Sources) -> Result<Config, LoadError> {
+    let sources = decrypt_secrets(sources).await?;
+    Ok(Config::from_vars(sources.vars())?)
+}
+
+/// Replaces every set `AUDITFWD_*_KMS` variable's plaintext partner with its decryption.
+pub async fn decrypt_secrets(
+    mut sources: auditfwd_config::Sources,
+) -> Result<auditfwd_config::Sources, LoadError> {
+    let vars = sources.vars();
     let encrypted = vars.iter().any(|(k, v)| {
         k.starts_with("AUDITFWD_")
             && k.ends_with(auditfwd_secrets::KMS_SUFFIX)
@@ -188,15 +216,11 @@ pub async fn load_config() -> Result<Config, LoadError> {
     if encrypted {
         let sdk = aws_config::load_from_env().await;
         let kms = auditfwd_secrets::KmsDecrypter::new(&sdk);
-        let plain = auditfwd_secrets::decrypt_kms_vars(vars.clone(), &kms).await?;
+        let plain = auditfwd_secrets::decrypt_kms_vars(vars, &kms).await?;
         for (name, secret) in plain {
             use auditfwd_secrets::ExposeSecret as _;
-            vars.retain(|(k, _)| *k != name);
-            vars.push((name, secret.expose_secret().to_owned()));
+            sources.set(&name, secret.expose_secret().to_owned());
         }
     }
-    Ok(Config::from_vars(vars)?)
+    Ok(sources)
 }
-
-/// How long a Lambda invocation or daemon shutdown may take to commit the window in flight.
-pub const STOP_MARGIN: Duration = Duration::from_secs(60);

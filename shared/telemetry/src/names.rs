@@ -94,6 +94,16 @@ pub const LATE_ARRIVALS: &str = "auditfwd_late_arrivals_total";
 pub const HEADERS_REDACTED: &str = "auditfwd_headers_redacted_total";
 /// OCI API requests, by operation and outcome.
 pub const OCI_REQUESTS: &str = "auditfwd_oci_requests_total";
+/// OCI requests retried by the client, by operation and the failure that caused it.
+pub const OCI_RETRIES: &str = "auditfwd_oci_retries_total";
+/// OCI answers with 429 (throttled), every attempt, by operation.
+pub const OCI_THROTTLED: &str = "auditfwd_oci_throttled_total";
+/// Per-compartment lag, only while few compartments are collected.
+pub const COMPARTMENT_LAG: &str = "auditfwd_compartment_lag_seconds";
+/// The most (region, compartment) pairs for which [`COMPARTMENT_LAG`] is recorded; above it,
+/// only the per-region [`CHECKPOINT_LAG`] is (a label per compartment would make thousands of
+/// series in a large tenancy).
+pub const COMPARTMENT_LAG_LIMIT: usize = 25;
 /// Windows committed, by pass.
 pub const WINDOWS_COMMITTED: &str = "auditfwd_windows_committed_total";
 /// Windows that failed and went to (or stayed in) the gap ledger.
@@ -178,6 +188,22 @@ pub const METRICS: &[MetricSpec] = &[
         total: Total::Sum,
     },
     MetricSpec {
+        name: OCI_RETRIES,
+        kind: MetricKind::Counter,
+        unit: Unit::Count,
+        labels: &["operation", "reason"],
+        help: "OCI requests the client retried, by operation and the failure (HTTP status or error kind).",
+        total: Total::Sum,
+    },
+    MetricSpec {
+        name: OCI_THROTTLED,
+        kind: MetricKind::Counter,
+        unit: Unit::Count,
+        labels: &["operation"],
+        help: "OCI answers with HTTP 429 (throttled), counting every attempt.",
+        total: Total::Sum,
+    },
+    MetricSpec {
         name: WINDOWS_COMMITTED,
         kind: MetricKind::Counter,
         unit: Unit::Count,
@@ -207,6 +233,14 @@ pub const METRICS: &[MetricSpec] = &[
         unit: Unit::Seconds,
         labels: &["region"],
         help: "Now minus the oldest delivered_until among the region's compartments (freshness).",
+        total: Total::Max,
+    },
+    MetricSpec {
+        name: COMPARTMENT_LAG,
+        kind: MetricKind::Gauge,
+        unit: Unit::Seconds,
+        labels: &["region", "compartment"],
+        help: "Now minus one compartment's delivered_until; recorded only while at most 25 (region, compartment) pairs are collected.",
         total: Total::Max,
     },
     MetricSpec {

@@ -122,6 +122,16 @@ impl Running {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, as systemd or Kubernetes stops a service (the process this harness started).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM {} failed", self.child.id());
+    }
+
     /// Whether it has exited.
     pub fn has_exited(&mut self) -> bool {
         self.child.try_wait().expect("child status").is_some()
@@ -206,11 +216,21 @@ impl Auditfwd {
 
     /// Starts `auditfwd run --once` with exactly these variables (nothing inherited).
     pub fn spawn(&self) -> Running {
+        self.spawn_with(&["run", "--once"])
+    }
+
+    /// Starts `auditfwd run` (the daemon) with exactly these variables (nothing inherited);
+    /// it runs until [`Running::terminate`] or [`Running::kill`].
+    pub fn spawn_daemon(&self) -> Running {
+        self.spawn_with(&["run"])
+    }
+
+    fn spawn_with(&self, args: &[&str]) -> Running {
         let n = self.runs.fetch_add(1, Ordering::Relaxed);
         let stdout = self.out.path().join(format!("run-{n}.stdout"));
         let stderr = self.out.path().join(format!("run-{n}.stderr"));
         let child = Command::new(binary())
-            .args(["run", "--once"])
+            .args(args)
             .env_clear()
             .envs(&self.env)
             .stdin(Stdio::null())
@@ -228,5 +248,12 @@ impl Auditfwd {
     /// Runs `auditfwd run --once` to its end.
     pub async fn run_once(&self) -> Outcome {
         self.spawn().wait().await
+    }
+}
+
+impl Auditfwd {
+    /// Runs `auditfwd ARGS...` (any subcommand) with exactly these variables, to its end.
+    pub async fn command(&self, args: &[&str]) -> Outcome {
+        self.spawn_with(args).wait().await
     }
 }

@@ -38,6 +38,8 @@ pub struct Received {
     pub event_id: String,
     /// The input it came in on (`imptcp`, `imrelp`).
     pub input: String,
+    /// Marked as an operator's replay (`replay="true"` in the structured data).
+    pub replay: bool,
 }
 
 /// A running private rsyslogd; killed on drop.
@@ -102,6 +104,7 @@ impl Rsyslog {
                     "structured data {sd:?} does not name the payload's event {event_id}"
                 );
                 Received {
+                    replay: sd.contains("replay=\"true\""),
                     event_id,
                     input: v["inputname"].as_str().unwrap_or_default().to_owned(),
                 }

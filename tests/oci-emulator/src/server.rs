@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::error::ApiError;
 use crate::faults::{Api, FaultKind, FaultTarget};
 use crate::http_util::{Reply, parse_query};
-use crate::object_storage::ObjectPath;
+use crate::object_storage::{BucketPath, ObjectPath};
 use crate::signature::{SignedRequest, verify};
 use crate::state::{RequestRecord, Shared, lock, read};
 use crate::tenancy::rfc3339_ms;
@@ -140,6 +140,7 @@ enum Route {
     GetCompartment(String),
     GetTenancy(String),
     GetNamespace,
+    ListObjects(BucketPath),
     Object(ObjectPath),
     Unknown,
 }
@@ -151,7 +152,7 @@ impl Route {
             Self::ListCompartments | Self::GetCompartment(_) | Self::GetTenancy(_) => {
                 Some(Api::Identity)
             }
-            Self::GetNamespace | Self::Object(_) => Some(Api::ObjectStorage),
+            Self::GetNamespace | Self::ListObjects(_) | Self::Object(_) => Some(Api::ObjectStorage),
             Self::Unknown => None,
         }
     }
@@ -164,6 +165,7 @@ impl Route {
             Self::GetCompartment(_) => "GetCompartment",
             Self::GetTenancy(_) => "GetTenancy",
             Self::GetNamespace => "GetNamespace",
+            Self::ListObjects(_) => "ListObjects",
             Self::Object(_) => match *method {
                 Method::PUT => "PutObject",
                 Method::HEAD => "HeadObject",
@@ -189,6 +191,11 @@ fn route(method: &Method, path: &str) -> Route {
         ["20160918", "compartments", id] if get => Route::GetCompartment(decode(id)),
         ["20160918", "tenancies", id] if get => Route::GetTenancy(decode(id)),
         ["n"] | ["n", ""] if get => Route::GetNamespace,
+        // ListObjects is the bucket's `/o` itself; `/o/` names an object with an empty name.
+        ["n", ns, "b", bucket, "o"] if get => Route::ListObjects(BucketPath {
+            namespace: decode(ns),
+            bucket: decode(bucket),
+        }),
         ["n", ns, "b", bucket, "o", rest @ ..]
             if !rest.is_empty() && !rest.iter().all(|s| s.is_empty()) =>
         {
@@ -339,6 +346,7 @@ async fn handle(shared: &Shared, reset: &AtomicBool, req: Request<Incoming>) -> 
         Route::GetCompartment(id) => identity::get_compartment(shared, id),
         Route::GetTenancy(id) => identity::get_tenancy(shared, id),
         Route::GetNamespace => Ok(lock(&shared.objects).namespace_reply()),
+        Route::ListObjects(p) => lock(&shared.objects).list_objects(p, &query),
         Route::Object(p) => {
             lock(&shared.objects).handle(&parts.method, p, &parts.headers, body, shared.clock.now())
         }
@@ -457,5 +465,13 @@ mod tests {
             ("ns", "bk", "a/b/c d")
         );
         assert_eq!(route(&Method::GET, "/n/ns/b/bk/o/"), Route::Unknown);
+        assert_eq!(
+            route(&Method::GET, "/n/ns/b/my%20bk/o"),
+            Route::ListObjects(BucketPath {
+                namespace: "ns".into(),
+                bucket: "my bk".into()
+            })
+        );
+        assert_eq!(route(&Method::PUT, "/n/ns/b/bk/o"), Route::Unknown);
     }
 }

@@ -47,4 +47,16 @@ impl ObjectStore for AnyStore {
             AnyStore::Oci(s) => s.delete(key, if_match).await,
         }
     }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        match self {
+            AnyStore::File(s) => s.list(prefix, start_after).await,
+            AnyStore::S3(s) => s.list(prefix, start_after).await,
+            AnyStore::Oci(s) => s.list(prefix, start_after).await,
+        }
+    }
 }

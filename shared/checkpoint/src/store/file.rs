@@ -5,6 +5,10 @@
 //! exclusive advisory lock on a per-object lock file for the check-then-rename, so two
 //! processes on the same machine (or on a shared filesystem with working `flock`) cannot both
 //! win. The etag is a digest of the content.
+//!
+//! Listing walks only the directory the prefix names (and what lies below it), and never shows
+//! the store's own files: `.tmp-*` temporaries a crash left behind and `.<name>.lock` lock
+//! files, which [`ObjectKey`] reserves.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -14,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
-use super::{Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition};
+use super::{Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, check_prefix, in_listing};
 use crate::error::StoreError;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -161,14 +165,102 @@ fn delete_blocking(
     Ok(())
 }
 
+/// Whether an I/O error means "nothing there" for a listing: the directory does not exist (yet,
+/// or any more), or a path segment is a file.
+fn absent(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
+}
+
+/// Lists keys under `root` for [`ObjectStore::list`]: only the directory the prefix's complete
+/// segments name is walked, entries in it must start with the prefix's last, partial segment,
+/// and whole subtrees that sort before `start_after` are skipped.
+fn list_blocking(
+    root: &Path,
+    prefix: &str,
+    start_after: Option<&str>,
+) -> Result<Vec<ObjectKey>, StoreError> {
+    let (dir_key, partial) = match prefix.rsplit_once('/') {
+        Some((dir, partial)) => (format!("{dir}/"), partial),
+        None => (String::new(), prefix),
+    };
+    let dir = dir_key
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .fold(root.to_path_buf(), |p, seg| p.join(seg));
+    let fail = |op: &'static str| {
+        move |source| StoreError::Io {
+            key: prefix.to_owned(),
+            op,
+            source,
+        }
+    };
+    let mut keys = Vec::new();
+    // (directory, the key prefix of what is in it, whether entries must match `partial`)
+    let mut pending = vec![(dir, dir_key, true)];
+    while let Some((dir, key_prefix, top)) = pending.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if absent(&e) => continue,
+            Err(e) => return Err(fail("list directory")(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(fail("list directory"))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                tracing::debug!(path = %entry.path().display(), "file name is not UTF-8; not a key");
+                continue;
+            };
+            if top && !name.starts_with(partial) {
+                continue;
+            }
+            let key = format!("{key_prefix}{name}");
+            let file_type = match entry.file_type() {
+                Ok(t) => t,
+                Err(e) if absent(&e) => continue,
+                Err(e) => return Err(fail("stat")(e)),
+            };
+            // A symbolic link counts as what it points to; links to directories are not
+            // followed, so a link loop cannot trap the walk.
+            let is_file = if file_type.is_symlink() {
+                match fs::metadata(entry.path()) {
+                    Ok(m) => m.is_file(),
+                    Err(e) if absent(&e) => false,
+                    Err(e) => return Err(fail("stat")(e)),
+                }
+            } else {
+                file_type.is_file()
+            };
+            if file_type.is_dir() {
+                let sub = format!("{key}/");
+                // Every key below sorts after `sub`; if `start_after` is past `sub` without
+                // starting with it, it is past all of them.
+                let all_before =
+                    start_after.is_some_and(|a| a > sub.as_str() && !a.starts_with(&sub));
+                if ObjectKey::new(key).is_ok() && !all_before {
+                    pending.push((entry.path(), sub, false));
+                }
+            } else if is_file && in_listing(&key, prefix, start_after) {
+                // Temporaries and lock files are not valid keys, so they are never listed.
+                if let Ok(key) = ObjectKey::new(key) {
+                    keys.push(key);
+                }
+            }
+        }
+    }
+    keys.sort();
+    Ok(keys)
+}
+
 async fn blocking<T: Send + 'static>(
-    key: &ObjectKey,
+    key: &str,
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Io {
-            key: key.as_str().to_owned(),
+            key: key.to_owned(),
             op: "background file task",
             source: std::io::Error::other(e.to_string()),
         })?
@@ -177,7 +269,7 @@ async fn blocking<T: Send + 'static>(
 impl ObjectStore for FileStore {
     async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
         let (path, k) = (self.path(key), key.clone());
-        blocking(key, move || read_current(&path, &k)).await
+        blocking(key.as_str(), move || read_current(&path, &k)).await
     }
 
     async fn put(
@@ -187,11 +279,31 @@ impl ObjectStore for FileStore {
         condition: WriteCondition,
     ) -> Result<Etag, StoreError> {
         let (path, k) = (self.path(key), key.clone());
-        blocking(key, move || put_blocking(&path, &k, &body, &condition)).await
+        blocking(key.as_str(), move || {
+            put_blocking(&path, &k, &body, &condition)
+        })
+        .await
     }
 
     async fn delete(&self, key: &ObjectKey, if_match: Option<&Etag>) -> Result<(), StoreError> {
         let (path, k, etag) = (self.path(key), key.clone(), if_match.cloned());
-        blocking(key, move || delete_blocking(&path, &k, etag.as_ref())).await
+        blocking(key.as_str(), move || {
+            delete_blocking(&path, &k, etag.as_ref())
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        check_prefix(prefix)?;
+        let (root, p, after) = (
+            self.root.clone(),
+            prefix.to_owned(),
+            start_after.map(str::to_owned),
+        );
+        blocking(prefix, move || list_blocking(&root, &p, after.as_deref())).await
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use super::{Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition};
+use super::{Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, check_prefix, in_listing};
 use crate::error::StoreError;
 
 /// A conditional object store in memory.
@@ -30,8 +30,12 @@ impl MemoryStore {
     }
 
     fn poisoned(key: &ObjectKey) -> StoreError {
+        Self::poisoned_at(key.as_str())
+    }
+
+    fn poisoned_at(key: &str) -> StoreError {
         StoreError::Io {
-            key: key.as_str().to_owned(),
+            key: key.to_owned(),
             op: "lock",
             source: std::io::Error::other("memory store lock poisoned"),
         }
@@ -90,5 +94,19 @@ impl ObjectStore for MemoryStore {
         }
         objects.remove(key);
         Ok(())
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        check_prefix(prefix)?;
+        let objects = self.objects.lock().map_err(|_| Self::poisoned_at(prefix))?;
+        Ok(objects
+            .keys()
+            .filter(|k| in_listing(k.as_str(), prefix, start_after))
+            .cloned()
+            .collect())
     }
 }

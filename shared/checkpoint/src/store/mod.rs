@@ -4,6 +4,10 @@
 //! be made conditional on the object being absent or on its current etag, which is what keeps
 //! two runners from clobbering each other: the loser gets [`StoreError::PreconditionFailed`]
 //! and must re-read. Backends are chosen by URL ([`CheckpointLocation`]).
+//!
+//! [`ObjectStore::list`] lists keys by prefix in key order, for readers that scan a range
+//! (manifests by window start). It is not a consistent snapshot: a key written or deleted while
+//! the listing runs may or may not appear.
 
 mod any;
 mod file;
@@ -70,9 +74,25 @@ pub enum WriteCondition {
 }
 
 /// A key inside a store: `/`-separated, non-empty segments, no `.` or `..`, no control
-/// characters, so it can never escape a file store's root.
+/// characters, so it can never escape a file store's root. Segments named like the file store's
+/// own files (`.tmp-*` temporaries, `.<name>.lock` lock files) are reserved, so such a file can
+/// never be mistaken for an object, read or listed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey(String);
+
+/// Whether `seg` may be one segment of a key.
+fn valid_segment(seg: &str) -> bool {
+    !seg.is_empty()
+        && seg != "."
+        && seg != ".."
+        && !seg.starts_with(".tmp-")
+        && !(seg.starts_with('.') && seg.ends_with(".lock"))
+}
+
+/// Whether `s` is free of characters no key may hold.
+fn valid_chars(s: &str) -> bool {
+    !s.chars().any(|c| c.is_control() || c == '\\')
+}
 
 impl ObjectKey {
     /// Checks and wraps a key.
@@ -80,10 +100,8 @@ impl ObjectKey {
         let key = key.into();
         let ok = !key.is_empty()
             && key.len() <= 1024
-            && key.split('/').all(|seg| {
-                !seg.is_empty() && seg != "." && seg != ".." && !seg.starts_with(".tmp-")
-            })
-            && !key.chars().any(|c| c.is_control() || c == '\\');
+            && key.split('/').all(valid_segment)
+            && valid_chars(&key);
         if ok {
             Ok(ObjectKey(key))
         } else {
@@ -127,6 +145,38 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         key: &ObjectKey,
         if_match: Option<&Etag>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every key that starts with `prefix` and sorts strictly after `start_after` (when given),
+    /// in ascending order, every page gathered. Keys are in the form [`get`](Self::get) takes
+    /// (relative to the store's own prefix). `prefix` need not end at a `/` (`manifests/x/2026`
+    /// is fine), but its complete segments must be valid key segments
+    /// ([`StoreError::InvalidKey`] otherwise). Objects whose names are not valid keys (written
+    /// by something else) are skipped with a warning.
+    fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<ObjectKey>, StoreError>> + Send;
+}
+
+/// Checks a listing prefix: every complete segment (before the last `/`) must be a valid key
+/// segment, and the whole must hold no character a key cannot.
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), StoreError> {
+    let complete = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let ok = prefix.len() <= 1024
+        && valid_chars(prefix)
+        && !prefix.starts_with('/')
+        && (complete.is_empty() || complete.split('/').all(valid_segment));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidKey(prefix.to_owned()))
+    }
+}
+
+/// Whether `key` belongs in a listing of `prefix` after `start_after`.
+pub(crate) fn in_listing(key: &str, prefix: &str, start_after: Option<&str>) -> bool {
+    key.starts_with(prefix) && start_after.is_none_or(|after| key > after)
 }
 
 /// Where checkpoint state lives, parsed from `AUDITFWD_CHECKPOINT_URL`.
@@ -230,12 +280,51 @@ impl fmt::Display for CheckpointLocation {
 
 /// Joins a prefix and a key with one `/`.
 pub(crate) fn prefixed(prefix: &str, key: &ObjectKey) -> String {
+    prefixed_str(prefix, key.as_str())
+}
+
+/// Joins a store prefix and a key (or a part of one) with one `/`.
+pub(crate) fn prefixed_str(prefix: &str, key: &str) -> String {
     let prefix = prefix.trim_matches('/');
     if prefix.is_empty() {
-        key.as_str().to_owned()
+        key.to_owned()
     } else {
-        format!("{prefix}/{}", key.as_str())
+        format!("{prefix}/{key}")
     }
+}
+
+/// Turns the full object names a remote listing returned into keys: strips the store prefix,
+/// applies the listing's own filters again (so a lax server cannot widen them), skips names
+/// that are not keys, and sorts.
+pub(crate) fn keys_from_names(
+    store_prefix: &str,
+    names: impl IntoIterator<Item = String>,
+    prefix: &str,
+    start_after: Option<&str>,
+) -> Vec<ObjectKey> {
+    let base = prefixed_str(store_prefix, "");
+    let mut keys: Vec<ObjectKey> = names
+        .into_iter()
+        .filter_map(|name| {
+            let Some(rel) = name.strip_prefix(&base) else {
+                tracing::warn!(object = %name, prefix = %base, "listing returned an object outside the store's prefix; skipped");
+                return None;
+            };
+            if !in_listing(rel, prefix, start_after) {
+                return None;
+            }
+            match ObjectKey::new(rel) {
+                Ok(key) => Some(key),
+                Err(_) => {
+                    tracing::warn!(object = %name, "object name is not a checkpoint key; not listed");
+                    None
+                }
+            }
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 #[cfg(test)]
@@ -252,10 +341,65 @@ mod tests {
             assert!(ObjectKey::new(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "/abs", "a//b", "a/../b", "./a", "a/.", "a\\b", "a\nb", "x/.tmp-1",
+            "",
+            "/abs",
+            "a//b",
+            "a/../b",
+            "./a",
+            "a/.",
+            "a\\b",
+            "a\nb",
+            "x/.tmp-1",
+            "x/.c.json.lock",
+            ".lock",
         ] {
             assert!(ObjectKey::new(bad).is_err(), "{bad:?}");
         }
+        // Only the file store's own names are reserved, not every dotted name.
+        for ok in ["x/.hidden", "x/a.lock", ".well-known/x"] {
+            assert!(ObjectKey::new(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn listing_prefixes_may_end_mid_segment_but_never_escape() {
+        for ok in ["", "manifests/", "manifests/t/r/c/2026", "m", "a/."] {
+            assert!(check_prefix(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "/abs",
+            "../x",
+            "a/../b/",
+            "a//b",
+            "x/.tmp-1/",
+            "a\\b",
+            "a\n",
+        ] {
+            assert!(check_prefix(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn remote_names_become_sorted_keys_inside_the_prefix() {
+        let names = [
+            "prod/manifests/b",
+            "prod/manifests/a",
+            "prod/manifests/c//bad",
+            "prod/state/x",
+            "other/manifests/z",
+            "prod/manifests/a",
+        ]
+        .map(String::from);
+        let keys = keys_from_names("/prod/", names.clone(), "manifests/", None);
+        assert_eq!(
+            keys.iter().map(ObjectKey::as_str).collect::<Vec<_>>(),
+            ["manifests/a", "manifests/b"]
+        );
+        let keys = keys_from_names("prod", names, "", Some("manifests/a"));
+        assert_eq!(
+            keys.iter().map(ObjectKey::as_str).collect::<Vec<_>>(),
+            ["manifests/b", "state/x"]
+        );
     }
 
     #[test]

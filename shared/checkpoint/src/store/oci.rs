@@ -1,10 +1,15 @@
 //! `oci://namespace/bucket/prefix`: checkpoint objects in OCI Object Storage, through the
 //! project's own OCI client (`if-match` / `if-none-match: *`, 412 as a lost precondition).
+//! Listing is `ListObjects` with `prefix` and `start`, following `nextStartWith`; OCI's `start`
+//! is inclusive, so a name equal to `start_after` is dropped here.
 
 use auditfwd_oci::{Error as OciError, object_storage};
 use bytes::Bytes;
 
-use super::{Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, prefixed};
+use super::{
+    Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, check_prefix, keys_from_names,
+    prefixed, prefixed_str,
+};
 use crate::error::StoreError;
 
 /// A checkpoint store in an OCI Object Storage bucket.
@@ -14,6 +19,7 @@ pub struct OciStore {
     namespace: String,
     bucket: String,
     prefix: String,
+    list_page_size: Option<u32>,
 }
 
 impl OciStore {
@@ -29,7 +35,15 @@ impl OciStore {
             namespace: namespace.into(),
             bucket: bucket.into(),
             prefix: prefix.into(),
+            list_page_size: None,
         }
+    }
+
+    /// Names per `ListObjects` page (`limit`, 1 to 1000; OCI's default of 1000 when not set).
+    /// A listing still gathers every page; this only changes how many requests that takes.
+    pub fn with_list_page_size(mut self, names: u16) -> Self {
+        self.list_page_size = Some(u32::from(names.clamp(1, 1000)));
+        self
     }
 
     fn name(&self, key: &ObjectKey) -> String {
@@ -38,12 +52,16 @@ impl OciStore {
 }
 
 fn map_err(key: &ObjectKey, source: OciError) -> StoreError {
+    map_err_at(key.as_str(), source)
+}
+
+fn map_err_at(key: &str, source: OciError) -> StoreError {
     match source {
         OciError::PreconditionFailed { .. } => StoreError::PreconditionFailed {
-            key: key.as_str().to_owned(),
+            key: key.to_owned(),
         },
         source => StoreError::Oci {
-            key: key.as_str().to_owned(),
+            key: key.to_owned(),
             source: Box::new(source),
         },
     }
@@ -118,5 +136,33 @@ impl ObjectStore for OciStore {
             }),
             Err(e) => Err(map_err(key, e)),
         }
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        check_prefix(prefix)?;
+        let mut req = self
+            .client
+            .list_objects()
+            .namespace(&self.namespace)
+            .bucket(&self.bucket)
+            .prefix(prefixed_str(&self.prefix, prefix));
+        if let Some(after) = start_after {
+            // Inclusive: the name equal to `after` comes back and is dropped below.
+            req = req.start(prefixed_str(&self.prefix, after));
+        }
+        if let Some(n) = self.list_page_size {
+            req = req.limit(n);
+        }
+        let mut pages = req.into_paginator();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next_page().await {
+            let page = page.map_err(|e| map_err_at(prefix, e))?;
+            names.extend(page.objects.into_iter().map(|o| o.name));
+        }
+        Ok(keys_from_names(&self.prefix, names, prefix, start_after))
     }
 }

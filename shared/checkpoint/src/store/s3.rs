@@ -2,6 +2,8 @@
 //! (`If-None-Match: *` to create, `If-Match: <etag>` to replace, `If-Match` on delete). A 412,
 //! or a 409 `ConditionalRequestConflict` (a concurrent conditional write), is a lost race.
 //!
+//! Listing is `ListObjectsV2` with `Prefix` and `StartAfter`, following continuation tokens.
+//!
 //! The caller builds the `aws_sdk_s3::Client` (from `aws-config`, so the standard `AWS_*`
 //! variables, including `AWS_ENDPOINT_URL`, apply).
 
@@ -10,7 +12,10 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::{Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, prefixed};
+use super::{
+    Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, check_prefix, keys_from_names,
+    prefixed, prefixed_str,
+};
 use crate::error::StoreError;
 
 /// A checkpoint store in an S3 bucket.
@@ -19,6 +24,7 @@ pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
+    list_page_size: Option<i32>,
 }
 
 impl S3Store {
@@ -32,7 +38,15 @@ impl S3Store {
             client,
             bucket: bucket.into(),
             prefix: prefix.into(),
+            list_page_size: None,
         }
+    }
+
+    /// Keys per `ListObjectsV2` page (`MaxKeys`, 1 to 1000; S3's default of 1000 when not set).
+    /// A listing still gathers every page; this only changes how many requests that takes.
+    pub fn with_list_page_size(mut self, keys: u16) -> Self {
+        self.list_page_size = Some(i32::from(keys.clamp(1, 1000)));
+        self
     }
 
     fn name(&self, key: &ObjectKey) -> String {
@@ -40,7 +54,7 @@ impl S3Store {
     }
 }
 
-fn map_err<E>(key: &ObjectKey, op: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
+fn map_err<E>(key: &str, op: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -51,7 +65,7 @@ where
         || (status == Some(409) && code == "ConditionalRequestConflict")
     {
         return StoreError::PreconditionFailed {
-            key: key.as_str().to_owned(),
+            key: key.to_owned(),
         };
     }
     let retryable = match &err {
@@ -76,7 +90,7 @@ where
         _ => DisplayErrorContext(&err).to_string(),
     };
     StoreError::Backend {
-        key: key.as_str().to_owned(),
+        key: key.to_owned(),
         op,
         retryable,
         message,
@@ -95,7 +109,7 @@ impl ObjectStore for S3Store {
         let out = match res {
             Ok(out) => out,
             Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
-            Err(e) => return Err(map_err(key, "GetObject", e)),
+            Err(e) => return Err(map_err(key.as_str(), "GetObject", e)),
         };
         let etag = out
             .e_tag()
@@ -147,7 +161,7 @@ impl ObjectStore for S3Store {
                     key: key.as_str().to_owned(),
                 });
             }
-            Err(e) => return Err(map_err(key, "PutObject", e)),
+            Err(e) => return Err(map_err(key.as_str(), "PutObject", e)),
         };
         out.e_tag()
             .map(Etag::new)
@@ -180,7 +194,7 @@ impl ObjectStore for S3Store {
                         key: key.as_str().to_owned(),
                     })
                 }
-                Err(e) => Err(map_err(key, "DeleteObject", e)),
+                Err(e) => Err(map_err(key.as_str(), "DeleteObject", e)),
             };
         }
         self.client
@@ -190,6 +204,38 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| map_err(key, "DeleteObject", e))
+            .map_err(|e| map_err(key.as_str(), "DeleteObject", e))
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        check_prefix(prefix)?;
+        let full_prefix = prefixed_str(&self.prefix, prefix);
+        let mut req = self.client.list_objects_v2().bucket(&self.bucket);
+        if !full_prefix.is_empty() {
+            req = req.prefix(&full_prefix);
+        }
+        if let Some(after) = start_after {
+            req = req.start_after(prefixed_str(&self.prefix, after));
+        }
+        if let Some(n) = self.list_page_size {
+            req = req.max_keys(n);
+        }
+        // The paginator follows `NextContinuationToken` and stops on a repeated one.
+        let mut pages = req.into_paginator().send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_err(prefix, "ListObjectsV2", e))?;
+            names.extend(
+                page.contents
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|o| o.key),
+            );
+        }
+        Ok(keys_from_names(&self.prefix, names, prefix, start_after))
     }
 }

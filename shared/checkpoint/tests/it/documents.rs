@@ -212,6 +212,13 @@ impl ObjectStore for AnswerLost {
     async fn delete(&self, key: &ObjectKey, if_match: Option<&Etag>) -> Result<(), StoreError> {
         self.0.delete(key, if_match).await
     }
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        self.0.list(prefix, start_after).await
+    }
 }
 
 #[tokio::test]

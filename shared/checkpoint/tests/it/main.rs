@@ -5,4 +5,6 @@
 mod conformance;
 mod documents;
 mod lease;
+mod listing;
+mod oci;
 mod s3;

@@ -9,6 +9,7 @@ use auditfwd_test_support::MotoServer;
 use aws_sdk_s3::config::{Credentials, Region};
 
 use crate::documents::scope;
+use crate::listing::{KEYS, lists_keys_by_prefix_in_order};
 
 /// A moto server with an S3 client for it.
 struct Moto(MotoServer);
@@ -67,6 +68,55 @@ async fn s3_store_keeps_the_checkpoint_contract_on_moto() {
             err,
             StoreError::Backend {
                 retryable: false,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_lists_every_page_relative_to_its_prefix_on_moto() {
+    let moto = Moto::start();
+    let client = moto.client();
+    client
+        .create_bucket()
+        .bucket("auditfwd-list")
+        .send()
+        .await
+        .unwrap();
+    // A neighbour whose name shares the store prefix's text but not its directory.
+    client
+        .put_object()
+        .bucket("auditfwd-list")
+        .key("prod/eux/manifests/t/r/c/x.json")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .unwrap();
+    // Two keys a page: the contract's full listings take up to five pages each.
+    let store = S3Store::new(client.clone(), "auditfwd-list", "prod/eu").with_list_page_size(2);
+    lists_keys_by_prefix_in_order(&store).await;
+    let stored = client
+        .list_objects_v2()
+        .bucket("auditfwd-list")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.key_count(),
+        Some(i32::try_from(KEYS.len()).unwrap() + 1)
+    );
+
+    let missing = S3Store::new(client, "no-such-bucket", "");
+    let err = missing.list("manifests/", None).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Backend {
+                retryable: false,
+                op: "ListObjectsV2",
                 ..
             }
         ),

@@ -1,19 +1,24 @@
-//! Object Storage: namespace and single objects, with the conditional writes a checkpoint
-//! store needs.
+//! Object Storage: namespace, single objects with the conditional writes a checkpoint store
+//! needs, and object listings.
 //!
 //! `put_object().if_none_match_any()` creates only if absent; `.if_match(etag)` replaces only
 //! the version read. Losing either race is [`Error::PreconditionFailed`], never a silent
 //! overwrite. Note for callers that retry: if a conditional PUT succeeded but its answer was
 //! lost, the retry fails its precondition against our own write; read the object back to tell
 //! the two cases apart.
+//!
+//! `list_objects()` lists names in order, one page at a time ([`ListObjectsPaginator`] follows
+//! `nextStartWith`). Its `start` is *inclusive*, as OCI's is.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use http::Method;
+use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::pagination::PageCursor;
 use crate::region::Service;
 use crate::signer::BodySigning;
 use crate::transport::{OciRequest, OciResponse};
@@ -72,6 +77,18 @@ impl Client {
             client: self.clone(),
             location: ObjectLocation::default(),
             if_match: None,
+        }
+    }
+
+    /// `ListObjects`: object names in a bucket, in lexicographic order, one page per call.
+    pub fn list_objects(&self) -> ListObjectsFluentBuilder {
+        ListObjectsFluentBuilder {
+            client: self.clone(),
+            location: ObjectLocation::default(),
+            prefix: None,
+            start: None,
+            end: None,
+            limit: None,
         }
     }
 
@@ -356,5 +373,189 @@ impl DeleteObjectFluentBuilder {
             req = req.header("if-match", etag)?;
         }
         Ok(self.client.config.transport().send(req).await?.request_id())
+    }
+}
+
+/// Builder for `ListObjects` (`GET /n/{namespace}/b/{bucket}/o`). Asks for names only
+/// (`fields=name`).
+#[derive(Debug, Clone)]
+pub struct ListObjectsFluentBuilder {
+    client: Client,
+    location: ObjectLocation,
+    prefix: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    limit: Option<u32>,
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct ObjectSummary {
+    /// The object's name.
+    pub name: String,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListObjectsOutput {
+    /// The objects on this page, in name order.
+    pub objects: Vec<ObjectSummary>,
+    /// Common prefixes (only filled in by delimiter listings, which this client does not make).
+    pub prefixes: Vec<String>,
+    /// `nextStartWith`: the first name of the next page (send it as the inclusive `start`);
+    /// `None` on the last page.
+    pub next_start_with: Option<String>,
+    /// `opc-request-id`.
+    pub request_id: Option<String>,
+}
+
+/// The body of a `ListObjects` answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListObjectsBody {
+    objects: Vec<ObjectSummary>,
+    #[serde(default)]
+    prefixes: Option<Vec<String>>,
+    #[serde(default)]
+    next_start_with: Option<String>,
+}
+
+impl ListObjectsFluentBuilder {
+    /// The namespace (required).
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.location.namespace = Some(ns.into());
+        self
+    }
+
+    /// The bucket (required).
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.location.bucket = Some(bucket.into());
+        self
+    }
+
+    /// `prefix`: only names that start with this.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// `start`: only names lexicographically **greater than or equal to** this (OCI's `start`
+    /// is inclusive; a caller that wants "after" must drop an equal name itself).
+    pub fn start(mut self, start: impl Into<String>) -> Self {
+        self.start = Some(start.into());
+        self
+    }
+
+    /// `end`: only names lexicographically less than this (exclusive).
+    pub fn end(mut self, end: impl Into<String>) -> Self {
+        self.end = Some(end.into());
+        self
+    }
+
+    /// `limit`: page size (OCI allows 1 to 1000, and uses 1000 when none is given).
+    pub fn limit(mut self, n: u32) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Fetches one page.
+    pub async fn send(&self) -> Result<ListObjectsOutput, Error> {
+        self.fetch(self.start.as_deref()).await
+    }
+
+    /// A paginator over every page, following `nextStartWith`.
+    pub fn into_paginator(self) -> ListObjectsPaginator {
+        let cursor = PageCursor::starting_at(self.start.clone());
+        ListObjectsPaginator {
+            request: self,
+            cursor,
+        }
+    }
+
+    async fn fetch(&self, start: Option<&str>) -> Result<ListObjectsOutput, Error> {
+        const OP: &str = "ListObjects";
+        let need = |v: &Option<String>, what: &str| {
+            v.clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| Error::Construction {
+                    operation: OP,
+                    reason: format!("{what} is required"),
+                })
+        };
+        let (ns, bucket) = (
+            need(&self.location.namespace, "namespace")?,
+            need(&self.location.bucket, "bucket")?,
+        );
+        if let Some(n) = self.limit.filter(|n| !(1..=1000).contains(n)) {
+            return Err(Error::Construction {
+                operation: OP,
+                reason: format!("limit {n} is outside 1..=1000"),
+            });
+        }
+        let path = format!(
+            "/n/{}/b/{}/o",
+            crate::encode_path_segment(&ns),
+            crate::encode_path_segment(&bucket)
+        );
+        let mut url = self.client.config.url(Service::ObjectStorage, &path, OP)?;
+        // Strict percent-encoding (only RFC 3986 unreserved characters stay as they are), so the
+        // target we sign is exactly what goes on the wire and a '+' or ' ' in a name cannot be
+        // read two ways.
+        let limit = self.limit.map(|n| n.to_string());
+        let pairs = [
+            ("prefix", self.prefix.as_deref().filter(|p| !p.is_empty())),
+            ("start", start.filter(|s| !s.is_empty())),
+            ("end", self.end.as_deref().filter(|e| !e.is_empty())),
+            ("limit", limit.as_deref()),
+            ("fields", Some("name")),
+        ];
+        let query = pairs
+            .iter()
+            .filter_map(|(k, v)| Some(format!("{k}={}", crate::encode_path_segment((*v)?))))
+            .collect::<Vec<_>>()
+            .join("&");
+        url.set_query(Some(&query));
+        let resp = self
+            .client
+            .config
+            .transport()
+            .send(OciRequest::new(OP, Method::GET, url))
+            .await?;
+        let body: ListObjectsBody = resp.json()?;
+        Ok(ListObjectsOutput {
+            objects: body.objects,
+            prefixes: body.prefixes.unwrap_or_default(),
+            next_start_with: body.next_start_with.filter(|s| !s.is_empty()),
+            request_id: resp.request_id(),
+        })
+    }
+}
+
+/// Yields the pages of a `ListObjects` call in order.
+#[derive(Debug)]
+pub struct ListObjectsPaginator {
+    request: ListObjectsFluentBuilder,
+    cursor: PageCursor,
+}
+
+impl ListObjectsPaginator {
+    /// The next page; `None` after the last. After an error, calling again retries that page.
+    pub async fn next_page(&mut self) -> Option<Result<ListObjectsOutput, Error>> {
+        if self.cursor.is_done() {
+            return None;
+        }
+        let page = match self.request.fetch(self.cursor.token()).await {
+            Ok(page) => page,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Err(e) = self.cursor.advance(
+            page.next_start_with.clone(),
+            "ListObjects",
+            page.request_id.clone(),
+        ) {
+            return Some(Err(e));
+        }
+        Some(Ok(page))
     }
 }

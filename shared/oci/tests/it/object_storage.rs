@@ -218,3 +218,174 @@ async fn conditional_writes_create_once_replace_by_etag_and_refuse_stale_etags()
         "{paths:?}"
     );
 }
+
+/// A bucket listing served as OCI does: names in order, `prefix`, an inclusive `start`, at most
+/// `limit` per page and `nextStartWith` naming the first name left out.
+struct Lister {
+    names: Vec<&'static str>,
+    /// Answer every page with this `nextStartWith` (a broken service).
+    stuck_at: Option<&'static str>,
+}
+
+impl Respond for Lister {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let q: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
+        let prefix = q.get("prefix").cloned().unwrap_or_default();
+        let limit: usize = q.get("limit").map_or(1000, |l| l.parse().unwrap());
+        let mut matching = self
+            .names
+            .iter()
+            .filter(|n| n.starts_with(&prefix))
+            .filter(|n| q.get("start").is_none_or(|s| **n >= s.as_str()));
+        let page: Vec<_> = matching
+            .by_ref()
+            .take(limit)
+            .map(|n| json!({ "name": n }))
+            .collect();
+        let mut body = json!({ "objects": page, "prefixes": [] });
+        if let Some(next) = self.stuck_at.or_else(|| matching.next().copied()) {
+            body["nextStartWith"] = next.into();
+        }
+        ResponseTemplate::new(200)
+            .set_body_json(body)
+            .insert_header("opc-request-id", "rid-list")
+    }
+}
+
+async fn lister(names: Vec<&'static str>, stuck_at: Option<&'static str>) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/n/acme-ns/b/state/o"))
+        .respond_with(Lister { names, stuck_at })
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn list_objects_pages_follow_next_start_with_and_queries_are_percent_encoded() {
+    let server = lister(
+        vec![
+            "manifests/a b+c/1.json",
+            "manifests/a b+c/2.json",
+            "manifests/a b+c/3.json",
+            "manifests/a b+c/4.json",
+            "manifests/a b+c/5.json",
+            "manifests/other/1.json",
+            "state/x.json",
+        ],
+        None,
+    )
+    .await;
+    let client = object_storage::Client::new(&config(
+        &server,
+        RetryConfig::disabled(),
+        TimeoutConfig::default(),
+    ));
+    let list = || {
+        client
+            .list_objects()
+            .namespace("acme-ns")
+            .bucket("state")
+            .prefix("manifests/a b+c/")
+    };
+
+    let one = list().limit(2).send().await.unwrap();
+    assert_eq!(
+        (
+            one.objects.len(),
+            one.next_start_with.as_deref(),
+            one.request_id.as_deref()
+        ),
+        (2, Some("manifests/a b+c/3.json"), Some("rid-list"))
+    );
+
+    // `start` is inclusive: starting at a name returns that name first.
+    let mut pages = list()
+        .start("manifests/a b+c/2.json")
+        .limit(2)
+        .into_paginator();
+    let mut names = Vec::new();
+    let mut count = 0;
+    while let Some(page) = pages.next_page().await {
+        count += 1;
+        names.extend(page.unwrap().objects.into_iter().map(|o| o.name));
+    }
+    assert_eq!(count, 2);
+    assert_eq!(
+        names,
+        [
+            "manifests/a b+c/2.json",
+            "manifests/a b+c/3.json",
+            "manifests/a b+c/4.json",
+            "manifests/a b+c/5.json"
+        ]
+    );
+    assert!(pages.next_page().await.is_none(), "done stays done");
+
+    let queries: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.query().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        queries,
+        [
+            "prefix=manifests%2Fa%20b%2Bc%2F&limit=2&fields=name",
+            "prefix=manifests%2Fa%20b%2Bc%2F&start=manifests%2Fa%20b%2Bc%2F2.json&limit=2&fields=name",
+            "prefix=manifests%2Fa%20b%2Bc%2F&start=manifests%2Fa%20b%2Bc%2F4.json&limit=2&fields=name",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn list_objects_refuses_bad_limits_and_stops_on_a_repeated_next_start_with() {
+    let server = lister(vec!["a", "b", "c"], Some("b")).await;
+    let client = object_storage::Client::new(&config(
+        &server,
+        RetryConfig::disabled(),
+        TimeoutConfig::default(),
+    ));
+    let err = client
+        .list_objects()
+        .namespace("acme-ns")
+        .bucket("state")
+        .limit(0)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Construction { .. }), "{err}");
+    let err = client
+        .list_objects()
+        .namespace("acme-ns")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("bucket is required"), "{err}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // A service that keeps answering the same `nextStartWith` would loop forever.
+    let mut pages = client
+        .list_objects()
+        .namespace("acme-ns")
+        .bucket("state")
+        .limit(1)
+        .into_paginator();
+    assert!(pages.next_page().await.unwrap().is_ok());
+    let err = pages.next_page().await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+    assert!(!err.is_retryable());
+    assert!(pages.next_page().await.is_none());
+
+    // A missing bucket is a typed 404, not an empty listing.
+    let err = client
+        .list_objects()
+        .namespace("acme-ns")
+        .bucket("missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}

@@ -550,3 +550,124 @@ async fn a_stop_request_starts_no_new_window() {
         "{report}"
     );
 }
+
+/// A replay resends what OCI holds now, flagged, without moving the cursor; its
+/// reconciliation matches the live windows, and names the window where OCI now shows an event
+/// the live run never saw (visible only after both passes).
+#[tokio::test]
+async fn replay_reconciles_with_the_live_manifests_and_names_a_window_that_changed() {
+    use auditfwd_oci::MinuteTimestamp;
+    use auditfwd_pipeline::replay::{NoProgress, ReplayRequest};
+    let rig = Rig::new(t(10, 0));
+    for i in 0..30u32 {
+        rig.source.add(
+            A,
+            &format!("e{i:03}"),
+            t(9, 35) + secs(i64::from(i) * 50),
+            secs(1),
+        );
+    }
+    // Live: the look-back starts at 09:30 (5-minute windows), then every settle pass.
+    let runner = rig.runner("live");
+    rig.clock.set(t(10, 0) + secs(30));
+    assert!(runner.run_once().await.is_complete());
+    rig.clock.set(t(10, 30));
+    assert!(runner.run_once().await.is_complete());
+    let before = rig.state(A).await;
+    let live_sent = rig.sink.ids().len();
+    // OCI shows an event at 09:42 only now, long after both passes.
+    rig.source.add(A, "very-late", t(9, 42), secs(0));
+
+    let request = ReplayRequest {
+        from: MinuteTimestamp::floor(t(9, 35)),
+        to: MinuteTimestamp::floor(t(9, 55)),
+        compartments: vec![auditfwd_pipeline::compartments::CompartmentRule::new(A)],
+        regions: Vec::new(),
+        dry_run: false,
+    };
+    request
+        .validate(&[REGION.to_owned()], rig.clock.now())
+        .unwrap();
+    let report = rig.runner("replayer").replay(&request, &NoProgress).await;
+    assert!(report.is_complete(), "{report}");
+    assert_eq!(report.compartments.len(), 1, "{report}");
+    let c = &report.compartments[0];
+    assert_eq!(c.listed, 25);
+    assert_eq!(c.forwarded, 25);
+    let r = &c.reconciliation;
+    assert!(r.error.is_none(), "{report}");
+    assert_eq!(r.minutes_without_record, 0, "{report}");
+    assert_eq!(r.live_windows, 4, "{report}");
+    assert_eq!(r.matching_windows, 3, "{report}");
+    assert_eq!(r.differing.len(), 1, "{report}");
+    assert_eq!(
+        r.differing[0].window,
+        Window::new(
+            MinuteTimestamp::floor(t(9, 40)),
+            MinuteTimestamp::floor(t(9, 45))
+        )
+        .unwrap()
+    );
+    assert_eq!(
+        (
+            r.differing[0].live_forwarded,
+            r.differing[0].replay_forwarded
+        ),
+        (6, 7)
+    );
+    assert!(report.to_string().contains("DIFFERS"), "{report}");
+
+    let sent = rig.sink.delivered.lock().unwrap().clone();
+    assert_eq!(sent.len(), live_sent + 25);
+    assert!(sent[live_sent..].iter().all(|r| r.replay));
+    assert!(sent[..live_sent].iter().all(|r| !r.replay));
+    // The live state is untouched, and the live run still has the very late event to find
+    // only by replay (its windows are settled).
+    assert_eq!(rig.state(A).await, before);
+
+    // A range that reaches into the current minute is refused.
+    let future = ReplayRequest {
+        to: MinuteTimestamp::floor(t(10, 31)),
+        ..request
+    };
+    assert!(
+        future
+            .validate(&[REGION.to_owned()], rig.clock.now())
+            .is_err()
+    );
+}
+
+/// `replay --gaps` works only the ledger: the gap closes, nothing else is listed.
+#[tokio::test]
+async fn gaps_only_mode_delivers_the_ledger_and_nothing_else() {
+    let rig = Rig::new(t(10, 0));
+    for i in 0..10u32 {
+        rig.source.add(
+            B,
+            &format!("b{i:03}"),
+            t(9, 45) + secs(i64::from(i) * 60),
+            secs(1),
+        );
+    }
+    rig.source.refused.lock().unwrap().insert(B.to_owned());
+    let runner = rig.runner("live");
+    assert!(!runner.run_once().await.is_complete());
+    assert_eq!(rig.state(B).await.gaps.len(), 1);
+    let cursor = rig.state(B).await.delivered_until;
+    rig.source.refused.lock().unwrap().clear();
+    // Time passes: fresh windows come due, but gaps-only mode leaves them to the live run.
+    rig.clock.set(t(10, 20));
+    let report = rig
+        .runner("gaps")
+        .with_mode(auditfwd_pipeline::Mode::GapsOnly)
+        .run_once()
+        .await;
+    assert!(report.is_complete(), "{report}");
+    let st = rig.state(B).await;
+    assert!(st.gaps.is_empty(), "{st:?}");
+    assert_eq!(
+        st.delivered_until, cursor,
+        "the cursor is the live run's business"
+    );
+    assert_exactly_once(&rig.sink, &rig.source.all_ids());
+}

@@ -5,7 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod checkpoint_oci;
+mod daemon;
+mod lambda_common;
+mod lambda_cost;
+mod lambda_handlers;
+mod lambda_local;
 mod oci_client;
+mod operations;
 mod pipeline_backlog;
 mod pipeline_concurrency;
 mod pipeline_faults;

@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use oci_emulator::{Emulator, EmulatorHandle, TestKey};
 use tokio::process::Command;
 
-use crate::support::{minute_floor, rfc3339};
+use crate::support::{Client, minute_floor, rfc3339};
 
 /// `AUDITFWD_OCI_CLI`, else `<workspace>/.venv/bin/oci`. Missing CLI is a failure, not a skip:
 /// CI must prove the emulator against the real client.
@@ -277,4 +277,57 @@ async fn cli_put_object_is_accepted_and_a_stale_if_match_gets_412() {
         .chain(["--if-match", "0000-stale"])
         .collect();
     cli.fails_with(&stale, 412, "NoEtagMatch").await;
+}
+
+#[tokio::test]
+async fn cli_object_list_all_follows_next_start_with_under_a_prefix() {
+    let emu = emulator().await;
+    let key = TestKey::shared().unwrap();
+    emu.register_key(key.public_key()).unwrap();
+    let cli = Cli::new(&emu, key);
+    let ns = emu.namespace();
+    let client = Client::new(&emu);
+    let mut names: Vec<String> = (0..7)
+        .map(|i| format!("auditfwd/manifests/t/r/c/2026112{i}T1000Z_2026112{i}T1010Z.fresh.json"))
+        .collect();
+    names.push("auditfwd/state/t/r/c.json".into());
+    names.push("auditfwd/manifests-other.json".into());
+    for name in names.iter().rev() {
+        let path = format!("/n/{ns}/b/checkpoints/o/{}", name.replace('/', "%2F"));
+        let r = client
+            .try_send(http::Method::PUT, &path, Some(b"{}"), &[], false)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{name}");
+    }
+    emu.clear_request_log();
+    let out = cli
+        .ok_json(&[
+            "os",
+            "object",
+            "list",
+            "--namespace",
+            &ns,
+            "--bucket-name",
+            "checkpoints",
+            "--prefix",
+            "auditfwd/manifests/",
+            "--all",
+            "--page-size",
+            "3",
+        ])
+        .await;
+    assert_eq!(ids(&out, "name"), &names[..7]);
+    // The CLI asked for every summary field by default; the emulator filled them in.
+    let first = &out["data"][0];
+    assert_eq!(first["size"], 2);
+    assert!(first["etag"].is_string() && first["time-created"].is_string());
+    let pages: Vec<String> = emu
+        .request_log()
+        .into_iter()
+        .filter(|r| r.operation == "ListObjects")
+        .map(|r| format!("{} {}", r.status, r.target))
+        .collect();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert!(pages.iter().all(|p| p.starts_with("200 ")), "{pages:?}");
 }

@@ -1,0 +1,53 @@
+//! `auditfwd status`: each compartment's cursor, lag, settle queue, gaps and errors, read from
+//! the checkpoint store only.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use auditfwd_pipeline::{AuditSource as _, SystemClock};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Print JSON (for machines).
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn status(file: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
+    let config = match crate::load(file).await {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    // The runner is built for its store and tenancy; status sends nothing and calls no OCI API.
+    let runner = auditfwd_runtime::build(
+        &config,
+        Arc::new(SystemClock),
+        auditfwd_runtime::BuildOptions::default(),
+    )
+    .await
+    .context("cannot build the pipeline")?;
+    let report = auditfwd_pipeline::status::status(
+        &**runner.store(),
+        runner.source().tenancy(),
+        &runner.source().regions(),
+        chrono::Utc::now(),
+    )
+    .await;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report).context("cannot write the status")?;
+        writeln!(out).context("cannot write the status")?;
+    } else {
+        write!(out, "{}", report.table()).context("cannot write the status")?;
+    }
+    let unreadable =
+        report.error.is_some() || report.compartments.iter().any(|c| c.error.is_some());
+    Ok(if unreadable {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

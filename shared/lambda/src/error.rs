@@ -1,0 +1,159 @@
+//! Why an invocation failed as a whole, and what the Lambda runtime is told.
+//!
+//! A per-compartment problem is not an error here: the poller reports it in its response and
+//! the worker as a batch item failure. These errors are the ones that make the invocation
+//! fail, so Lambda counts them (the `*ErrorsAlarm` alarms) and, for the worker, returns the
+//! whole batch to the queue.
+
+use auditfwd_checkpoint::StoreError;
+
+/// Why an invocation failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    /// The invocation's payload is not what this function takes.
+    #[error("the event is not a valid {expected}: {reason}")]
+    BadEvent {
+        /// What the function takes.
+        expected: &'static str,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// The compartment tree could not be listed, so nothing was done.
+    #[error("cannot list the compartment tree: {0}")]
+    CompartmentTree(String),
+    /// Fan-out is on but `AUDITFWD_WORK_QUEUE_URL` is not set.
+    #[error("{what} needs the work queue, but AUDITFWD_WORK_QUEUE_URL is not set")]
+    NoQueue {
+        /// What needed it.
+        what: &'static str,
+    },
+    /// Work messages could not be sent (after retries); the next run re-plans them.
+    #[error("{failed} of {total} work messages could not be sent: {reason}")]
+    Send {
+        /// Messages that were not sent.
+        failed: usize,
+        /// Messages in all.
+        total: usize,
+        /// The first failure, in words.
+        reason: String,
+        /// Whether trying again can help.
+        retryable: bool,
+    },
+    /// The replay request is invalid (range, rules).
+    #[error("invalid replay request: {0}")]
+    BadReplay(String),
+    /// A replay result could not be written to the state store.
+    #[error("cannot write the replay result {key}: {source}")]
+    ReplayResult {
+        /// The object key.
+        key: String,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+    /// Work went on past the hard stop (the deadline minus the time to flush): it was
+    /// abandoned uncommitted, so that metrics could still be flushed before Lambda's timeout.
+    #[error(
+        "abandoned {seconds:.1} s before the invocation deadline: work did not stop in time after the stop margin"
+    )]
+    HardStop {
+        /// How long before the deadline.
+        seconds: f64,
+    },
+    /// Another invocation in this process is using the runner (Lambda sends one invocation at
+    /// a time per process; this is a safety net).
+    #[error("the runner is busy with another invocation")]
+    Busy,
+}
+
+impl LambdaError {
+    /// Whether invoking again can help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LambdaError::BadEvent { .. }
+            | LambdaError::NoQueue { .. }
+            | LambdaError::BadReplay(_) => false,
+            LambdaError::Send { retryable, .. } => *retryable,
+            LambdaError::ReplayResult { source, .. } => source.is_retryable(),
+            LambdaError::CompartmentTree(_) | LambdaError::HardStop { .. } | LambdaError::Busy => {
+                true
+            }
+        }
+    }
+
+    /// A short, stable name of the case.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LambdaError::BadEvent { .. } => "BadEvent",
+            LambdaError::CompartmentTree(_) => "CompartmentTree",
+            LambdaError::NoQueue { .. } => "NoQueue",
+            LambdaError::Send { .. } => "Send",
+            LambdaError::BadReplay(_) => "BadReplay",
+            LambdaError::ReplayResult { .. } => "ReplayResult",
+            LambdaError::HardStop { .. } => "HardStop",
+            LambdaError::Busy => "Busy",
+        }
+    }
+
+    /// The `errorType` the Lambda runtime reports: `auditfwd.Retryable.<kind>` or
+    /// `auditfwd.Fatal.<kind>`, so an operator (and a retry policy) can tell them apart.
+    pub fn error_type(&self) -> String {
+        let class = if self.is_retryable() {
+            "Retryable"
+        } else {
+            "Fatal"
+        };
+        format!("auditfwd.{class}.{}", self.kind())
+    }
+}
+
+/// Why a function could not start (cold start): configuration, secrets, clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration could not be loaded (a bad variable, a secret KMS would not decrypt).
+    #[error(transparent)]
+    Config(#[from] auditfwd_runtime::LoadError),
+    /// The pipeline could not be built.
+    #[error(transparent)]
+    Build(#[from] auditfwd_runtime::BuildError),
+    /// The metrics recorder or logging could not be installed.
+    #[error(transparent)]
+    Telemetry(#[from] auditfwd_telemetry::TelemetryError),
+}
+
+impl StartError {
+    /// Whether starting again can help (KMS throttling or an outage; never a bad variable).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StartError::Config(e) => e.is_retryable(),
+            StartError::Build(e) => e.is_retryable(),
+            StartError::Telemetry(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_types_say_whether_to_retry() {
+        let bad = LambdaError::BadEvent {
+            expected: "SQS event",
+            reason: "missing field `Records`".into(),
+        };
+        assert_eq!(bad.error_type(), "auditfwd.Fatal.BadEvent");
+        assert_eq!(
+            LambdaError::CompartmentTree("503".into()).error_type(),
+            "auditfwd.Retryable.CompartmentTree"
+        );
+        let send = |retryable| LambdaError::Send {
+            failed: 1,
+            total: 3,
+            reason: "throttled".into(),
+            retryable,
+        };
+        assert!(send(true).is_retryable());
+        assert!(!send(false).is_retryable());
+    }
+}

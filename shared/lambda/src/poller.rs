@@ -1,0 +1,234 @@
+//! The poller: invoked by the EventBridge schedule (or by hand), it lists the compartment tree,
+//! then works every (region, compartment) itself or sends each to the work queue
+//! ([`crate::fanout`]).
+//!
+//! Working directly, it starts no window after the budget's stop point, commits what was
+//! delivered and leaves the rest to the next run. Its answer ([`PollerResponse`]) lists the
+//! compartments that did not complete and why; it returns an error only when the invocation as
+//! a whole failed (the tree could not be listed, work messages could not be sent, the hard
+//! stop), which is what `PollerErrorsAlarm` counts. Compartments left pending (a deadline stop,
+//! the syslog destination down) show in the freshness and gap alarms instead.
+
+use std::time::Duration;
+
+use auditfwd_checkpoint::ObjectStore;
+use auditfwd_oci::MinuteTimestamp;
+use auditfwd_pipeline::{AuditSource, Discovery, Sink};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::Deps;
+use crate::error::LambdaError;
+use crate::fanout::{self, Route};
+use crate::invocation::{Invocation, Summary};
+use crate::message::{Work, WorkMessage};
+use crate::queue::{self, WorkQueue};
+use crate::status::{self, Totals, Unfinished};
+
+/// What started the poller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    /// `aws.events` for the schedule; `manual` for anything that is not an EventBridge event.
+    pub source: String,
+    /// The EventBridge event id.
+    pub id: Option<String>,
+    /// The scheduled time.
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl Trigger {
+    /// Reads the invocation's payload: an EventBridge (scheduled) event, or anything else
+    /// (`{}` from `aws lambda invoke`): the poller needs nothing from it.
+    pub fn from_payload(payload: &serde_json::Value) -> Self {
+        match serde_json::from_value::<EventBridgeEvent>(payload.clone()) {
+            Ok(e) => Trigger {
+                source: e.source,
+                id: e.id,
+                time: e.time,
+            },
+            Err(_) => Trigger {
+                source: "manual".into(),
+                id: None,
+                time: None,
+            },
+        }
+    }
+}
+
+/// The poller's answer (the invocation result; the schedule discards it, `aws lambda invoke`
+/// shows it).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollerResponse {
+    /// Direct or fan-out.
+    pub route: Route,
+    /// Why that route.
+    pub why: String,
+    /// (region, compartment) pairs selected.
+    pub work_items: usize,
+    /// Work messages sent (fan-out).
+    pub messages_sent: usize,
+    /// Direct: every compartment complete. Fan-out: every message sent.
+    pub complete: bool,
+    /// Direct: the run stopped starting windows for the deadline.
+    pub stopped_for_deadline: bool,
+    /// Direct: event and window totals.
+    pub totals: Totals,
+    /// Direct: the compartments that did not complete, and why.
+    pub unfinished: Vec<Unfinished>,
+    /// The run's summary (as `auditfwd run --once` prints it), new and missing compartments
+    /// and warnings included.
+    pub summary: String,
+}
+
+impl Summary for PollerResponse {
+    fn log_summary(&self, inv: &Invocation, elapsed: Duration) {
+        tracing::info!(
+            function = inv.function.as_str(),
+            request_id = %inv.request_id,
+            duration_ms = elapsed.as_millis() as u64,
+            stop_after_ms = inv.stop_after_ms(),
+            route = ?self.route,
+            work_items = self.work_items,
+            messages_sent = self.messages_sent,
+            complete = self.complete,
+            stopped_for_deadline = self.stopped_for_deadline,
+            windows_committed = self.totals.windows_committed,
+            forwarded = self.totals.forwarded,
+            unfinished = self.unfinished.len(),
+            "poller finished: {}",
+            self.summary.lines().next().unwrap_or_default()
+        );
+    }
+}
+
+/// One poller invocation.
+pub async fn poll<A, S, K, Q>(
+    deps: &Deps<A, S, K, Q>,
+    trigger: &Trigger,
+    inv: &Invocation,
+) -> Result<PollerResponse, LambdaError>
+where
+    A: AuditSource + 'static,
+    S: ObjectStore + 'static,
+    K: Sink + 'static,
+    Q: WorkQueue,
+{
+    tracing::debug!(source = %trigger.source, id = ?trigger.id, time = ?trigger.time, "poller triggered");
+    // Boxed: the pipeline's futures nest deep and large; callers get a small future.
+    inv.frame(Box::pin(poll_inner(deps, inv))).await
+}
+
+async fn poll_inner<A, S, K, Q>(
+    deps: &Deps<A, S, K, Q>,
+    inv: &Invocation,
+) -> Result<PollerResponse, LambdaError>
+where
+    A: AuditSource + 'static,
+    S: ObjectStore + 'static,
+    K: Sink + 'static,
+    Q: WorkQueue,
+{
+    let runner = deps.runner.lend(inv.budget.stop_at)?;
+    let Discovery { report, items } = runner.discover().await;
+    if let Some(e) = &report.tree_error {
+        return Err(LambdaError::CompartmentTree(e.clone()));
+    }
+    let decision = fanout::decide(&deps.fan_out, items.len(), deps.queue.is_some())?;
+    tracing::info!(route = ?decision.route, work_items = items.len(), "{}", decision.why);
+    let work_items = items.len();
+    match (decision.route, &deps.queue) {
+        (Route::FanOut, Some(queue)) => {
+            let now = runner.clock().now();
+            let fresh_lag = chrono::Duration::from_std(runner.config().windows.fresh_lag)
+                .unwrap_or_else(|_| chrono::Duration::minutes(1));
+            let due_until = MinuteTimestamp::floor(now - fresh_lag);
+            let sent_by = format!("poller {}", inv.request_id);
+            let messages: Vec<WorkMessage> = items
+                .iter()
+                .map(|item| WorkMessage::new(item, Work::Live { due_until }, now, &sent_by))
+                .collect();
+            let sent = queue::send_all(queue, &messages).await;
+            if let Some((_, reason)) = sent.failed.first() {
+                for (i, why) in &sent.failed {
+                    if let Some(m) = messages.get(*i) {
+                        tracing::error!(region = %m.region, compartment = %m.compartment, name = %m.name, error = %why, "work message not sent; the next run sends it again");
+                    }
+                }
+                return Err(LambdaError::Send {
+                    failed: sent.failed.len(),
+                    total: messages.len(),
+                    reason: reason.clone(),
+                    retryable: sent.retryable,
+                });
+            }
+            Ok(PollerResponse {
+                route: Route::FanOut,
+                why: decision.why,
+                work_items,
+                messages_sent: sent.sent,
+                complete: true,
+                stopped_for_deadline: false,
+                totals: Totals::default(),
+                unfinished: Vec::new(),
+                summary: format!(
+                    "{work_items} (region, compartment) pairs sent to the work queue\n{}",
+                    report_notes(&report.to_string())
+                )
+                .trim_end()
+                .to_owned(),
+            })
+        }
+        _ => {
+            let report = runner.process(report, items).await;
+            let unfinished = status::unfinished(&report);
+            for u in &unfinished {
+                tracing::warn!(region = %u.region, compartment = %u.compartment, name = %u.name, state = ?u.state, reason = %u.reason, "compartment not complete");
+            }
+            Ok(PollerResponse {
+                route: Route::Direct,
+                why: decision.why,
+                work_items,
+                messages_sent: 0,
+                complete: report.is_complete(),
+                stopped_for_deadline: status::stopped_for_deadline(&report),
+                totals: Totals::of(&report),
+                unfinished,
+                summary: report.to_string().trim_end().to_owned(),
+            })
+        }
+    }
+}
+
+/// A run summary without its first line (the totals, meaningless when nothing was processed).
+fn report_notes(summary: &str) -> String {
+    summary.lines().skip(1).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheduled_event_is_recognised_and_anything_else_is_manual() {
+        let scheduled = serde_json::json!({
+            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-22T14:05:00Z", "region": "eu-west-1",
+            "resources": ["arn:aws:events:eu-west-1:123456789012:rule/auditfwd-schedule"],
+            "detail": {}
+        });
+        let t = Trigger::from_payload(&scheduled);
+        assert_eq!(t.source, "aws.events");
+        assert_eq!(
+            t.id.as_deref(),
+            Some("53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa")
+        );
+        assert!(t.time.is_some());
+        assert_eq!(
+            Trigger::from_payload(&serde_json::json!({})).source,
+            "manual"
+        );
+    }
+}

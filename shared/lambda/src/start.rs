@@ -1,0 +1,103 @@
+//! Cold start: the configuration (with its KMS secrets) read once, the pipeline and the SQS
+//! client built once, for every invocation the process will serve.
+
+use std::sync::Arc;
+
+use auditfwd_checkpoint::AnyStore;
+use auditfwd_pipeline::{OciSource, SystemClock};
+use auditfwd_runtime::BuildOptions;
+use auditfwd_syslog::SyslogSink;
+
+use crate::Deps;
+use crate::budget::{Budget, STOP_MARGIN};
+use crate::error::StartError;
+use crate::invocation::{Function, Invocation};
+use crate::metrics::Metrics;
+use crate::queue::SqsQueue;
+
+/// What the deployed functions run on.
+pub type LiveDeps = Deps<OciSource, AnyStore, SyslogSink, SqsQueue>;
+
+/// Loads the configuration (decrypting `AUDITFWD_*_KMS` secrets), builds the runner (named
+/// `<function>-<random>` in leases and manifests) and, when `AUDITFWD_WORK_QUEUE_URL` is set,
+/// the SQS client.
+pub async fn cold_start(function: Function) -> Result<LiveDeps, StartError> {
+    let config = auditfwd_runtime::load_config().await?;
+    let owner = format!("{}-{:08x}", function.as_str(), fastrand::u32(..));
+    let runner = auditfwd_runtime::build(
+        &config,
+        Arc::new(SystemClock),
+        BuildOptions {
+            owner: Some(owner),
+            ..BuildOptions::default()
+        },
+    )
+    .await?;
+    let queue = match &config.fan_out.queue_url {
+        Some(url) => {
+            let sdk = aws_config::load_from_env().await;
+            Some(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone()))
+        }
+        None => None,
+    };
+    Ok(Deps::new(
+        runner,
+        config.fan_out.clone(),
+        queue,
+        config.checkpoint.to_string(),
+    ))
+}
+
+/// Sets up logging for Lambda (stdout; `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`, read
+/// through `env`) and installs the CloudWatch EMF recorder (namespace `auditfwd`); returns
+/// where each invocation's metrics are flushed.
+pub fn init_telemetry(env: impl Fn(&str) -> Option<String>) -> Result<Metrics, StartError> {
+    auditfwd_telemetry::init_logging(auditfwd_telemetry::LogTarget::Lambda, env)?;
+    let handle = auditfwd_telemetry::install_emf(auditfwd_telemetry::emf::DEFAULT_NAMESPACE)?;
+    Ok(Metrics::stdout(handle))
+}
+
+/// The invocation a Lambda request starts: `deadline_ms` is the context's `deadline`
+/// ([`Budget::from_deadline_ms`]); the budget keeps [`STOP_MARGIN`] (at most a quarter of the
+/// time left) for the window in flight.
+pub fn invocation(
+    function: Function,
+    request_id: &str,
+    deadline_ms: u64,
+    metrics: &Metrics,
+) -> Invocation {
+    Invocation::new(
+        function,
+        request_id,
+        Budget::from_deadline_ms(deadline_ms, STOP_MARGIN),
+        metrics.clone(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    /// `sam build` reads each function's `.cargo/config.toml` (the size profile); they must not
+    /// drift apart.
+    #[test]
+    fn the_three_functions_share_one_build_profile() {
+        let read = |f: &str| {
+            let path = format!(
+                "{}/../../functions/{f}/.cargo/config.toml",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let poller = read("poller");
+        assert!(poller.contains("opt-level = \"s\""));
+        assert_eq!(
+            read("worker"),
+            poller,
+            "functions/worker/.cargo/config.toml"
+        );
+        assert_eq!(
+            read("replay"),
+            poller,
+            "functions/replay/.cargo/config.toml"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! How each compartment of a run ended, in the terms the functions answer with, and the
+//! event totals of a run.
+
+use auditfwd_pipeline::{CompartmentReport, Counts, Outcome, RunReport};
+use serde::Serialize;
+
+/// How a compartment's work ended in one invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum State {
+    /// Every due window delivered and committed, nothing open.
+    Complete,
+    /// Another runner holds the compartment's lease; this invocation delivered nothing there.
+    LeasedElsewhere,
+    /// Work remains (deadline, syslog destination down, checkpoint write failed, ...).
+    Pending,
+    /// The window at the cursor keeps failing.
+    Failing,
+    /// Windows sit in the gap ledger.
+    OpenGaps,
+}
+
+/// One compartment that did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unfinished {
+    /// The region.
+    pub region: String,
+    /// The compartment OCID.
+    pub compartment: String,
+    /// Its path in the tree.
+    pub name: String,
+    /// How it ended.
+    pub state: State,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The state of one compartment report. Gaps and a failing window count even when the run
+/// otherwise completed: they are undelivered data.
+pub fn state_of(c: &CompartmentReport) -> (State, String) {
+    match &c.outcome {
+        Outcome::LeasedElsewhere { owner, until } => (
+            State::LeasedElsewhere,
+            format!("runner {owner} holds its lease until {until}"),
+        ),
+        Outcome::Pending { reason } => (State::Pending, reason.clone()),
+        Outcome::Complete => {
+            if let Some(g) = &c.failing {
+                (
+                    State::Failing,
+                    format!(
+                        "window {} failed {} time(s): {}",
+                        g.window, g.attempts, g.reason
+                    ),
+                )
+            } else if let Some(g) = c.open_gaps.first() {
+                (
+                    State::OpenGaps,
+                    format!(
+                        "{} gap(s), the first window {}: {}",
+                        c.open_gaps.len(),
+                        g.window,
+                        g.reason
+                    ),
+                )
+            } else {
+                (State::Complete, String::new())
+            }
+        }
+    }
+}
+
+/// The compartments of `report` that did not complete.
+pub fn unfinished(report: &RunReport) -> Vec<Unfinished> {
+    report
+        .compartments
+        .iter()
+        .filter_map(|c| {
+            let (state, reason) = state_of(c);
+            (state != State::Complete).then(|| Unfinished {
+                region: c.scope.region.clone(),
+                compartment: c.scope.compartment.to_string(),
+                name: c.name.clone(),
+                state,
+                reason,
+            })
+        })
+        .collect()
+}
+
+/// Whether some compartment stopped (or never started) because the invocation's deadline
+/// was near.
+pub fn stopped_for_deadline(report: &RunReport) -> bool {
+    report
+        .compartments
+        .iter()
+        .any(|c| matches!(&c.outcome, Outcome::Pending { reason } if reason.contains("deadline")))
+}
+
+/// Event totals, as the functions report them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    /// Windows committed.
+    pub windows_committed: u64,
+    /// Events OCI returned.
+    pub listed: u64,
+    /// Events the syslog destination confirmed.
+    pub forwarded: u64,
+    /// Events delivered before.
+    pub deduplicated: u64,
+    /// Events removed by filters.
+    pub filtered: u64,
+    /// Events dropped by drop-policy caps.
+    pub dropped: u64,
+    /// Events first seen on a settle pass.
+    pub late_arrivals: u64,
+}
+
+impl Totals {
+    /// The totals of `report`.
+    pub fn of(report: &RunReport) -> Self {
+        let t: Counts = report.totals();
+        Totals {
+            windows_committed: report
+                .compartments
+                .iter()
+                .map(|c| u64::from(c.windows_committed))
+                .sum(),
+            listed: t.listed,
+            forwarded: t.forwarded,
+            deduplicated: t.deduplicated,
+            filtered: t.filtered,
+            dropped: t.dropped,
+            late_arrivals: t.late_arrivals,
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! Issue 7, "must show": the three functions run locally through the Lambda runtime API.
+//! `cargo lambda watch` (from `.venv-sam`, installed by `scripts/setup-dev`) serves them on a
+//! free loopback port and `cargo lambda invoke --invoke-address 127.0.0.1 --data-file ...`
+//! sends the fixture events (`tests/fixtures/lambda/`): an EventBridge scheduled event, an SQS
+//! batch, a replay request. Behind them: the OCI emulator, a private rsyslogd, and one moto for
+//! S3 (checkpoint), SQS (work queue) and KMS: the OCI key reaches the functions only as KMS
+//! ciphertext in `AUDITFWD_OCI_KEY_KMS`. Everything is on 127.0.0.1.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use auditfwd_e2e::rsyslog::Rsyslog;
+use auditfwd_e2e::tenancy::{Tenancy, assert_exactly_once};
+use auditfwd_lambda::message::WorkMessage;
+use auditfwd_test_support::rsyslog::free_tcp_ports;
+use aws_sdk_kms::primitives::Blob;
+use base64::Engine as _;
+use oci_emulator::{Access, TEST_USER_ID, TestKey};
+
+use crate::lambda_common::{BUCKET, LambdaEnv, fixture};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `.venv-sam/bin/cargo-lambda` (or `AUDITFWD_CARGO_LAMBDA`).
+fn cargo_lambda() -> PathBuf {
+    let bin = std::env::var_os("AUDITFWD_CARGO_LAMBDA").map_or_else(
+        || workspace().join(".venv-sam/bin/cargo-lambda"),
+        PathBuf::from,
+    );
+    assert!(
+        bin.exists(),
+        "cargo-lambda is not installed at {}: run scripts/setup-dev (or set AUDITFWD_CARGO_LAMBDA)",
+        bin.display()
+    );
+    bin
+}
+
+/// Builds the three functions as `cargo lambda watch` runs them (`cargo run --bin <name>`, dev
+/// profile), so the watch finds them fresh and starts them at once.
+fn build_functions() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for package in ["auditfwd-poller", "auditfwd-worker", "auditfwd-replay"] {
+        let status = Command::new(&cargo)
+            .current_dir(workspace())
+            .args(["build", "--quiet", "-p", package])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p {package} failed");
+    }
+}
+
+/// The variables a process needs to find the toolchain, passed on to `cargo lambda watch` (and
+/// from it to `cargo run`); nothing else of the test's environment reaches the functions.
+fn toolchain_env() -> Vec<(String, String)> {
+    [
+        "PATH",
+        "HOME",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_TARGET_DIR",
+        "CARGO_INCREMENTAL",
+        "RUSTFLAGS",
+        "TMPDIR",
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+    .collect()
+}
+
+/// A running `cargo lambda watch` (its own process group, stopped on drop).
+struct Watch {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Watch {
+    fn start(vars: &[(String, String)]) -> Watch {
+        let dir = tempfile::tempdir().unwrap();
+        let env_file = dir.path().join("functions.env");
+        let mut f = std::fs::File::create(&env_file).unwrap();
+        for (k, v) in vars {
+            // Single quotes: taken literally (base64 and URLs would not parse bare).
+            assert!(
+                !v.contains(['\n', '\'']),
+                "{k} cannot be written to an env file"
+            );
+            writeln!(f, "{k}='{v}'").unwrap();
+        }
+        let port = free_tcp_ports(1)[0];
+        let log = dir.path().join("watch.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(cargo_lambda())
+            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string()])
+            .args(["--ignore-changes", "--env-file"])
+            .arg(&env_file)
+            .current_dir(workspace())
+            .env_clear()
+            .envs(toolchain_env())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            // Its own group: the functions it starts (through `cargo run`) stop with it.
+            .process_group(0)
+            .spawn()
+            .expect("start cargo lambda watch");
+        let mut watch = Watch {
+            child,
+            port,
+            log,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = watch.child.try_wait() {
+                panic!("cargo lambda watch exited ({status}): {}", watch.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch does not listen on 127.0.0.1:{port}: {}",
+                watch.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        watch
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `cargo lambda invoke <function> --data-file <payload>`: the function's answer, or its
+    /// error output.
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let file = self
+            .dir
+            .path()
+            .join(format!("{function}-{}.json", unique()));
+        std::fs::write(&file, serde_json::to_vec_pretty(payload).unwrap()).unwrap();
+        let mut cmd = Command::new(cargo_lambda());
+        cmd.args(["lambda", "invoke", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &self.port.to_string()])
+            .arg("--data-file")
+            .arg(&file)
+            .args(["--output-format", "json", function])
+            .env_clear()
+            .envs(toolchain_env())
+            .env("NO_COLOR", "1");
+        let output = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .expect("run cargo lambda invoke");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            serde_json::from_str(&stdout).map_err(|e| format!("answer is not JSON ({e}): {stdout}"))
+        } else {
+            Err(format!(
+                "{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+}
+
+/// A number not used before in this process (payload file names).
+fn unique() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // The group this test started: the watch, `cargo run` and the functions.
+        let group = format!("-{}", self.child.id());
+        let signal = |sig: &str| {
+            let _ = Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Whatever of the group is left (a function still shutting down).
+        signal("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+/// The OCI key as `scripts/encrypt-secret` makes it: KMS ciphertext under the encryption
+/// context `auditfwd:variable=AUDITFWD_OCI_KEY`, base64.
+async fn encrypted_oci_key(env: &LambdaEnv) -> String {
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(env.moto.endpoint())
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .build();
+    let kms = aws_sdk_kms::Client::from_conf(config);
+    let key = kms
+        .create_key()
+        .description("auditfwd lambda test")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap();
+    let blob = kms
+        .encrypt()
+        .key_id(key)
+        .plaintext(Blob::new(
+            TestKey::shared().unwrap().private_pem().as_bytes(),
+        ))
+        .set_encryption_context(Some(
+            auditfwd_secrets::encryption_context("AUDITFWD_OCI_KEY")
+                .into_iter()
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(blob.into_inner())
+}
+
+/// What the deployed template gives the functions, pointed at this test's emulator, rsyslog
+/// and moto; the OCI key only as KMS ciphertext.
+fn function_env(
+    env: &LambdaEnv,
+    key_ciphertext: &str,
+    syslog_url: &str,
+    prefix: &str,
+    fan_out: &str,
+) -> Vec<(String, String)> {
+    let emu = &env.tenancy.emu;
+    let base = emu.base_url();
+    [
+        ("AUDITFWD_OCI_TENANCY", emu.tenancy_id()),
+        ("AUDITFWD_OCI_USER", TEST_USER_ID.to_owned()),
+        ("AUDITFWD_OCI_KEY_KMS", key_ciphertext.to_owned()),
+        ("AUDITFWD_OCI_REGIONS", emu.region()),
+        ("AUDITFWD_OCI_AUDIT_ENDPOINT", base.clone()),
+        ("AUDITFWD_OCI_IDENTITY_ENDPOINT", base.clone()),
+        ("AUDITFWD_OCI_OBJECTSTORAGE_ENDPOINT", base),
+        ("AUDITFWD_SYSLOG_URL", syslog_url.to_owned()),
+        ("AUDITFWD_CHECKPOINT_URL", format!("s3://{BUCKET}/{prefix}")),
+        ("AUDITFWD_S3_FORCE_PATH_STYLE", "true".to_owned()),
+        ("AUDITFWD_OCI_REQUESTS_PER_SECOND", "1000".to_owned()),
+        ("AUDITFWD_FAN_OUT", fan_out.to_owned()),
+        ("AUDITFWD_WORK_QUEUE_URL", env.queue_url.clone()),
+        ("AWS_ENDPOINT_URL", env.moto.endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The SQS batch fixture with its records replaced by `messages` (same record shape).
+fn sqs_batch(messages: &[aws_sdk_sqs::types::Message]) -> serde_json::Value {
+    let mut batch = fixture("sqs-batch.json");
+    let template = batch["Records"][0].clone();
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            let mut r = template.clone();
+            r["messageId"] = m.message_id().unwrap().into();
+            r["receiptHandle"] = m.receipt_handle().unwrap().into();
+            r["body"] = m.body().unwrap().into();
+            r["md5OfBody"] = m.md5_of_body().unwrap_or_default().into();
+            r
+        })
+        .collect();
+    batch["Records"] = records.into();
+    batch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_functions_run_through_the_lambda_runtime_api_with_fixture_events() {
+    let env = LambdaEnv::start(711, |b| {
+        b.compartments(5)
+            .max_depth(2)
+            .events_per_minute(3.0)
+            .backlog(chrono::Duration::minutes(30))
+            .page_size(25)
+    })
+    .await;
+    let truth = env.tenancy.truth_ids();
+    let scopes = env.tenancy.scopes();
+    let key_ciphertext = encrypted_oci_key(&env).await;
+    build_functions();
+
+    // 1. Direct: the scheduled event, fan-out off.
+    let direct = {
+        let watch = Watch::start(&function_env(
+            &env,
+            &key_ciphertext,
+            &env.rsyslog.relp_url(),
+            "direct",
+            "off",
+        ));
+        let answer = watch
+            .invoke("poller", &fixture("scheduled-event.json"))
+            .await
+            .unwrap_or_else(|e| panic!("poller: {e}\n--- watch\n{}", watch.log()));
+        assert_eq!(answer["route"], "direct", "{answer:#}");
+        assert_eq!(answer["complete"], true, "{answer:#}");
+        assert_eq!(answer["workItems"], scopes.len());
+        let log = watch.log();
+        assert!(
+            !log.contains(
+                TestKey::shared()
+                    .unwrap()
+                    .private_pem()
+                    .lines()
+                    .nth(1)
+                    .unwrap()
+            ),
+            "the decrypted key must never be logged"
+        );
+        assert!(log.contains("poller finished"), "one summary line: {log}");
+        assert!(log.contains("\"_aws\""), "EMF metrics on stdout: {log}");
+        env.rsyslog.counts()
+    };
+    // The key reached the functions only as KMS ciphertext: listing and signing worked, so
+    // the cold start decrypted it.
+    assert_exactly_once(&truth, &direct);
+    assert!(
+        env.receive_all().await.is_empty(),
+        "nothing queued on the direct path"
+    );
+
+    // 2. Fan-out: the poller queues one message per compartment; the SQS batch goes to the
+    //    worker; one compartment has turned inaccessible and comes back as a batch item
+    //    failure; once it is back, the retried message delivers it.
+    let second = Rsyslog::start();
+    let watch = Watch::start(&function_env(
+        &env,
+        &key_ciphertext,
+        &second.relp_url(),
+        "fanout",
+        "on",
+    ));
+    let answer = watch
+        .invoke("poller", &fixture("scheduled-event.json"))
+        .await
+        .unwrap_or_else(|e| panic!("poller: {e}\n--- watch\n{}", watch.log()));
+    assert_eq!(answer["route"], "fanOut", "{answer:#}");
+    assert_eq!(answer["messagesSent"], scopes.len(), "{answer:#}");
+    let messages = env.receive_all().await;
+    assert_eq!(messages.len(), scopes.len());
+
+    let emu = &env.tenancy.emu;
+    let lost = lost_compartment(&env.tenancy);
+    emu.set_compartment_access(&lost, Access::NotFound).unwrap();
+    let lost_message = messages
+        .iter()
+        .find(|m| {
+            WorkMessage::parse(m.body().unwrap())
+                .unwrap()
+                .compartment
+                .as_str()
+                == lost
+        })
+        .unwrap()
+        .clone();
+    let answer = watch
+        .invoke("worker", &sqs_batch(&messages))
+        .await
+        .unwrap_or_else(|e| panic!("worker: {e}\n--- watch\n{}", watch.log()));
+    assert_eq!(
+        answer,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": lost_message.message_id().unwrap()}]}),
+        "{}",
+        watch.log()
+    );
+    let without_lost: BTreeSet<String> = env
+        .tenancy
+        .truth()
+        .into_iter()
+        .filter(|e| e.compartment != lost)
+        .map(|e| e.id)
+        .collect();
+    assert_exactly_once(&without_lost, &second.counts());
+
+    emu.set_compartment_access(&lost, Access::Normal).unwrap();
+    let answer = watch
+        .invoke("worker", &sqs_batch(std::slice::from_ref(&lost_message)))
+        .await
+        .unwrap_or_else(|e| panic!("worker: {e}\n--- watch\n{}", watch.log()));
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    let fanned = second.counts();
+    assert_exactly_once(&truth, &fanned);
+    assert_eq!(
+        direct.keys().collect::<Vec<_>>(),
+        fanned.keys().collect::<Vec<_>>(),
+        "the SQS path delivered the same events as the direct path"
+    );
+
+    // 3. The replay request, as a dry run over the whole backlog: the report counts every
+    //    event, nothing is sent, nothing is queued.
+    let mut request = fixture("replay-request.json");
+    let from =
+        auditfwd_oci::MinuteTimestamp::floor(emu.backlog_start() - chrono::Duration::minutes(1));
+    let to = auditfwd_oci::MinuteTimestamp::floor(chrono::Utc::now());
+    request["from"] = from.to_rfc3339().into();
+    request["to"] = to.to_rfc3339().into();
+    request["dryRun"] = true.into();
+    let answer = watch
+        .invoke("replay", &request)
+        .await
+        .unwrap_or_else(|e| panic!("replay: {e}\n--- watch\n{}", watch.log()));
+    assert_eq!(answer["complete"], true, "{answer:#}");
+    assert_eq!(answer["report"]["dry_run"], true, "{answer:#}");
+    let in_range = env
+        .tenancy
+        .truth()
+        .iter()
+        .filter(|e| e.time >= from.as_datetime() && e.time < to.as_datetime())
+        .count();
+    let forwarded: u64 = answer["report"]["compartments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["forwarded"].as_u64().unwrap())
+        .sum();
+    assert_eq!(forwarded as usize, in_range, "{answer:#}");
+    assert!(
+        answer["results"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("s3://{BUCKET}/fanout/replays/")),
+        "{answer:#}"
+    );
+    assert_eq!(second.counts(), fanned, "a dry run sends nothing");
+    assert!(env.receive_all().await.is_empty());
+
+    // A payload the replay function does not take is a non-retryable error.
+    let err = watch
+        .invoke("replay", &serde_json::json!({"from": "yesterday"}))
+        .await
+        .unwrap_err();
+    assert!(err.contains("auditfwd.Fatal.BadEvent"), "{err}");
+}
+
+/// A leaf compartment with events.
+fn lost_compartment(tenancy: &Tenancy) -> String {
+    let emu = &tenancy.emu;
+    let parents: BTreeSet<String> = emu
+        .compartments()
+        .iter()
+        .map(|c| c.compartment.compartment_id.clone())
+        .collect();
+    let truth = tenancy.truth();
+    emu.compartments()
+        .into_iter()
+        .filter(|c| c.depth > 0 && !parents.contains(&c.compartment.id))
+        .max_by_key(|c| {
+            truth
+                .iter()
+                .filter(|e| e.compartment == c.compartment.id)
+                .count()
+        })
+        .unwrap()
+        .compartment
+        .id
+}
