@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use auditfwd_pipeline::SystemClock;
+use auditfwd_pipeline::{RunContext, SystemClock};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 
 #[derive(Debug, clap::Args)]
@@ -129,7 +129,7 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         out,
         "\ndemo: cycle 1 (a new tenancy: every compartment starts at the 1-hour look-back)"
     )?;
-    let first = runner.run_once().await;
+    let first = runner.run_once(&RunContext::default()).await;
     for line in first.to_string().lines() {
         writeln!(out, "  {line}")?;
     }
@@ -151,7 +151,7 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         out,
         "\ndemo: cycle 2 (only minutes that became due since cycle 1; nothing twice)"
     )?;
-    let second = runner.run_once().await;
+    let second = runner.run_once(&RunContext::default()).await;
     for line in second.to_string().lines() {
         writeln!(out, "  {line}")?;
     }

@@ -101,11 +101,13 @@ pub(crate) async fn replay(file: Option<&Path>, args: Args) -> anyhow::Result<Ex
     .context("cannot build the pipeline")?;
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(crate::run::stop_on_signal(stop.clone()));
-    let runner = runner.with_stop(stop);
+    let ctx = auditfwd_pipeline::RunContext::live(stop);
     let mut out = std::io::stdout().lock();
 
     if args.gaps {
-        let report = runner.with_mode(Mode::GapsOnly).run_once().await;
+        let report = runner
+            .run_once(&ctx.clone().with_mode(Mode::GapsOnly))
+            .await;
         let open: usize = report.compartments.iter().map(|c| c.open_gaps.len()).sum();
         let committed: u32 = report
             .compartments
@@ -170,7 +172,7 @@ pub(crate) async fn replay(file: Option<&Path>, args: Args) -> anyhow::Result<Ex
     } else {
         Box::new(Lines)
     };
-    let report = runner.replay(&request, progress.as_ref()).await;
+    let report = runner.replay(&ctx, &request, progress.as_ref()).await;
     drop(progress);
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report).context("cannot write the report")?;

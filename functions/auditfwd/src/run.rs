@@ -74,7 +74,9 @@ async fn run_once(config: auditfwd_config::Config) -> anyhow::Result<ExitCode> {
     .context("cannot build the pipeline")?;
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));
-    let report = runner.with_stop(stop).run_once().await;
+    let report = runner
+        .run_once(&auditfwd_pipeline::RunContext::live(stop))
+        .await;
     let mut out = std::io::stdout().lock();
     write!(out, "{report}").context("cannot write the summary")?;
     if report.is_complete() {

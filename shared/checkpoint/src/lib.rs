@@ -11,7 +11,7 @@
 //! - [`keys`]: one object per (tenancy, region, compartment), so fan-out workers never contend.
 //! - [`state`]: the versioned per-compartment document: `delivered_until`, windows awaiting
 //!   their settle pass with the ids they delivered, the gap ledger.
-//! - [`manifest`]: per-window delivery manifests.
+//! - [`manifest`]: per-window delivery manifests; [`counts`]: the one tally of listed events.
 //! - [`known`]: the compartments seen so far, to report new and disappeared ones.
 //! - [`lease`]: at most one runner per compartment.
 //! - [`ids`]: compact event-id sets and an order-independent digest of ids.
@@ -19,6 +19,7 @@
 //! The pipeline that decides *when* to write lives elsewhere; this crate guarantees that what
 //! it writes is atomic, versioned, and never silently overwrites another runner's progress.
 
+pub mod counts;
 pub mod doc;
 mod error;
 pub mod ids;
@@ -31,6 +32,7 @@ pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+pub use counts::Counts;
 pub use error::StoreError;
 pub use ids::{EventIdSet, IdDigest};
 pub use keys::Scope;

@@ -9,6 +9,7 @@ use auditfwd_oci::{MinuteTimestamp, Window};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::counts::Counts;
 use crate::doc;
 use crate::error::StoreError;
 use crate::keys::Scope;
@@ -74,18 +75,9 @@ pub struct DeliveryManifest {
     pub window: Window,
     /// Which pass.
     pub pass: Pass,
-    /// Events OCI returned.
-    pub listed: u64,
-    /// Events forwarded and confirmed.
-    pub forwarded: u64,
-    /// Events already delivered earlier (dedupe).
-    pub deduplicated: u64,
-    /// Events removed by filters.
-    pub filtered: u64,
-    /// Events dropped by a drop-policy rate cap (counted, never silent).
-    pub dropped: u64,
-    /// Events first seen on this pass although the window had been listed before.
-    pub late_arrivals: u64,
+    /// What happened to the events listed (stored flat: `listed`, `forwarded`, ...).
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Earliest forwarded `eventTime`.
     pub first_event_time: Option<DateTime<Utc>>,
     /// Latest forwarded `eventTime`.

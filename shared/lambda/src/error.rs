@@ -20,7 +20,7 @@ pub enum LambdaError {
     },
     /// The compartment tree could not be listed, so nothing was done.
     #[error("cannot list the compartment tree: {0}")]
-    CompartmentTree(String),
+    CompartmentTree(#[source] std::sync::Arc<auditfwd_oci::Error>),
     /// Fan-out is on but `AUDITFWD_WORK_QUEUE_URL` is not set.
     #[error("{what} needs the work queue, but AUDITFWD_WORK_QUEUE_URL is not set")]
     NoQueue {
@@ -60,10 +60,6 @@ pub enum LambdaError {
         /// How long before the deadline.
         seconds: f64,
     },
-    /// Another invocation in this process is using the runner (Lambda sends one invocation at
-    /// a time per process; this is a safety net).
-    #[error("the runner is busy with another invocation")]
-    Busy,
 }
 
 impl LambdaError {
@@ -75,9 +71,7 @@ impl LambdaError {
             | LambdaError::BadReplay(_) => false,
             LambdaError::Send { retryable, .. } => *retryable,
             LambdaError::ReplayResult { source, .. } => source.is_retryable(),
-            LambdaError::CompartmentTree(_) | LambdaError::HardStop { .. } | LambdaError::Busy => {
-                true
-            }
+            LambdaError::CompartmentTree(_) | LambdaError::HardStop { .. } => true,
         }
     }
 
@@ -91,7 +85,6 @@ impl LambdaError {
             LambdaError::BadReplay(_) => "BadReplay",
             LambdaError::ReplayResult { .. } => "ReplayResult",
             LambdaError::HardStop { .. } => "HardStop",
-            LambdaError::Busy => "Busy",
         }
     }
 
@@ -144,7 +137,17 @@ mod tests {
         };
         assert_eq!(bad.error_type(), "auditfwd.Fatal.BadEvent");
         assert_eq!(
-            LambdaError::CompartmentTree("503".into()).error_type(),
+            LambdaError::CompartmentTree(std::sync::Arc::new(auditfwd_oci::Error::Service {
+                operation: "ListCompartments",
+                error: auditfwd_oci::ServiceError {
+                    status: 503,
+                    code: "ServiceUnavailable".into(),
+                    message: "try later".into(),
+                    request_id: None,
+                    retry_after: None,
+                },
+            }))
+            .error_type(),
             "auditfwd.Retryable.CompartmentTree"
         );
         let send = |retryable| LambdaError::Send {

@@ -15,8 +15,7 @@
 //! - [`budget`]: when an invocation stops starting windows and when it gives up;
 //!   [`invocation`]: the frame every handler runs in (hard stop, one summary line, metrics
 //!   flushed before every return); [`metrics`]: where the EMF documents go.
-//! - [`slot`]: the runner lent to one invocation at a time; [`status`]: how compartments
-//!   ended; [`start`]: cold start; [`error`]: what fails an invocation, retryable or not.
+//! - [`status`]: how compartments ended; [`start`]: cold start; [`error`]: what fails an invocation, retryable or not.
 
 pub mod budget;
 pub mod error;
@@ -27,7 +26,6 @@ pub mod metrics;
 pub mod poller;
 pub mod queue;
 pub mod replay;
-pub mod slot;
 pub mod start;
 pub mod status;
 pub mod worker;
@@ -42,13 +40,11 @@ use auditfwd_checkpoint::ObjectStore;
 use auditfwd_config::FanOut;
 use auditfwd_pipeline::{AuditSource, Runner, Sink};
 
-use crate::slot::RunnerSlot;
-
 /// What the handlers work with, built once per process.
 #[derive(Debug)]
 pub struct Deps<A, S, K, Q> {
-    /// The runner, lent to one invocation at a time.
-    pub runner: RunnerSlot<A, S, K>,
+    /// The runner, shared by every invocation (each brings its own deadline).
+    pub runner: Runner<A, S, K>,
     /// Fan-out settings (`AUDITFWD_FAN_OUT*`).
     pub fan_out: FanOut,
     /// The work queue, when `AUDITFWD_WORK_QUEUE_URL` is set.
@@ -71,7 +67,7 @@ where
         state_url: impl Into<String>,
     ) -> Self {
         Deps {
-            runner: RunnerSlot::new(runner),
+            runner,
             fan_out,
             queue,
             state_url: state_url.into(),

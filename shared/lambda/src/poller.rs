@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use auditfwd_checkpoint::ObjectStore;
 use auditfwd_oci::MinuteTimestamp;
-use auditfwd_pipeline::{AuditSource, Discovery, Sink};
+use auditfwd_pipeline::{AuditSource, Discovery, RunContext, Sink};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -95,7 +95,7 @@ impl Summary for PollerResponse {
             complete = self.complete,
             stopped_for_deadline = self.stopped_for_deadline,
             windows_committed = self.totals.windows_committed,
-            forwarded = self.totals.forwarded,
+            forwarded = self.totals.counts.forwarded,
             unfinished = self.unfinished.len(),
             "poller finished: {}",
             self.summary.lines().next().unwrap_or_default()
@@ -130,7 +130,8 @@ where
     K: Sink + 'static,
     Q: WorkQueue,
 {
-    let runner = deps.runner.lend(inv.budget.stop_at)?;
+    let runner = &deps.runner;
+    let ctx = RunContext::default().with_deadline(inv.budget.stop_at);
     let Discovery { report, items } = runner.discover().await;
     if let Some(e) = &report.tree_error {
         return Err(LambdaError::CompartmentTree(e.clone()));
@@ -181,7 +182,7 @@ where
             })
         }
         _ => {
-            let report = runner.process(report, items).await;
+            let report = runner.process(&ctx, report, items).await;
             let unfinished = status::unfinished(&report);
             for u in &unfinished {
                 tracing::warn!(region = %u.region, compartment = %u.compartment, name = %u.name, state = ?u.state, reason = %u.reason, "compartment not complete");

@@ -37,7 +37,7 @@ use auditfwd_checkpoint::{ObjectKey, ObjectStore, StoreError, WriteCondition, do
 use auditfwd_oci::MinuteTimestamp;
 use auditfwd_pipeline::compartments::CompartmentRule;
 use auditfwd_pipeline::replay::{CompartmentReplay, NoProgress, ReplayReport, ReplayRequest};
-use auditfwd_pipeline::{AuditSource, Sink};
+use auditfwd_pipeline::{AuditSource, Pending, RunContext, Runner, Sink};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +47,6 @@ use crate::error::LambdaError;
 use crate::invocation::{Invocation, Summary};
 use crate::message::{ReplayPart, Work, WorkMessage};
 use crate::queue::{self, WorkQueue};
-use crate::slot::Lent;
 
 /// The replay function's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -126,7 +125,9 @@ pub struct ReplayResponse {
 
 impl Summary for ReplayResponse {
     fn log_summary(&self, inv: &Invocation, elapsed: Duration) {
-        let (listed, forwarded, _, _) = self.report.totals();
+        let auditfwd_pipeline::Counts {
+            listed, forwarded, ..
+        } = self.report.totals();
         tracing::info!(
             function = inv.function.as_str(),
             request_id = %inv.request_id,
@@ -265,7 +266,8 @@ where
     K: Sink + 'static,
     Q: WorkQueue,
 {
-    let runner = deps.runner.lend(inv.budget.stop_at)?;
+    let runner = &deps.runner;
+    let ctx = RunContext::default().with_deadline(inv.budget.stop_at);
     let started_at = runner.clock().now();
     let request = payload.request();
     request
@@ -273,7 +275,7 @@ where
         .map_err(|e| LambdaError::BadReplay(e.to_string()))?;
     let replay_id = inv.request_id.clone();
     tracing::info!(%replay_id, from = %request.from, to = %request.to, dry_run = request.dry_run, "replay starting");
-    let report = runner.replay(&request, &NoProgress).await;
+    let report = runner.replay(&ctx, &request, &NoProgress).await;
     if let Some(e) = &report.tree_error {
         return Err(LambdaError::CompartmentTree(e.clone()));
     }
@@ -287,7 +289,10 @@ where
             compartment: c.compartment.clone(),
             name: c.name.clone(),
             from: c.replayed_until,
-            reason: c.error.clone().unwrap_or_else(|| "stopped".into()),
+            reason: c
+                .error
+                .as_ref()
+                .map_or_else(|| "stopped".into(), ToString::to_string),
         })
         .collect();
     let mut warnings = Vec::new();
@@ -304,7 +309,7 @@ where
                     .iter()
                     .filter_map(|u| {
                         continuation(
-                            &runner,
+                            runner,
                             &u.region,
                             &u.compartment,
                             &u.name,
@@ -407,7 +412,8 @@ pub enum PartOutcome {
 
 /// Replays one part in the worker, records it, and hands on the rest when there is one.
 pub async fn continue_part<A, S, K, Q>(
-    runner: &Lent<'_, A, S, K>,
+    runner: &Runner<A, S, K>,
+    ctx: &RunContext,
     deps: &Deps<A, S, K, Q>,
     message: &WorkMessage,
     part: &ReplayPart,
@@ -429,7 +435,7 @@ where
     };
     let result: Option<CompartmentReplay> = if part.from < part.to {
         runner
-            .replay_items(&request, vec![message.item()], &NoProgress)
+            .replay_items(ctx, &request, vec![message.item()], &NoProgress)
             .await
             .into_iter()
             .next()
@@ -437,13 +443,11 @@ where
         None
     };
     let replayed_until = result.as_ref().map_or(part.to, |r| r.replayed_until);
-    let reason = result
-        .as_ref()
-        .and_then(|r| r.error.clone())
-        .unwrap_or_default();
+    let stopped = result.as_ref().and_then(|r| r.error.as_ref());
+    let reason = stopped.map(ToString::to_string).unwrap_or_default();
     let progressed = replayed_until > part.from;
-    // Stopped for the deadline (the pipeline's reason), or the budget is spent anyway.
-    let deadline = reason.contains("deadline") || budget.stopping();
+    // Stopped for the deadline, or the budget is spent anyway.
+    let deadline = stopped.is_some_and(Pending::is_deadline) || budget.stopping();
 
     let outcome = if replayed_until >= part.to {
         PartOutcome::Complete
@@ -535,7 +539,7 @@ where
 }
 
 fn continuation<A, S, K>(
-    runner: &Lent<'_, A, S, K>,
+    runner: &Runner<A, S, K>,
     region: &str,
     compartment: &str,
     name: &str,

@@ -44,7 +44,7 @@ pub fn state_of(c: &CompartmentReport) -> (State, String) {
             State::LeasedElsewhere,
             format!("runner {owner} holds its lease until {until}"),
         ),
-        Outcome::Pending { reason } => (State::Pending, reason.clone()),
+        Outcome::Pending(p) => (State::Pending, p.to_string()),
         Outcome::Complete => {
             if let Some(g) = &c.failing {
                 (
@@ -92,10 +92,7 @@ pub fn unfinished(report: &RunReport) -> Vec<Unfinished> {
 /// Whether some compartment stopped (or never started) because the invocation's deadline
 /// was near.
 pub fn stopped_for_deadline(report: &RunReport) -> bool {
-    report
-        .compartments
-        .iter()
-        .any(|c| matches!(&c.outcome, Outcome::Pending { reason } if reason.contains("deadline")))
+    report.stopped_for_deadline()
 }
 
 /// Event totals, as the functions report them.
@@ -104,36 +101,21 @@ pub fn stopped_for_deadline(report: &RunReport) -> bool {
 pub struct Totals {
     /// Windows committed.
     pub windows_committed: u64,
-    /// Events OCI returned.
-    pub listed: u64,
-    /// Events the syslog destination confirmed.
-    pub forwarded: u64,
-    /// Events delivered before.
-    pub deduplicated: u64,
-    /// Events removed by filters.
-    pub filtered: u64,
-    /// Events dropped by drop-policy caps.
-    pub dropped: u64,
-    /// Events first seen on a settle pass.
-    pub late_arrivals: u64,
+    /// What happened to the events listed.
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 impl Totals {
     /// The totals of `report`.
     pub fn of(report: &RunReport) -> Self {
-        let t: Counts = report.totals();
         Totals {
             windows_committed: report
                 .compartments
                 .iter()
                 .map(|c| u64::from(c.windows_committed))
                 .sum(),
-            listed: t.listed,
-            forwarded: t.forwarded,
-            deduplicated: t.deduplicated,
-            filtered: t.filtered,
-            dropped: t.dropped,
-            late_arrivals: t.late_arrivals,
+            counts: report.totals(),
         }
     }
 }

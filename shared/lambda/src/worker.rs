@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use auditfwd_checkpoint::{ObjectStore, Scope};
-use auditfwd_pipeline::{AuditSource, RunReport, Sink, WorkItem};
+use auditfwd_pipeline::{AuditSource, RunContext, RunReport, Sink, WorkItem};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::Serialize;
 
@@ -90,7 +90,7 @@ impl Summary for WorkerResponse {
             failed = self.failures.len(),
             stopped_for_deadline = self.stopped_for_deadline,
             windows_committed = self.totals.windows_committed,
-            forwarded = self.totals.forwarded,
+            forwarded = self.totals.counts.forwarded,
             "worker finished: {} of {} messages failed",
             self.failures.len(),
             self.messages
@@ -132,7 +132,8 @@ where
     K: Sink + 'static,
     Q: WorkQueue,
 {
-    let runner = deps.runner.lend(inv.budget.stop_at)?;
+    let runner = &deps.runner;
+    let ctx = RunContext::default().with_deadline(inv.budget.stop_at);
     let tenancy = runner.source().tenancy().clone();
     let regions = runner.source().regions();
     let mut failures: Vec<MessageFailure> = Vec::new();
@@ -188,7 +189,7 @@ where
     let report = if items.is_empty() {
         RunReport::default()
     } else {
-        runner.process(RunReport::default(), items).await
+        runner.process(&ctx, RunReport::default(), items).await
     };
     for c in &report.compartments {
         let Some((_, ids)) = live.get(&c.scope) else {
@@ -226,7 +227,8 @@ where
     let replay_parts = parts.len();
     for (id, message, part) in parts {
         let outcome = replay::continue_part(
-            &runner,
+            runner,
+            &ctx,
             deps,
             &message,
             &part,

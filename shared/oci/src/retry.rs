@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+pub(crate) use auditfwd_retry::Backoff;
+
 /// When and how often a retryable failure is tried again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryConfig {
@@ -77,32 +79,7 @@ impl RetryConfig {
     }
 
     pub(crate) fn backoff(&self) -> Backoff {
-        Backoff {
-            base: self.initial_backoff,
-            cap: self.max_backoff.max(self.initial_backoff),
-            prev: self.initial_backoff,
-        }
-    }
-}
-
-/// Decorrelated-jitter wait sequence.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    base: Duration,
-    cap: Duration,
-    prev: Duration,
-}
-
-impl Backoff {
-    /// The next wait; a `retry_after` from the service replaces the jittered one.
-    pub(crate) fn next_delay(&mut self, retry_after: Option<Duration>) -> Duration {
-        let upper = (self.prev.saturating_mul(3)).max(self.base);
-        let span = upper.saturating_sub(self.base).as_millis();
-        let jitter = u64::try_from(span).map_or(0, |span| fastrand::u64(0..=span));
-        let delay = (self.base + Duration::from_millis(jitter)).min(self.cap);
-        self.prev = delay;
-        // The service knows when it will have capacity again: wait exactly that long.
-        retry_after.unwrap_or(delay)
+        Backoff::new(self.initial_backoff, self.max_backoff)
     }
 }
 
@@ -119,36 +96,6 @@ pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jitter_stays_between_base_and_cap_and_grows() {
-        fastrand::seed(7);
-        let cfg = RetryConfig::default();
-        let mut b = cfg.backoff();
-        let delays: Vec<Duration> = (0..20).map(|_| b.next_delay(None)).collect();
-        assert!(
-            delays
-                .iter()
-                .all(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(30)),
-            "{delays:?}"
-        );
-        assert!(
-            delays.iter().any(|d| *d > Duration::from_secs(5)),
-            "backoff should grow: {delays:?}"
-        );
-    }
-
-    #[test]
-    fn retry_after_is_waited_exactly_even_above_the_cap() {
-        let mut b = RetryConfig::default()
-            .with_max_backoff(Duration::from_secs(2))
-            .backoff();
-        assert_eq!(
-            b.next_delay(Some(Duration::from_secs(45))),
-            Duration::from_secs(45)
-        );
-        assert_eq!(b.next_delay(Some(Duration::ZERO)), Duration::ZERO);
-    }
 
     #[test]
     fn retry_after_parses_seconds_and_dates() {

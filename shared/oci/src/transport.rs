@@ -175,7 +175,7 @@ impl Transport {
             if !err.is_retryable() || attempt >= self.retry.max_attempts() {
                 return Err(err);
             }
-            let delay = backoff.next_delay(err.retry_after());
+            let delay = backoff.next_delay_or(err.retry_after());
             if started.elapsed() + delay > self.retry.max_elapsed() {
                 tracing::warn!(operation = req.operation, attempt, ?delay, error = %err, "retry budget exhausted; giving up");
                 return Err(err);

@@ -13,15 +13,16 @@
 
 use std::fmt;
 
+use auditfwd_checkpoint::manifest::Confirmation;
 use auditfwd_checkpoint::{ObjectKey, ObjectStore, WriteCondition};
 use auditfwd_oci::{MinuteTimestamp, Window};
-use auditfwd_syslog::SyslogRecord;
 use bytes::Bytes;
 use serde::Serialize;
 
 use crate::runner::Runner;
-use crate::sink::{Sink, confirmation};
+use crate::sink::{Outbound, Sink};
 use crate::source::AuditSource;
+use crate::source::EventPages;
 
 /// One step's result.
 #[derive(Debug, Clone, Serialize)]
@@ -112,12 +113,13 @@ where
             let name = format!("OCI audit events in {region}");
             let result = match window {
                 None => Err("cannot form a one-minute window before now".to_owned()),
-                Some(w) => match source.list_events(&region, &tenancy, w, None).await {
-                    Ok(page) => Ok(format!(
+                Some(w) => match source.list_events(&region, &tenancy, w).next_page().await {
+                    None => Ok(format!("read window {w} of the tenancy root: no pages")),
+                    Some(Ok(page)) => Ok(format!(
                         "read window {w} of the tenancy root: {} events on the first page",
                         page.events.len()
                     )),
-                    Err(e) => Err(format!("cannot list audit events: {e}")),
+                    Some(Err(e)) => Err(format!("cannot list audit events: {e}")),
                 },
             };
             report.push(name, result);
@@ -159,11 +161,12 @@ where
     async fn probe_sink(&self, now: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
         let id = format!("auditfwd-check-{:016x}", fastrand::u64(..));
         let minute = MinuteTimestamp::floor(now);
-        let window = auditfwd_syslog::Window {
-            start: minute.as_datetime(),
-            end: minute.as_datetime() + chrono::Duration::minutes(1),
-        };
-        let record = SyslogRecord {
+        let window = minute
+            .plus_minutes(1)
+            .ok()
+            .and_then(|end| Window::new(minute, end).ok())
+            .ok_or_else(|| "cannot form a one-minute window at now".to_owned())?;
+        let record = Outbound {
             event_id: id.clone(),
             event_type: "com.auditfwd.check".to_owned(),
             event_time: now,
@@ -182,19 +185,17 @@ where
             }),
         };
         let mut sink = self.new_sink();
-        let sent = sink.send(std::slice::from_ref(&record)).await;
+        let sent = sink.send(vec![record]).await;
         sink.close().await;
         match sent {
-            Ok(d) => Ok(format!(
+            Ok(how) => Ok(format!(
                 "test message {id} delivered ({})",
-                match confirmation(&d) {
-                    auditfwd_checkpoint::manifest::Confirmation::ReceiverAck =>
-                        "acknowledged by the receiver",
-                    auditfwd_checkpoint::manifest::Confirmation::Flushed =>
+                match how {
+                    Confirmation::ReceiverAck => "acknowledged by the receiver",
+                    Confirmation::Flushed =>
                         "written and flushed; TCP/TLS cannot prove receipt, RELP can",
-                    auditfwd_checkpoint::manifest::Confirmation::Sent =>
-                        "sent as UDP; UDP cannot confirm receipt",
-                    auditfwd_checkpoint::manifest::Confirmation::NothingToSend => "nothing sent",
+                    Confirmation::Sent => "sent as UDP; UDP cannot confirm receipt",
+                    Confirmation::NothingToSend => "nothing sent",
                 }
             )),
             Err(e) => Err(format!("cannot deliver the test message: {e}")),

@@ -50,7 +50,6 @@ impl RecentIds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auditfwd_checkpoint::EventIdSet;
 
     #[test]
     fn only_confirmed_ids_count_as_delivered() {
@@ -62,16 +61,5 @@ mod tests {
         recent.confirmed([&a]);
         assert!(recent.contains(&a));
         assert!(!recent.contains(&b));
-    }
-
-    #[test]
-    fn the_persisted_set_covers_a_cold_start() {
-        let mut persisted = EventIdSet::new();
-        persisted.insert("delivered-before-restart");
-        let fresh_process = RecentIds::new(1000, Duration::from_secs(3600));
-        let before = IdHash::of("delivered-before-restart");
-        assert!(persisted.contains_hash(&before) && !fresh_process.contains(&before));
-        let late = IdHash::of("late-arrival");
-        assert!(!persisted.contains_hash(&late) && !fresh_process.contains(&late));
     }
 }

@@ -16,6 +16,7 @@
 //!   before an event leaves the process; [`filter`]: event filters by type and principal, with
 //!   reasons counted; [`compartments`]: which compartments are polled; [`glob`]: wildcards;
 //!   [`limits`]: rate limits that wait, and per-type caps.
+//! - `testing` (feature `test-util`): in-memory fakes of the source and the sink.
 //! - [`dedupe`]: ids delivered recently (in-process cache) or recorded in the checkpoint are
 //!   not sent again; ids are recorded only after the sink confirmed them.
 
@@ -33,13 +34,16 @@ pub mod scrub;
 pub mod sink;
 pub mod source;
 pub mod status;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
+pub use auditfwd_checkpoint::Counts;
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
 pub use runner::{
-    CompartmentReport, Counts, Discovery, Mode, Outcome, RateLimits, RunReport, Runner,
-    RunnerConfig, WorkItem,
+    CompartmentReport, Discovery, Mode, Outcome, Pending, RateLimits, RunContext, RunReport,
+    Runner, RunnerConfig, StopReason, Warning, WorkItem,
 };
-pub use sink::Sink;
-pub use source::{AuditSource, OciSource, Page};
+pub use sink::{Outbound, Sink, SinkFailure};
+pub use source::{AuditSource, EventPages, OciSource, Page};

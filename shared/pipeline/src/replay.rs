@@ -16,18 +16,21 @@
 //! delivered, so they go through the live path ([`crate::Mode::GapsOnly`]), which records
 //! manifests and closes the ledger entries it completes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+use auditfwd_checkpoint::ids::IdHash;
 use auditfwd_checkpoint::manifest::{self, Pass};
-use auditfwd_checkpoint::{IdDigest, ObjectStore};
+use auditfwd_checkpoint::{Counts, IdDigest, ObjectStore};
 use auditfwd_oci::{MinuteTimestamp, Window};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::compartments::CompartmentRule;
-use crate::runner::{Runner, WindowError, WorkItem};
+use crate::runner::pool::{self, Job};
+use crate::runner::window::Output;
+use crate::runner::{Pending, RunContext, Runner, WorkItem};
 use crate::sink::Sink;
 use crate::source::AuditSource;
 
@@ -131,7 +134,8 @@ pub struct ReplayReport {
     /// Nothing was sent.
     pub dry_run: bool,
     /// The compartment tree could not be listed: nothing was replayed.
-    pub tree_error: Option<String>,
+    #[serde(serialize_with = "crate::runner::display_opt")]
+    pub tree_error: Option<Arc<auditfwd_oci::Error>>,
     /// `--compartment` values that matched no collected compartment.
     pub unmatched_rules: Vec<String>,
     /// Per (region, compartment), sorted.
@@ -150,18 +154,13 @@ pub struct CompartmentReplay {
     /// How far the replay got: `to` when the whole range was replayed; earlier when it
     /// stopped (deadline, shutdown, an error), so the rest can be replayed from here.
     pub replayed_until: MinuteTimestamp,
-    /// Events OCI returned.
-    pub listed: u64,
-    /// Events forwarded (in a dry run: that would have been forwarded).
-    pub forwarded: u64,
-    /// Removed by filters.
-    pub filtered: u64,
-    /// Dropped by drop-policy caps.
-    pub dropped: u64,
-    /// Ids OCI returned twice in one window (sent once).
-    pub repeated: u64,
+    /// What happened to the events OCI returned (forwarded: in a dry run, that would have been
+    /// forwarded; deduplicated: ids OCI returned twice in one window, sent once).
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Why it stopped early, if it did.
-    pub error: Option<String>,
+    #[serde(serialize_with = "crate::runner::display_opt")]
+    pub error: Option<Pending>,
     /// Comparison with what the live run delivered.
     pub reconciliation: Reconciliation,
 }
@@ -209,22 +208,25 @@ impl ReplayReport {
                 .all(|c| c.error.is_none() && c.replayed_until >= self.to)
     }
 
-    /// Totals: (listed, forwarded, filtered, dropped).
-    pub fn totals(&self) -> (u64, u64, u64, u64) {
-        self.compartments.iter().fold((0, 0, 0, 0), |t, c| {
-            (
-                t.0 + c.listed,
-                t.1 + c.forwarded,
-                t.2 + c.filtered,
-                t.3 + c.dropped,
-            )
-        })
+    /// Totals over every compartment.
+    pub fn totals(&self) -> Counts {
+        let mut t = Counts::default();
+        for c in &self.compartments {
+            t += &c.counts;
+        }
+        t
     }
 }
 
 impl fmt::Display for ReplayReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (listed, forwarded, filtered, dropped) = self.totals();
+        let Counts {
+            listed,
+            forwarded,
+            filtered,
+            dropped,
+            ..
+        } = self.totals();
         let verb = if self.dry_run {
             "would be forwarded (dry run: nothing sent)"
         } else {
@@ -251,7 +253,13 @@ impl fmt::Display for ReplayReport {
             writeln!(
                 f,
                 "  {} ({}) in {}: listed {}, forwarded {}, filtered {}, dropped {}",
-                c.name, c.compartment, c.region, c.listed, c.forwarded, c.filtered, c.dropped
+                c.name,
+                c.compartment,
+                c.region,
+                c.counts.listed,
+                c.counts.forwarded,
+                c.counts.filtered,
+                c.counts.dropped
             )?;
             if let Some(e) = &r.error {
                 writeln!(f, "    live comparison unavailable: {e}")?;
@@ -305,6 +313,7 @@ where
     /// validates the request first ([`ReplayRequest::validate`]).
     pub async fn replay(
         &self,
+        ctx: &RunContext,
         request: &ReplayRequest,
         progress: &dyn ReplayProgress,
     ) -> ReplayReport {
@@ -334,7 +343,7 @@ where
             .into_iter()
             .filter(|i| request.regions.is_empty() || request.regions.contains(&i.scope.region))
             .collect();
-        report.compartments = self.replay_items(request, items, progress).await;
+        report.compartments = self.replay_items(ctx, request, items, progress).await;
         report
     }
 
@@ -342,6 +351,7 @@ where
     /// continues a replay for one compartment this way).
     pub async fn replay_items(
         &self,
+        ctx: &RunContext,
         request: &ReplayRequest,
         items: Vec<WorkItem>,
         progress: &dyn ReplayProgress,
@@ -351,103 +361,16 @@ where
             Err(_) => Vec::new(),
         };
         progress.start(windows.len() as u64 * items.len() as u64);
-        let queue = std::sync::Mutex::new(VecDeque::from(items));
-        let sink_down = AtomicBool::new(false);
-        let workers = self.config().concurrency.max(1);
-        let tasks = (0..workers)
-            .map(|_| self.replay_worker(request, &windows, &queue, &sink_down, progress));
-        let mut out: Vec<CompartmentReplay> = futures::future::join_all(tasks)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let job = Replay {
+            runner: self,
+            ctx,
+            request,
+            windows: &windows,
+            progress,
+        };
+        let sinks = || self.new_sink();
+        let mut out = pool::run(items, self.config().concurrency, &sinks, ctx, &job).await;
         out.sort_by(|a, b| (&a.region, &a.name).cmp(&(&b.region, &b.name)));
-        out
-    }
-
-    async fn replay_worker(
-        &self,
-        request: &ReplayRequest,
-        windows: &[Window],
-        queue: &std::sync::Mutex<VecDeque<WorkItem>>,
-        sink_down: &AtomicBool,
-        progress: &dyn ReplayProgress,
-    ) -> Vec<CompartmentReplay> {
-        let mut out = Vec::new();
-        let mut sink: Option<K> = None;
-        loop {
-            let item = queue
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop_front();
-            let Some(item) = item else { break };
-            let mut rep = CompartmentReplay {
-                region: item.scope.region.clone(),
-                compartment: item.scope.compartment.to_string(),
-                name: item.name.clone(),
-                replayed_until: request.from,
-                listed: 0,
-                forwarded: 0,
-                filtered: 0,
-                dropped: 0,
-                repeated: 0,
-                error: None,
-                reconciliation: Reconciliation::default(),
-            };
-            let mut replayed: Vec<(DateTime<Utc>, auditfwd_checkpoint::ids::IdHash)> = Vec::new();
-            for window in windows {
-                if sink_down.load(Ordering::Relaxed) {
-                    rep.error =
-                        Some("not replayed: the syslog destination is not accepting events".into());
-                    break;
-                }
-                if let Some(why) = self.should_stop() {
-                    rep.error = Some(why.to_owned());
-                    break;
-                }
-                let sink = sink.get_or_insert_with(|| self.new_sink());
-                match self
-                    .deliver(
-                        &item.scope,
-                        *window,
-                        Pass::Replay,
-                        None,
-                        sink,
-                        !request.dry_run,
-                    )
-                    .await
-                {
-                    Ok(d) => {
-                        rep.listed += d.counts.listed;
-                        rep.forwarded += d.counts.forwarded;
-                        rep.filtered += d.counts.filtered;
-                        rep.dropped += d.counts.dropped;
-                        rep.repeated += d.counts.deduplicated;
-                        rep.replayed_until = window.end();
-                        replayed.extend(d.forwarded);
-                        progress.window_done(&item, *window, d.counts.listed, d.counts.forwarded);
-                    }
-                    Err(WindowError::Sink(e)) => {
-                        sink_down.store(true, Ordering::Relaxed);
-                        rep.error = Some(format!("syslog delivery failed: {e}"));
-                        break;
-                    }
-                    Err(WindowError::Source(e)) => {
-                        rep.error = Some(format!("window {window} could not be listed: {e}"));
-                        break;
-                    }
-                }
-            }
-            tracing::info!(scope = %item.scope, listed = rep.listed, forwarded = rep.forwarded,
-                filtered = rep.filtered, until = %rep.replayed_until, dry_run = request.dry_run, "compartment replayed");
-            rep.reconciliation = self
-                .reconcile(&item, request.from, rep.replayed_until, &replayed)
-                .await;
-            out.push(rep);
-        }
-        if let Some(mut s) = sink {
-            s.close().await;
-        }
         out
     }
 
@@ -477,7 +400,7 @@ where
                 continue;
             }
             let entry = live.entry(m.window).or_default();
-            entry.live_forwarded += m.forwarded;
+            entry.live_forwarded += m.counts.forwarded;
             match IdDigest::from_hex(&m.forwarded_ids_digest) {
                 Some(d) => entry.live_digest.merge(&d),
                 None => {
@@ -539,5 +462,86 @@ where
             }
         }
         r
+    }
+}
+
+/// A replay as a pool job: every window of the range through the per-window path, flagged as
+/// replay, then reconciled with the live manifests.
+struct Replay<'r, A, S, K> {
+    runner: &'r Runner<A, S, K>,
+    ctx: &'r RunContext,
+    request: &'r ReplayRequest,
+    windows: &'r [Window],
+    progress: &'r dyn ReplayProgress,
+}
+
+impl CompartmentReplay {
+    fn new(item: &WorkItem, from: MinuteTimestamp) -> Self {
+        CompartmentReplay {
+            region: item.scope.region.clone(),
+            compartment: item.scope.compartment.to_string(),
+            name: item.name.clone(),
+            replayed_until: from,
+            counts: Counts::default(),
+            error: None,
+            reconciliation: Reconciliation::default(),
+        }
+    }
+}
+
+impl<A, S, K> Job<K> for Replay<'_, A, S, K>
+where
+    A: AuditSource + 'static,
+    S: ObjectStore + 'static,
+    K: Sink + 'static,
+{
+    type Output = CompartmentReplay;
+
+    fn not_started(&self, item: &WorkItem, why: Pending) -> CompartmentReplay {
+        let mut rep = CompartmentReplay::new(item, self.request.from);
+        rep.error = Some(why);
+        rep
+    }
+
+    async fn work(&self, item: &WorkItem, sink: &mut K) -> (CompartmentReplay, bool) {
+        let mut rep = CompartmentReplay::new(item, self.request.from);
+        let mut replayed: Vec<(DateTime<Utc>, IdHash)> = Vec::new();
+        for window in self.windows {
+            if let Some(why) = self.ctx.should_stop() {
+                rep.error = Some(Pending::Stopped(why));
+                break;
+            }
+            let out = if self.request.dry_run {
+                Output::DryRun
+            } else {
+                Output::Sink(&mut *sink)
+            };
+            match self
+                .runner
+                .deliver(&item.scope, *window, Pass::Replay, None, out)
+                .await
+            {
+                Ok(d) => {
+                    rep.counts += &d.counts;
+                    rep.replayed_until = window.end();
+                    replayed.extend(d.forwarded);
+                    self.progress
+                        .window_done(item, *window, d.counts.listed, d.counts.forwarded);
+                }
+                Err(e) => {
+                    rep.error = Some(e.into_pending(*window, Pass::Replay));
+                    break;
+                }
+            }
+        }
+        let c = &rep.counts;
+        tracing::info!(scope = %item.scope, listed = c.listed, forwarded = c.forwarded,
+            filtered = c.filtered, until = %rep.replayed_until, dry_run = self.request.dry_run, "compartment replayed");
+        rep.reconciliation = self
+            .runner
+            .reconcile(item, self.request.from, rep.replayed_until, &replayed)
+            .await;
+        let sink_failed = rep.error.as_ref().is_some_and(Pending::is_sink);
+        (rep, sink_failed)
     }
 }

@@ -1,27 +1,99 @@
-//! The syslog edge of the pipeline: [`Sink`], implemented by `auditfwd-syslog`'s
-//! [`SyslogSink`] and by test fakes. A sink either confirms a whole batch or says which
-//! records it could not confirm; the runner commits nothing it did not confirm.
+//! The syslog edge of the pipeline, in the pipeline's own terms: a [`Sink`] takes a batch of
+//! [`Outbound`] events and either confirms all of them, saying how ([`Confirmation`], the
+//! manifest's own type), or fails with a [`SinkFailure`]; the runner commits nothing it did
+//! not confirm. `auditfwd-syslog`'s [`SyslogSink`] is adapted here, in one place, so neither the
+//! runner nor a test fake ever handles a syslog transport error.
 
 use std::future::Future;
 
 use auditfwd_checkpoint::manifest::Confirmation;
-use auditfwd_syslog::{Delivery, SinkError, SyslogRecord, SyslogSink};
+use auditfwd_oci::Window;
+use auditfwd_syslog::{SyslogRecord, SyslogSink};
+use chrono::{DateTime, Utc};
 
-/// Where records go.
+/// One event on its way out: the envelope fields the SIEM dedupes and sorts on, and the
+/// (scrubbed) event itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    /// `eventId`.
+    pub event_id: String,
+    /// `eventType`.
+    pub event_type: String,
+    /// `eventTime`.
+    pub event_time: DateTime<Utc>,
+    /// `data.compartmentId` (empty when OCI left it out).
+    pub compartment_id: String,
+    /// The window it was listed in.
+    pub window: Window,
+    /// Sent again on an operator's request (`auditfwd replay`).
+    pub replay: bool,
+    /// The whole event, as it goes out.
+    pub body: serde_json::Value,
+}
+
+/// A batch the sink could not confirm. Every event of it counts as undelivered: the window is
+/// not committed and is listed again later (duplicates, never gaps).
+#[derive(Debug, thiserror::Error)]
+#[error("{cause}")]
+pub struct SinkFailure {
+    /// Events of the batch left unconfirmed.
+    pub unconfirmed: usize,
+    retryable: bool,
+    #[source]
+    cause: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl SinkFailure {
+    /// A failure with its cause.
+    pub fn new(
+        unconfirmed: usize,
+        retryable: bool,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        SinkFailure {
+            unconfirmed,
+            retryable,
+            cause: cause.into(),
+        }
+    }
+
+    /// Whether the destination may accept the batch later (it was down, or timed out), as
+    /// opposed to refusing it for good (a certificate it rejects, an event too large).
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+/// Where events go.
 pub trait Sink: Send {
-    /// Delivers `records`, confirmed as far as the transport can.
+    /// Delivers `batch`, confirmed as far as the transport can.
     fn send(
         &mut self,
-        records: &[SyslogRecord],
-    ) -> impl Future<Output = Result<Delivery, SinkError>> + Send;
+        batch: Vec<Outbound>,
+    ) -> impl Future<Output = Result<Confirmation, SinkFailure>> + Send;
 
     /// Closes the connection politely (end of run).
     fn close(&mut self) -> impl Future<Output = ()> + Send;
 }
 
 impl Sink for SyslogSink {
-    async fn send(&mut self, records: &[SyslogRecord]) -> Result<Delivery, SinkError> {
-        SyslogSink::send(self, records).await
+    async fn send(&mut self, batch: Vec<Outbound>) -> Result<Confirmation, SinkFailure> {
+        let len = batch.len();
+        let records: Vec<SyslogRecord> = batch.into_iter().map(syslog_record).collect();
+        match SyslogSink::send(self, &records).await {
+            Ok(delivery) => {
+                if delivery.retries > 0 {
+                    metrics::counter!(auditfwd_telemetry::names::SINK_RECONNECTS)
+                        .increment(u64::from(delivery.retries));
+                }
+                Ok(confirmation(delivery.confirmation))
+            }
+            Err(e) => {
+                let retryable = e.is_retryable();
+                let unconfirmed = e.unconfirmed().len().min(len);
+                Err(SinkFailure::new(unconfirmed, retryable, e))
+            }
+        }
     }
 
     async fn close(&mut self) {
@@ -29,9 +101,25 @@ impl Sink for SyslogSink {
     }
 }
 
-/// The manifest's name for how a batch was confirmed.
-pub fn confirmation(d: &Delivery) -> Confirmation {
-    match d.confirmation {
+fn syslog_record(o: Outbound) -> SyslogRecord {
+    SyslogRecord {
+        event_id: o.event_id,
+        event_type: o.event_type,
+        event_time: o.event_time,
+        compartment_id: o.compartment_id,
+        window: auditfwd_syslog::Window {
+            start: o.window.start().as_datetime(),
+            end: o.window.end().as_datetime(),
+        },
+        replay: o.replay,
+        body: o.body,
+    }
+}
+
+/// What the manifest records for a transport's confirmation: the one mapping between the
+/// syslog crate's words and the checkpoint's.
+fn confirmation(c: auditfwd_syslog::Confirmation) -> Confirmation {
+    match c {
         auditfwd_syslog::Confirmation::Acknowledged => Confirmation::ReceiverAck,
         auditfwd_syslog::Confirmation::Flushed => Confirmation::Flushed,
         auditfwd_syslog::Confirmation::Sent => Confirmation::Sent,

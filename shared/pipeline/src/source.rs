@@ -1,11 +1,16 @@
 //! The OCI edge of the pipeline: the compartment tree and `ListEvents` pages, behind the narrow
 //! [`AuditSource`] trait so the runner is tested deterministically; [`OciSource`] is the real
 //! thing over `auditfwd-oci` (one Audit client per region, one Identity client).
+//!
+//! A listing is a stream of pages ([`EventPages`]): the runner holds one page at a time, and
+//! the real source pages through the OCI client's paginator, whose guards (a repeated
+//! `opc-next-page` token is a broken answer, never an endless loop) therefore run in
+//! production. After an error, asking for the next page fetches the same page again.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use auditfwd_oci::audit::AuditEvent;
+use auditfwd_oci::audit::{AuditEvent, ListEventsPaginator};
 use auditfwd_oci::identity::CompartmentTree;
 use auditfwd_oci::{Config, Error, Ocid, Window};
 
@@ -29,14 +34,18 @@ pub trait AuditSource: Send + Sync + std::fmt::Debug {
     /// The whole compartment tree, root included (refreshed every cycle).
     fn compartment_tree(&self) -> impl Future<Output = Result<CompartmentTree, Error>> + Send;
 
-    /// One page of `ListEvents` for `compartment` in `region` over `window`.
-    fn list_events(
-        &self,
-        region: &str,
-        compartment: &Ocid,
-        window: Window,
-        page: Option<&str>,
-    ) -> impl Future<Output = Result<Page, Error>> + Send;
+    /// The pages of `ListEvents` for `compartment` in `region` over `window`, in order.
+    fn list_events(&self, region: &str, compartment: &Ocid, window: Window) -> Self::Pages;
+
+    /// A listing in progress.
+    type Pages: EventPages;
+}
+
+/// The pages of one listing, one at a time.
+pub trait EventPages: Send {
+    /// The next page; `None` after the last. After an error, calling again fetches the same
+    /// page again.
+    fn next_page(&mut self) -> impl Future<Output = Option<Result<Page, Error>>> + Send;
 }
 
 /// The real OCI APIs.
@@ -88,32 +97,49 @@ impl AuditSource for OciSource {
         result
     }
 
-    async fn list_events(
-        &self,
-        region: &str,
-        compartment: &Ocid,
-        window: Window,
-        page: Option<&str>,
-    ) -> Result<Page, Error> {
-        let Some(client) = self.audit.get(region) else {
-            return Err(Error::Construction {
-                operation: "ListEvents",
-                reason: format!("region {region} is not configured"),
-            });
-        };
-        let mut req = client
-            .list_events()
-            .compartment_id(compartment.clone())
-            .window(window);
-        if let Some(p) = page {
-            req = req.page(p);
+    type Pages = OciPages;
+
+    fn list_events(&self, region: &str, compartment: &Ocid, window: Window) -> OciPages {
+        match self.audit.get(region) {
+            Some(client) => OciPages::Listing(
+                client
+                    .list_events()
+                    .compartment_id(compartment.clone())
+                    .window(window)
+                    .into_paginator(),
+            ),
+            None => OciPages::Unconfigured(Some(region.to_owned())),
         }
-        let result = req.send().await.map(|out| Page {
-            events: out.items,
-            next: out.next_page,
-        });
-        count_request("ListEvents", &result);
-        result
+    }
+}
+
+/// [`OciSource`]'s listing: the OCI client's paginator, counted per request.
+#[derive(Debug)]
+pub enum OciPages {
+    /// Paging through `ListEvents`.
+    Listing(ListEventsPaginator),
+    /// The region is not configured (an error on the first page, then the end).
+    Unconfigured(Option<String>),
+}
+
+impl EventPages for OciPages {
+    async fn next_page(&mut self) -> Option<Result<Page, Error>> {
+        match self {
+            OciPages::Listing(p) => {
+                let result = p.next_page().await?.map(|out| Page {
+                    events: out.items,
+                    next: out.next_page,
+                });
+                count_request("ListEvents", &result);
+                Some(result)
+            }
+            OciPages::Unconfigured(region) => region.take().map(|region| {
+                Err(Error::Construction {
+                    operation: "ListEvents",
+                    reason: format!("region {region} is not configured"),
+                })
+            }),
+        }
     }
 }
 

@@ -151,8 +151,8 @@ pub async fn status<S: ObjectStore>(
                             .filter(|m| m.pass != Pass::Replay && m.window.start() >= day_ago);
                         let (mut fwd, mut late) = (0, 0);
                         for m in live {
-                            fwd += m.forwarded;
-                            late += m.late_arrivals;
+                            fwd += m.counts.forwarded;
+                            late += m.counts.late_arrivals;
                         }
                         row.forwarded_last_day = Some(fwd);
                         row.late_arrivals_last_day = Some(late);

@@ -18,14 +18,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auditfwd_checkpoint::ObjectStore;
-use auditfwd_pipeline::{AuditSource, Clock, RunReport, Runner, Sink};
+use auditfwd_pipeline::{AuditSource, Clock, RunContext, RunReport, Runner, Sink};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::{HealthHandle, HealthPolicy};
 
-/// One forwarding cycle, as the daemon runs it. [`Runner`] is the real one; it must start no
-/// new window once the daemon's stop token is cancelled ([`Daemon::for_runner`] arranges it).
+/// One forwarding cycle, as the daemon runs it. [`LiveCycles`] (a [`Runner`] and the run
+/// context sharing the daemon's stop token) is the real one; it must start no new window once
+/// the daemon's stop token is cancelled ([`Daemon::for_runner`] arranges it).
 pub trait Cycle: Send + Sync {
     /// Runs one full cycle over every selected compartment and region.
     fn run_cycle(&self) -> impl Future<Output = RunReport> + Send;
@@ -37,19 +38,26 @@ pub trait Cycle: Send + Sync {
     }
 }
 
-impl<A, S, K> Cycle for Runner<A, S, K>
+/// Live cycles of a runner, each with the daemon's stop token.
+#[derive(Debug)]
+pub struct LiveCycles<A, S, K> {
+    runner: Runner<A, S, K>,
+    ctx: RunContext,
+}
+
+impl<A, S, K> Cycle for LiveCycles<A, S, K>
 where
     A: AuditSource + 'static,
     S: ObjectStore + 'static,
     K: Sink + 'static,
 {
     async fn abandoned(&self) {
-        let n = self.release_held_leases().await;
+        let n = self.runner.release_held_leases().await;
         tracing::info!(released = n, "released the leases of the abandoned cycle");
     }
 
     fn run_cycle(&self) -> impl Future<Output = RunReport> + Send {
-        self.run_once()
+        self.runner.run_once(&self.ctx)
     }
 }
 
@@ -105,7 +113,7 @@ pub struct Daemon<C> {
     health: HealthHandle,
 }
 
-impl<A, S, K> Daemon<Runner<A, S, K>>
+impl<A, S, K> Daemon<LiveCycles<A, S, K>>
 where
     A: AuditSource + 'static,
     S: ObjectStore + 'static,
@@ -119,7 +127,8 @@ where
         stop: CancellationToken,
     ) -> Self {
         let clock = runner.clock().clone();
-        Daemon::new(runner.with_stop(stop.clone()), clock, settings, stop)
+        let ctx = RunContext::live(stop.clone());
+        Daemon::new(LiveCycles { runner, ctx }, clock, settings, stop)
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use auditfwd_checkpoint::Scope;
 use auditfwd_oci::{MinuteTimestamp, Window};
-use auditfwd_pipeline::{Clock, Outcome, RunReport};
+use auditfwd_pipeline::{Clock, Outcome, Pending, RunReport};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -127,10 +127,12 @@ struct Known {
 impl Known {
     /// Whether the runner's pending `reason` is about a window this compartment already
     /// reports as failing or as a gap.
-    fn repeats(&self, reason: &str) -> bool {
-        let about = |w: &Window| reason.starts_with(&format!("window {w} failed"));
-        self.failing.as_ref().is_some_and(|(w, _, _)| about(w))
-            || self.gaps.iter().any(|(w, _)| about(w))
+    fn repeats(&self, reason: &Pending) -> bool {
+        let Some(failed) = reason.failed_window() else {
+            return false;
+        };
+        self.failing.as_ref().is_some_and(|(w, _, _)| *w == failed)
+            || self.gaps.iter().any(|(w, _)| *w == failed)
     }
 }
 
@@ -227,10 +229,10 @@ impl HealthTracker {
                 Outcome::Complete => {}
                 // A window that failed is already a reason of its own (failing, or in the
                 // gap ledger): the runner's "window W failed: ..." would say it twice.
-                Outcome::Pending { reason } if !known.repeats(reason) => {
+                Outcome::Pending(reason) if !known.repeats(reason) => {
                     problems.push(format!("{at}: not everything due was delivered: {reason}"));
                 }
-                Outcome::Pending { .. } => {}
+                Outcome::Pending(_) => {}
                 Outcome::LeasedElsewhere { owner, until } => problems.push(format!(
                     "{at}: another runner ({owner}) holds its lease until {until}"
                 )),
@@ -510,9 +512,12 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use auditfwd_checkpoint::StoreError;
+    use auditfwd_checkpoint::manifest::Pass;
     use auditfwd_checkpoint::state::Gap;
     use auditfwd_oci::Ocid;
-    use auditfwd_pipeline::{CompartmentReport, Counts, ManualClock};
+    use auditfwd_pipeline::testing::service_error;
+    use auditfwd_pipeline::{CompartmentReport, Counts, ManualClock, SinkFailure};
     use chrono::TimeZone;
 
     const TENANCY: &str = "ocid1.tenancy.oc1..aaaaaaaatenancy";
@@ -566,11 +571,16 @@ mod tests {
     ) -> CompartmentReport {
         let start = MinuteTimestamp::floor(cursor);
         let window = Window::new(start, start.plus_minutes(10).unwrap()).unwrap();
-        let reason = "ListEvents: 503 ServiceUnavailable".to_owned();
+        // What the runner reports for a window at the cursor OCI answered 503 for (the
+        // pipeline's runner tests check it reports exactly this shape).
+        let error = service_error("ListEvents", 503, "ServiceUnavailable");
+        let reason = error.to_string();
         CompartmentReport {
-            outcome: Outcome::Pending {
-                reason: format!("window {window} failed: {reason}"),
-            },
+            outcome: Outcome::Pending(Pending::Source {
+                window,
+                pass: Pass::Fresh,
+                error: Arc::new(error),
+            }),
             windows_committed: 0,
             failing: Some(Gap {
                 window,
@@ -691,7 +701,7 @@ mod tests {
             &health,
             "root/app (ocid1.compartment.oc1..aaaaaaaaapp) in eu-frankfurt-1: window",
         );
-        assert_reason(&health, "is failing (1 attempt(s)): ListEvents: 503");
+        assert_reason(&health, "is failing (1 attempt(s)): ListEvents: HTTP 503");
         assert_eq!(health.oldest_lag, Some(Duration::from_secs(6 * 60)));
         assert!(
             !health.reasons.iter().any(|r| r.contains("root/db")),
@@ -783,7 +793,11 @@ mod tests {
         clock.advance(minutes(10));
         let outage = RunReport {
             started_at: Some(t0() + minutes(10)),
-            tree_error: Some("ListCompartments: 503 ServiceUnavailable".into()),
+            tree_error: Some(Arc::new(service_error(
+                "ListCompartments",
+                503,
+                "ServiceUnavailable",
+            ))),
             ..RunReport::default()
         };
         cycle(&h, outage.clone());
@@ -791,7 +805,7 @@ mod tests {
         assert_eq!(health.status, Status::Degraded, "{health:#?}");
         assert_reason(
             &health,
-            "cannot list the compartment tree: ListCompartments: 503",
+            "cannot list the compartment tree: ListCompartments: HTTP 503",
         );
         assert_eq!(health.compartments, 1, "the compartment is still tracked");
         assert_eq!(health.oldest_lag, Some(Duration::from_secs(11 * 60)));
@@ -825,7 +839,11 @@ mod tests {
         let (h, clock) = handle();
         let outage = RunReport {
             started_at: Some(t0()),
-            tree_error: Some("ListCompartments: 401 NotAuthenticated".into()),
+            tree_error: Some(Arc::new(service_error(
+                "ListCompartments",
+                401,
+                "NotAuthenticated",
+            ))),
             ..RunReport::default()
         };
         cycle(&h, outage.clone());
@@ -900,9 +918,11 @@ mod tests {
 
         // The syslog receiver is down: pending, with the runner's reason.
         let sink_down = CompartmentReport {
-            outcome: Outcome::Pending {
-                reason: "syslog: connection refused".into(),
-            },
+            outcome: Outcome::Pending(Pending::Sink(Arc::new(SinkFailure::new(
+                1,
+                true,
+                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"),
+            )))),
             ..done(APP, "root/app", cursor)
         };
         cycle(
@@ -914,7 +934,7 @@ mod tests {
         assert_eq!(health.open_gaps, 0, "the gap was closed");
         assert_reason(
             &health,
-            "root/app (ocid1.compartment.oc1..aaaaaaaaapp) in eu-frankfurt-1: not everything due was delivered: syslog: connection refused",
+            "root/app (ocid1.compartment.oc1..aaaaaaaaapp) in eu-frankfurt-1: not everything due was delivered: syslog delivery failed: connection refused",
         );
     }
 
@@ -933,9 +953,12 @@ mod tests {
         clock.advance(minutes(40));
         let now = t0() + minutes(40);
         let unread = CompartmentReport {
-            outcome: Outcome::Pending {
-                reason: "cannot read the checkpoint: timed out".into(),
-            },
+            outcome: Outcome::Pending(Pending::CheckpointRead(Arc::new(StoreError::Backend {
+                key: "state/db.json".into(),
+                op: "get",
+                message: "timed out".into(),
+                retryable: true,
+            }))),
             delivered_until: None,
             ..done(DB, "root/db", cursor)
         };

@@ -1,5 +1,6 @@
 //! Versioned documents: state round trips, unknown versions, lost write answers.
 
+use auditfwd_checkpoint::Counts;
 use auditfwd_checkpoint::manifest::{self, Confirmation, DeliveryManifest, Pass};
 use auditfwd_checkpoint::state::{self, AwaitingSettle, CompartmentState, Gap};
 use auditfwd_checkpoint::{
@@ -160,12 +161,14 @@ async fn manifests_record_a_window_per_pass() {
     let m = DeliveryManifest {
         window: w,
         pass: Pass::Settle,
-        listed: 3,
-        forwarded: 1,
-        deduplicated: 2,
-        filtered: 0,
-        dropped: 0,
-        late_arrivals: 1,
+        counts: Counts {
+            listed: 3,
+            forwarded: 1,
+            deduplicated: 2,
+            filtered: 0,
+            dropped: 0,
+            late_arrivals: 1,
+        },
         first_event_time: Some(Utc.with_ymd_and_hms(2026, 11, 22, 10, 1, 0).unwrap()),
         last_event_time: Some(Utc.with_ymd_and_hms(2026, 11, 22, 10, 1, 0).unwrap()),
         forwarded_ids_digest: digest.to_hex(),

@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use auditfwd_checkpoint::Counts;
 use auditfwd_checkpoint::manifest::{self, Confirmation, DeliveryManifest, Pass};
 use auditfwd_checkpoint::{
     AnyStore, Etag, FileStore, MemoryStore, ObjectKey, ObjectStore, Scope, StoreError,
@@ -216,12 +217,11 @@ fn manifest(start: &str, end: &str, pass: Pass) -> DeliveryManifest {
     DeliveryManifest {
         window: Window::new(at(start), at(end)).unwrap(),
         pass,
-        listed: 1,
-        forwarded: 1,
-        deduplicated: 0,
-        filtered: 0,
-        dropped: 0,
-        late_arrivals: 0,
+        counts: Counts {
+            listed: 1,
+            forwarded: 1,
+            ..Counts::default()
+        },
         first_event_time: None,
         last_event_time: None,
         forwarded_ids_digest: String::new(),

@@ -1,5 +1,6 @@
 //! Integration tests of the pipeline crate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod architecture;
 mod plan_simulation;
 mod runner;

@@ -177,7 +177,9 @@ async fn per_compartment_cost_of_a_run() {
         emu.clear_request_log();
         let before = store.counts();
         let start = Instant::now();
-        let report = runner.run_once().await;
+        let report = runner
+            .run_once(&auditfwd_pipeline::RunContext::default())
+            .await;
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let after = store.counts();
         let log = emu.request_log();

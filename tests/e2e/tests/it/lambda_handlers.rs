@@ -59,7 +59,12 @@ async fn direct_and_fan_out_paths_deliver_the_same_events_exactly_once() {
     assert_eq!(r.route, Route::Direct);
     assert_eq!(r.work_items, scopes.len());
     assert_eq!(r.messages_sent, 0);
-    assert_eq!(r.totals.forwarded as usize, truth.len(), "{}", r.summary);
+    assert_eq!(
+        r.totals.counts.forwarded as usize,
+        truth.len(),
+        "{}",
+        r.summary
+    );
     assert_exactly_once(&truth, &env.rsyslog.counts());
     assert!(env.receive_all().await.is_empty(), "nothing queued");
     assert!(env.leases().await.is_empty(), "leases released");
@@ -67,7 +72,7 @@ async fn direct_and_fan_out_paths_deliver_the_same_events_exactly_once() {
         .await
         .unwrap();
     assert!(
-        again.complete && again.totals.forwarded == 0,
+        again.complete && again.totals.counts.forwarded == 0,
         "{}",
         again.summary
     );
@@ -137,7 +142,7 @@ async fn direct_and_fan_out_paths_deliver_the_same_events_exactly_once() {
     .await
     .unwrap();
     assert!(r.failed_ids().is_empty());
-    assert_eq!(r.totals.forwarded, 0);
+    assert_eq!(r.totals.counts.forwarded, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,7 +130,9 @@ async fn live_mode_delivers_late_events_exactly_once_and_counts_them() {
         if step > 0 {
             clock.advance(Duration::minutes(1));
         }
-        let report = runner.run_once().await;
+        let report = runner
+            .run_once(&auditfwd_pipeline::RunContext::default())
+            .await;
         assert!(report.is_complete(), "cycle {step}: {report}");
         forwarded += report.totals().forwarded;
         late += report.totals().late_arrivals;
@@ -237,15 +239,15 @@ async fn live_mode_delivers_late_events_exactly_once_and_counts_them() {
             m.window
         );
         assert_eq!(
-            m.late_arrivals, expected_late,
+            m.counts.late_arrivals, expected_late,
             "late arrivals of {} in {c} (fresh pass at {}, settle at {})",
             m.window, first.committed_at, m.committed_at
         );
         assert_eq!(
-            m.forwarded, m.late_arrivals,
+            m.counts.forwarded, m.counts.late_arrivals,
             "a settle pass sends exactly the late events"
         );
-        late_in_manifests += m.late_arrivals;
+        late_in_manifests += m.counts.late_arrivals;
     }
     assert!(settle_passes >= 5 * 10, "settle passes: {settle_passes}");
     assert!(late > 10, "late arrivals counted: {late}");

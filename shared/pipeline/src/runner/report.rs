@@ -1,0 +1,230 @@
+//! Step 7, report: what one run did, per (region, compartment) and in total, as values the
+//! edges decide on ([`RunReport::is_complete`], [`Outcome`], [`Pending`]), printed only by
+//! `Display`; and the gauges the run leaves behind (cursor lag, open gaps).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use auditfwd_checkpoint::state::Gap;
+use auditfwd_checkpoint::{Counts, Scope};
+use auditfwd_oci::MinuteTimestamp;
+use auditfwd_telemetry::names;
+use chrono::{DateTime, Utc};
+
+use super::failure::{Pending, Warning};
+
+/// What ended a compartment's work in this run.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Every due window committed.
+    Complete,
+    /// Another runner holds the compartment's lease (it is working on it, or it died and the
+    /// lease has not expired yet): this run delivered nothing there.
+    LeasedElsewhere {
+        /// The holder.
+        owner: String,
+        /// When its lease lapses unless renewed.
+        until: DateTime<Utc>,
+    },
+    /// Work remains.
+    Pending(Pending),
+}
+
+/// One (region, compartment) in a run.
+#[derive(Debug, Clone)]
+pub struct CompartmentReport {
+    /// Which.
+    pub scope: Scope,
+    /// Its name (path in the tree).
+    pub name: String,
+    /// How its work ended.
+    pub outcome: Outcome,
+    /// Windows committed (all passes).
+    pub windows_committed: u32,
+    /// Event counts over the run.
+    pub counts: Counts,
+    /// Cursor after the run (`None` when the state could not be read).
+    pub delivered_until: Option<MinuteTimestamp>,
+    /// Gap-ledger entries open after the run.
+    pub open_gaps: Vec<Gap>,
+    /// The window at the cursor that is failing, if any.
+    pub failing: Option<Gap>,
+}
+
+impl CompartmentReport {
+    /// A compartment not worked yet.
+    pub fn new(scope: Scope, name: String) -> Self {
+        CompartmentReport {
+            scope,
+            name,
+            outcome: Outcome::Pending(Pending::NotProcessed),
+            windows_committed: 0,
+            counts: Counts::default(),
+            delivered_until: None,
+            open_gaps: Vec::new(),
+            failing: None,
+        }
+    }
+
+    /// Whether this run delivered and committed everything due for this compartment, with
+    /// nothing open. A compartment another runner holds is not complete for this run: the
+    /// holder may have died (its lease then lapses after the TTL), and exit 0 must mean
+    /// "delivered", never "someone else may have".
+    pub fn is_complete(&self) -> bool {
+        match self.outcome {
+            Outcome::Complete => self.open_gaps.is_empty() && self.failing.is_none(),
+            Outcome::LeasedElsewhere { .. } | Outcome::Pending(_) => false,
+        }
+    }
+
+    /// Why work remains, when it does.
+    pub fn pending(&self) -> Option<&Pending> {
+        match &self.outcome {
+            Outcome::Pending(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// When the run started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// The compartment tree could not be listed: nothing was processed.
+    pub tree_error: Option<Arc<auditfwd_oci::Error>>,
+    /// Include/exclude rules that matched no compartment.
+    pub unmatched_rules: Vec<String>,
+    /// Compartments seen for the first time (OCID, name).
+    pub new_compartments: Vec<(String, String)>,
+    /// Compartments known before and missing from the tree now (OCID, name, last seen).
+    pub missing_compartments: Vec<(String, String, DateTime<Utc>)>,
+    /// Problems that did not stop the run.
+    pub warnings: Vec<Warning>,
+    /// Per (region, compartment), sorted.
+    pub compartments: Vec<CompartmentReport>,
+}
+
+impl RunReport {
+    /// Whether every due window was delivered and committed, with no open gaps.
+    pub fn is_complete(&self) -> bool {
+        self.tree_error.is_none() && self.compartments.iter().all(CompartmentReport::is_complete)
+    }
+
+    /// Totals over all compartments.
+    pub fn totals(&self) -> Counts {
+        let mut c = Counts::default();
+        for r in &self.compartments {
+            c += &r.counts;
+        }
+        c
+    }
+
+    /// Whether some compartment stopped, or was never started, because the deadline came.
+    pub fn stopped_for_deadline(&self) -> bool {
+        self.compartments
+            .iter()
+            .any(|c| c.pending().is_some_and(Pending::is_deadline))
+    }
+
+    /// Sets the cursor-lag and open-gap gauges from this report (per region: the oldest cursor
+    /// and the sum of open gaps; per compartment while few enough to keep the series bounded).
+    pub fn record_gauges(&self) {
+        let Some(now) = self.started_at else { return };
+        let lag = |c: &CompartmentReport| {
+            c.delivered_until
+                .map(|cursor| (now - cursor.as_datetime()).num_seconds().max(0) as f64)
+        };
+        let mut by_region: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+        for c in &self.compartments {
+            let entry = by_region.entry(c.scope.region.as_str()).or_default();
+            entry.1 += c.open_gaps.len();
+            if let Some(l) = lag(c) {
+                entry.0 = entry.0.max(l);
+            }
+        }
+        if self.compartments.len() <= names::COMPARTMENT_LAG_LIMIT {
+            for c in &self.compartments {
+                if let Some(l) = lag(c) {
+                    metrics::gauge!(names::COMPARTMENT_LAG, "region" => c.scope.region.clone(), "compartment" => c.name.clone())
+                        .set(l);
+                }
+            }
+        }
+        for (region, (lag, gaps)) in by_region {
+            metrics::gauge!(names::CHECKPOINT_LAG, "region" => region.to_owned()).set(lag);
+            metrics::gauge!(names::OPEN_GAPS, "region" => region.to_owned()).set(gaps as f64);
+        }
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.totals();
+        let committed: u32 = self.compartments.iter().map(|c| c.windows_committed).sum();
+        writeln!(
+            f,
+            "{} (region, compartment) pairs, {committed} windows committed: {} events listed, {} forwarded, {} deduplicated, {} filtered, {} dropped by caps, {} late arrivals",
+            self.compartments.len(),
+            t.listed,
+            t.forwarded,
+            t.deduplicated,
+            t.filtered,
+            t.dropped,
+            t.late_arrivals
+        )?;
+        if let Some(e) = &self.tree_error {
+            writeln!(f, "FAILED: cannot list the compartment tree: {e}")?;
+        }
+        for r in &self.unmatched_rules {
+            writeln!(f, "warning: compartment rule {r:?} matches no compartment")?;
+        }
+        for (id, name) in &self.new_compartments {
+            writeln!(
+                f,
+                "new compartment {name} ({id}): starting at the initial look-back"
+            )?;
+        }
+        for (id, name, seen) in &self.missing_compartments {
+            writeln!(
+                f,
+                "warning: compartment {name} ({id}) is no longer in the tree (last seen {seen}); its events are no longer collected"
+            )?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        for c in &self.compartments {
+            write_compartment(f, c)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_compartment(f: &mut fmt::Formatter<'_>, c: &CompartmentReport) -> fmt::Result {
+    let (name, id, at) = (&c.name, &c.scope.compartment, c.scope.region.as_str());
+    match &c.outcome {
+        Outcome::Pending(reason) => writeln!(f, "PENDING {name} ({id}) in {at}: {reason}")?,
+        Outcome::LeasedElsewhere { owner, until } => writeln!(
+            f,
+            "PENDING {name} ({id}) in {at}: runner {owner} holds its lease until {until} (if that runner died, the next run after then takes over)"
+        )?,
+        Outcome::Complete => {}
+    }
+    if let Some(g) = &c.failing {
+        writeln!(
+            f,
+            "FAILING {name} ({id}) in {at}: window {} failed {} time(s): {}",
+            g.window, g.attempts, g.reason
+        )?;
+    }
+    for g in &c.open_gaps {
+        writeln!(
+            f,
+            "GAP {name} ({id}) in {at}: window {} undelivered after {} attempt(s): {}",
+            g.window, g.attempts, g.reason
+        )?;
+    }
+    Ok(())
+}
