@@ -32,6 +32,13 @@ use crate::names::{
 /// How many of the compartments furthest behind are logged by [`record`].
 pub const TOP_LAGGING: usize = 10;
 
+/// The message of the per-compartment lines [`record`] logs (what the dashboard's Logs
+/// Insights table filters on).
+pub const LOG_MESSAGE: &str = "compartment lag";
+
+/// The fields of those lines.
+pub const LOG_FIELDS: &[&str] = &["rank", "region", "compartment", "name", "lag_seconds"];
+
 /// One (region, compartment) as [`record`] takes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompartmentFreshness<'a> {
@@ -91,7 +98,7 @@ pub fn record<'a>(compartments: &[CompartmentFreshness<'a>]) -> Vec<CompartmentF
             name = c.name,
             lag_seconds = c.lag_seconds.unwrap_or_default(),
             open_gaps = c.open_gaps,
-            "compartment lag"
+            "{LOG_MESSAGE}"
         );
     }
     top
