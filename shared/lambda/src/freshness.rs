@@ -30,12 +30,15 @@ struct Cursor {
 }
 
 /// Records freshness over every item of the tree: cursors from `report` where the run
-/// reported one, read from the store otherwise. Returns how many compartments had no
-/// readable cursor (never worked, or the read failed: logged).
+/// reported one, read from the store otherwise (unless `read_missing` is false: an invocation
+/// already past its stop point spends no time on reads, and the next run covers them).
+/// Returns how many compartments had no cursor (never worked, not read, or the read failed:
+/// logged).
 pub async fn record_tree<B: Backend>(
     runner: &LentRunner<'_, B>,
     items: &[WorkItem],
     report: &RunReport,
+    read_missing: bool,
 ) -> usize {
     let mut cursors: BTreeMap<Scope, Cursor> = report
         .compartments
@@ -55,7 +58,7 @@ pub async fn record_tree<B: Backend>(
     let missing: Vec<Scope> = items
         .iter()
         .map(|i| i.scope.clone())
-        .filter(|s| !cursors.contains_key(s))
+        .filter(|s| read_missing && !cursors.contains_key(s))
         .collect();
     // Owned scopes and a shared store: the reads run concurrently as 'static futures.
     let store = Arc::clone(runner.store());

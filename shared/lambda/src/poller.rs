@@ -12,7 +12,6 @@
 use std::time::Duration;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use auditfwd_oci::MinuteTimestamp;
 use auditfwd_pipeline::{Discovery, RunReport, WorkItem};
@@ -83,12 +82,12 @@ impl Handler for Poller {
     type Payload = Trigger;
     type Response = PollerResponse;
 
-    fn handle<'a>(
-        deps: &'a Deps<Live>,
+    async fn handle(
+        deps: &Deps<Live>,
         trigger: Trigger,
-        inv: &'a Invocation,
-    ) -> impl Future<Output = Result<PollerResponse, LambdaError>> + Send + 'a {
-        async move { poll(deps, &trigger, inv).await }
+        inv: &Invocation,
+    ) -> Result<PollerResponse, LambdaError> {
+        poll(deps, &trigger, inv).await
     }
 }
 
@@ -187,7 +186,7 @@ async fn poll_inner<B: Backend>(
                     retryable: sent.retryable,
                 });
             }
-            record_freshness::<B>(&runner, &items, &report, None).await;
+            record_freshness::<B>(&runner, inv, &items, &report, None).await;
             Ok(PollerResponse {
                 route: Route::FanOut,
                 why: decision.why,
@@ -208,7 +207,7 @@ async fn poll_inner<B: Backend>(
         _ => {
             let report = runner.process(report, items.clone()).await;
             let unfinished = status::unfinished(&report);
-            record_freshness::<B>(&runner, &items, &report, Some(&unfinished)).await;
+            record_freshness::<B>(&runner, inv, &items, &report, Some(&unfinished)).await;
             for u in &unfinished {
                 tracing::warn!(region = %u.region, compartment = %u.compartment, name = %u.name, state = ?u.state, reason = %u.reason, "compartment not complete");
             }
@@ -231,11 +230,14 @@ async fn poll_inner<B: Backend>(
 /// poller worked them itself, how many it left unfinished per region.
 async fn record_freshness<B: Backend>(
     runner: &LentRunner<'_, B>,
+    inv: &Invocation,
     items: &[WorkItem],
     report: &RunReport,
     unfinished: Option<&[Unfinished]>,
 ) {
-    let without_cursor = crate::freshness::record_tree::<B>(runner, items, report).await;
+    let read_missing = !inv.budget.stopping();
+    let without_cursor =
+        crate::freshness::record_tree::<B>(runner, items, report, read_missing).await;
     if without_cursor > 0 {
         tracing::info!(
             without_cursor,

@@ -31,7 +31,6 @@
 //! The replay is finished when every compartment listed as continuing in `replay.json` has a
 //! document with `"status": "complete"`.
 
-use std::future::Future;
 use std::time::Duration;
 
 use auditfwd_checkpoint::{ObjectKey, ObjectStore, StoreError, WriteCondition, doc};
@@ -241,12 +240,12 @@ impl Handler for Replay {
     type Payload = ReplayPayload;
     type Response = ReplayResponse;
 
-    fn handle<'a>(
-        deps: &'a Deps<Live>,
+    async fn handle(
+        deps: &Deps<Live>,
         payload: ReplayPayload,
-        inv: &'a Invocation,
-    ) -> impl Future<Output = Result<ReplayResponse, LambdaError>> + Send + 'a {
-        async move { replay(deps, &payload, inv).await }
+        inv: &Invocation,
+    ) -> Result<ReplayResponse, LambdaError> {
+        replay(deps, &payload, inv).await
     }
 }
 

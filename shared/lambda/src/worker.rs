@@ -22,7 +22,6 @@
 //! Duplicate messages for one compartment in a batch are worked once and answered alike.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 use auditfwd_checkpoint::Scope;
@@ -47,12 +46,12 @@ impl Handler for Worker {
     type Payload = SqsEvent;
     type Response = SqsBatchResponse;
 
-    fn handle<'a>(
-        deps: &'a Deps<Live>,
+    async fn handle(
+        deps: &Deps<Live>,
         event: SqsEvent,
-        inv: &'a Invocation,
-    ) -> impl Future<Output = Result<SqsBatchResponse, LambdaError>> + Send + 'a {
-        async move { work(deps, event, inv).await.map(|r| r.batch) }
+        inv: &Invocation,
+    ) -> Result<SqsBatchResponse, LambdaError> {
+        work(deps, event, inv).await.map(|r| r.batch)
     }
 }
 
