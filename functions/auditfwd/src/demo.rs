@@ -1,8 +1,9 @@
 //! `auditfwd demo`: auditfwd end to end on this machine with no cloud account. It starts the
-//! OCI emulator in this process (a small tenancy with three hours of audit history), a local
-//! syslog receiver (rsyslog over RELP when installed, otherwise a built-in TCP receiver that
-//! writes to a file) and a local-file checkpoint; runs two cycles; shows what arrived, that
-//! the second cycle sent nothing twice, and how to point auditfwd at a real tenancy.
+//! OCI emulator in this process (a small tenancy with three hours of audit history), a private
+//! rsyslogd over RELP (the life cycle the tests use, `auditfwd_test_support::rsyslog`; every
+//! message acknowledged and written to a file) and a local-file checkpoint; runs two cycles;
+//! shows what arrived, that the second cycle sent nothing twice, and how to point auditfwd at a
+//! real tenancy. `scripts/demo` installs rsyslog first (`scripts/setup-dev`).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -13,23 +14,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use auditfwd_pipeline::{RunContext, SystemClock};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+use auditfwd_test_support::rsyslog::{RSYSLOGD, RsyslogProcess, free_tcp_ports};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Where the demo keeps its files (checkpoint, received messages, OCI CLI config).
     #[arg(long, default_value = ".work/demo")]
     dir: PathBuf,
-    /// The local syslog receiver: rsyslog (RELP, acknowledged), builtin (TCP), or auto
-    /// (rsyslog when installed).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "rsyslog", "builtin"])]
-    receiver: String,
     /// Keep the emulator and the receiver running after the two cycles (Ctrl-C stops them).
     #[arg(long)]
     keep: bool,
 }
-
-const RSYSLOGD: [&str; 2] = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"];
 
 pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
@@ -72,16 +67,7 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
 
     // 2. The receiver.
     let received = dir.join("received.log");
-    let use_rsyslog = match args.receiver.as_str() {
-        "rsyslog" => true,
-        "builtin" => false,
-        _ => RSYSLOGD.iter().any(|p| Path::new(p).exists()),
-    };
-    let receiver = if use_rsyslog {
-        Receiver::rsyslog(&dir, &received).await?
-    } else {
-        Receiver::builtin(&received).await?
-    };
+    let receiver = Receiver::start(&received)?;
     writeln!(
         out,
         "demo: {} writing to {}",
@@ -196,34 +182,29 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// A local syslog receiver writing every message it gets to a file.
+/// A private rsyslogd, RELP on a free loopback port, writing every message it acknowledges
+/// to a file, one line each.
 struct Receiver {
     url: String,
     file: PathBuf,
-    kind: &'static str,
-    rsyslogd: Option<std::process::Child>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    /// Stopped (killed) on drop.
+    _rsyslogd: RsyslogProcess,
 }
 
 impl Receiver {
     fn describe(&self) -> String {
-        format!("{} on {}", self.kind, self.url)
+        format!("rsyslog (RELP: every message acknowledged) on {}", self.url)
     }
 
-    /// A private rsyslogd, RELP on a free loopback port.
-    async fn rsyslog(dir: &Path, file: &Path) -> anyhow::Result<Self> {
-        let bin = RSYSLOGD
-            .iter()
-            .find(|p| Path::new(p).exists())
-            .context("rsyslogd is not installed (apt install rsyslog rsyslog-relp), or use --receiver builtin")?;
-        let port = free_port()?;
-        let work = dir.join("rsyslog");
-        std::fs::create_dir_all(&work).context("cannot create the rsyslog directory")?;
-        let conf = work.join("rsyslog.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                r#"global(workDirectory="{work}")
+    fn start(file: &Path) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            Path::new(RSYSLOGD).exists(),
+            "{RSYSLOGD} is not installed: run scripts/setup-dev (or apt install rsyslog rsyslog-relp)"
+        );
+        let mut rsyslogd = RsyslogProcess::new();
+        let port = free_tcp_ports(1)[0];
+        let config = format!(
+            r#"global(workDirectory="{work}/work")
 main_queue(queue.type="Direct")
 template(name="raw" type="string" string="%rawmsg%\n")
 ruleset(name="demo" queue.type="Direct") {{
@@ -233,67 +214,14 @@ module(load="imrelp")
 input(type="imrelp" port="{port}" address="127.0.0.1" ruleset="demo")
 *.* action(type="omfile" file="{work}/internal.log")
 "#,
-                work = work.display(),
-                file = file.display(),
-            ),
-        )
-        .context("cannot write the rsyslog config")?;
-        let child = std::process::Command::new(bin)
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-i")
-            .arg(work.join("rsyslogd.pid"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(work.join("rsyslogd.log")).context("rsyslog log")?)
-            .spawn()
-            .with_context(|| format!("cannot start {bin}"))?;
-        let r = Receiver {
+            work = rsyslogd.dir().display(),
+            file = file.display(),
+        );
+        rsyslogd.start(&config, &[port]);
+        Ok(Receiver {
             url: format!("relp://127.0.0.1:{port}"),
             file: file.to_owned(),
-            kind: "rsyslog (RELP: every message acknowledged)",
-            rsyslogd: Some(child),
-            task: None,
-        };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Ok(r);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!(
-            "rsyslogd did not start listening on 127.0.0.1:{port}; see {}",
-            work.join("rsyslogd.log").display()
-        )
-    }
-
-    /// A built-in TCP receiver (octet-counted or LF-framed messages), one line per message.
-    async fn builtin(file: &Path) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .context("cannot listen on loopback")?;
-        let port = listener.local_addr().context("listener address")?.port();
-        let path = file.to_owned();
-        std::fs::File::create(&path).context("cannot create the receiver's file")?;
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let path = path.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = receive(stream, &path).await {
-                        tracing::warn!(error = %e, "demo receiver: connection failed");
-                    }
-                });
-            }
-        });
-        Ok(Receiver {
-            url: format!("tcp://127.0.0.1:{port}"),
-            file: file.to_owned(),
-            kind: "built-in receiver (TCP; install rsyslog for acknowledged RELP)",
-            rsyslogd: None,
-            task: Some(task),
+            _rsyslogd: rsyslogd,
         })
     }
 
@@ -309,61 +237,6 @@ input(type="imrelp" port="{port}" address="127.0.0.1" ruleset="demo")
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         ids
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.rsyslogd.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot find a free port")?;
-    Ok(l.local_addr().context("listener address")?.port())
-}
-
-/// Reads framed syslog messages from one connection and appends them to `path`.
-async fn receive(stream: tokio::net::TcpStream, path: &Path) -> std::io::Result<()> {
-    let mut reader = tokio::io::BufReader::new(stream);
-    let mut file = tokio::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .await?;
-    loop {
-        let buf = reader.fill_buf().await?;
-        let Some(&first) = buf.first() else {
-            return Ok(());
-        };
-        let message = if first.is_ascii_digit() {
-            // Octet counting: "LEN SP MSG".
-            let mut len = Vec::new();
-            reader.read_until(b' ', &mut len).await?;
-            let n: usize = std::str::from_utf8(&len)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| std::io::Error::other("bad octet count"))?;
-            let mut msg = vec![0; n];
-            reader.read_exact(&mut msg).await?;
-            msg
-        } else {
-            let mut msg = Vec::new();
-            reader.read_until(b'\n', &mut msg).await?;
-            if msg.last() == Some(&b'\n') {
-                msg.pop();
-            }
-            msg
-        };
-        let mut line = String::from_utf8_lossy(&message).replace('\n', " ");
-        line.push('\n');
-        file.write_all(line.as_bytes()).await?;
-        file.flush().await?;
     }
 }
 

@@ -1,55 +1,9 @@
 //! The auditfwd replay function, invoked by hand (`aws lambda invoke`) with
-//! `{"from": ..., "to": ..., "compartments": [...], "regions": [...], "dryRun": false}`.
-//! Wiring only: logging and the CloudWatch EMF recorder, the configuration and pipeline built
-//! once at cold start (`auditfwd_lambda::start`), then each request handed to
-//! `auditfwd_lambda::replay::replay` with its deadline; the answer is the reconciliation report
-//! and where the result of a replay continued through the work queue is kept. The logic and
-//! its rules are in `shared/lambda`.
-
-use auditfwd_lambda::replay::{self, ReplayResponse};
-use auditfwd_lambda::start::{self, LiveDeps};
-use auditfwd_lambda::{Function, LambdaError, Metrics};
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+//! `{"from": ..., "to": ..., "compartments": [...], "regions": [...], "dryRun": false}`. Wiring
+//! only; the handler and its rules are `auditfwd_lambda::replay`, the cold start and the
+//! runtime `auditfwd_lambda::serve`.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let metrics = start::init_telemetry(|name| std::env::var(name).ok())?;
-    let deps = match start::cold_start(Function::Replay).await {
-        Ok(deps) => deps,
-        Err(e) => {
-            tracing::error!(function = "replay", retryable = e.is_retryable(), error = %e, "cannot start");
-            metrics.flush();
-            return Err(e.into());
-        }
-    };
-    let (deps, metrics) = (&deps, &metrics);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        handle(deps, metrics, event)
-    }))
-    .await
-    .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
-}
-
-async fn handle(
-    deps: &LiveDeps,
-    metrics: &Metrics,
-    event: LambdaEvent<serde_json::Value>,
-) -> Result<ReplayResponse, Diagnostic> {
-    let (payload, context) = event.into_parts();
-    let inv = start::invocation(
-        Function::Replay,
-        &context.request_id,
-        context.deadline,
-        metrics,
-    );
-    replay::replay(deps, payload, &inv)
-        .await
-        .map_err(diagnostic)
-}
-
-fn diagnostic(e: LambdaError) -> Diagnostic {
-    Diagnostic {
-        error_type: e.error_type(),
-        error_message: e.to_string(),
-    }
+async fn main() -> Result<(), lambda_runtime::Error> {
+    auditfwd_lambda::serve::<auditfwd_lambda::replay::Replay>().await
 }

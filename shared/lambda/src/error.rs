@@ -6,6 +6,7 @@
 //! whole batch to the queue.
 
 use auditfwd_checkpoint::StoreError;
+use lambda_runtime::Diagnostic;
 
 /// Why an invocation failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -91,12 +92,47 @@ impl LambdaError {
     /// The `errorType` the Lambda runtime reports: `auditfwd.Retryable.<kind>` or
     /// `auditfwd.Fatal.<kind>`, so an operator (and a retry policy) can tell them apart.
     pub fn error_type(&self) -> String {
-        let class = if self.is_retryable() {
-            "Retryable"
-        } else {
-            "Fatal"
-        };
-        format!("auditfwd.{class}.{}", self.kind())
+        error_type(self.is_retryable(), self.kind())
+    }
+}
+
+/// `auditfwd.Retryable.<kind>` or `auditfwd.Fatal.<kind>`.
+fn error_type(retryable: bool, kind: &str) -> String {
+    let class = if retryable { "Retryable" } else { "Fatal" };
+    format!("auditfwd.{class}.{kind}")
+}
+
+/// The message with its causes (`a: b: c`), for the runtime's `errorMessage`, where no log
+/// reader follows the source chain.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+impl From<LambdaError> for Diagnostic {
+    fn from(e: LambdaError) -> Self {
+        Diagnostic {
+            error_type: e.error_type(),
+            error_message: with_causes(&e),
+        }
+    }
+}
+
+impl From<&StartError> for Diagnostic {
+    fn from(e: &StartError) -> Self {
+        Diagnostic {
+            error_type: e.error_type(),
+            error_message: format!("auditfwd could not start: {}", with_causes(e)),
+        }
     }
 }
 
@@ -122,6 +158,23 @@ impl StartError {
             StartError::Build(e) => e.is_retryable(),
             StartError::Telemetry(_) => false,
         }
+    }
+
+    /// A short, stable name of the case: `Config` (a variable), `Secrets` (a secret could not
+    /// be fetched or decrypted), `Build` (clients, credentials, TLS material), `Telemetry`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StartError::Config(auditfwd_runtime::LoadError::Config(_)) => "Config",
+            StartError::Config(auditfwd_runtime::LoadError::Secrets(_)) => "Secrets",
+            StartError::Build(_) => "Build",
+            StartError::Telemetry(_) => "Telemetry",
+        }
+    }
+
+    /// The `errorType` every invocation of a function that could not start answers with:
+    /// `auditfwd.Fatal.<kind>` (or `auditfwd.Retryable.<kind>` when starting again may work).
+    pub fn error_type(&self) -> String {
+        error_type(self.is_retryable(), self.kind())
     }
 }
 

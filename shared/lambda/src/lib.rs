@@ -1,8 +1,13 @@
 //! auditfwd on AWS Lambda: the logic of the three functions in `functions/poller`,
-//! `functions/worker` and `functions/replay`, which only wire it to `lambda_runtime`. Each
-//! handler is a plain async function over [`Deps`] (the runner built once at cold start, the
-//! fan-out settings, the work queue) and an [`Invocation`] (request id, time [`Budget`],
-//! metrics output), so tests call it directly, without the runtime.
+//! `functions/worker` and `functions/replay`, whose `main` only names its [`Handler`] for
+//! [`serve`]. Each handler is a plain async function over [`Deps`] (the runner built once at
+//! cold start, the fan-out settings, the work queue; its types named by one [`Backend`]) and an
+//! [`Invocation`] (request id, time [`Budget`], metrics output), so tests call it directly,
+//! without the runtime.
+//!
+//! - [`serve`]: the one `main` of the three functions: telemetry, the cold start, the Lambda
+//!   runtime; typed payloads, and every error reported as `auditfwd.Retryable.*` or
+//!   `auditfwd.Fatal.*`, a cold-start failure included.
 //!
 //! - [`poller`]: the scheduled run: the compartment tree, then the compartments worked
 //!   directly or sent to the work queue ([`fanout`] decides).
@@ -14,18 +19,21 @@
 //!   [`WorkQueue`] trait, batches of 10, retries.
 //! - [`budget`]: when an invocation stops starting windows and when it gives up;
 //!   [`invocation`]: the frame every handler runs in (hard stop, one summary line, metrics
-//!   flushed before every return); [`metrics`]: where the EMF documents go.
+//!   flushed before every return); [`metrics`]: where the EMF documents go; [`freshness`]:
+//!   the lag of every collected compartment, read back after the poller's run.
 //! - [`status`]: how compartments ended; [`start`]: cold start; [`error`]: what fails an invocation, retryable or not.
 
 pub mod budget;
 pub mod error;
 pub mod fanout;
+pub mod freshness;
 pub mod invocation;
 pub mod message;
 pub mod metrics;
 pub mod poller;
 pub mod queue;
 pub mod replay;
+pub mod serve;
 pub mod start;
 pub mod status;
 pub mod worker;
@@ -35,35 +43,71 @@ pub use error::{LambdaError, StartError};
 pub use invocation::{Function, Invocation};
 pub use metrics::Metrics;
 pub use queue::{SqsQueue, WorkQueue};
+pub use serve::{Handler, serve};
 
-use auditfwd_checkpoint::ObjectStore;
+use std::fmt;
+
+use auditfwd_checkpoint::{AnyStore, ObjectStore};
 use auditfwd_config::FanOut;
-use auditfwd_pipeline::{AuditSource, Runner, Sink};
+use auditfwd_pipeline::{AuditSource, OciSource, Runner, Sink};
+use auditfwd_syslog::SyslogSink;
+
+/// The concrete types the handlers run on, named once, so a handler has one type parameter
+/// instead of four. [`Live`] is the deployed set; tests may name others.
+pub trait Backend: 'static {
+    /// Where audit events come from.
+    type Source: AuditSource + 'static;
+    /// Where checkpoints, leases and replay results are kept.
+    type Store: ObjectStore + 'static;
+    /// Where events go.
+    type Sink: Sink + 'static;
+    /// The work queue (fan-out, replay continuations).
+    type Queue: WorkQueue;
+}
+
+/// What the deployed functions run on: OCI, the checkpoint store the URL names, syslog, SQS.
+#[derive(Debug)]
+pub enum Live {}
+
+impl Backend for Live {
+    type Source = OciSource;
+    type Store = AnyStore;
+    type Sink = SyslogSink;
+    type Queue = SqsQueue;
+}
+
+/// The runner of a backend.
+pub type BackendRunner<B> =
+    Runner<<B as Backend>::Source, <B as Backend>::Store, <B as Backend>::Sink>;
 
 /// What the handlers work with, built once per process.
-#[derive(Debug)]
-pub struct Deps<A, S, K, Q> {
+pub struct Deps<B: Backend> {
     /// The runner, shared by every invocation (each brings its own deadline).
-    pub runner: Runner<A, S, K>,
+    pub runner: BackendRunner<B>,
     /// Fan-out settings (`AUDITFWD_FAN_OUT*`).
     pub fan_out: FanOut,
     /// The work queue, when `AUDITFWD_WORK_QUEUE_URL` is set.
-    pub queue: Option<Q>,
+    pub queue: Option<B::Queue>,
     /// `AUDITFWD_CHECKPOINT_URL`, to say where replay results are.
     pub state_url: String,
 }
 
-impl<A, S, K, Q> Deps<A, S, K, Q>
-where
-    A: AuditSource + 'static,
-    S: ObjectStore + 'static,
-    K: Sink + 'static,
-{
+impl<B: Backend> fmt::Debug for Deps<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deps")
+            .field("fan_out", &self.fan_out)
+            .field("queue", &self.queue.is_some())
+            .field("state_url", &self.state_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> Deps<B> {
     /// Dependencies around `runner`.
     pub fn new(
-        runner: Runner<A, S, K>,
+        runner: Runner<B::Source, B::Store, B::Sink>,
         fan_out: FanOut,
-        queue: Option<Q>,
+        queue: Option<B::Queue>,
         state_url: impl Into<String>,
     ) -> Self {
         Deps {

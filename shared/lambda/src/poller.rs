@@ -11,23 +11,27 @@
 
 use std::time::Duration;
 
-use auditfwd_checkpoint::ObjectStore;
+use std::collections::BTreeMap;
+
 use auditfwd_oci::MinuteTimestamp;
-use auditfwd_pipeline::{AuditSource, Discovery, RunContext, Sink};
+use auditfwd_pipeline::{Discovery, RunContext, RunReport, WorkItem};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::Deps;
 use crate::error::LambdaError;
 use crate::fanout::{self, Route};
-use crate::invocation::{Invocation, Summary};
+use crate::invocation::{Function, Invocation, Summary};
 use crate::message::{Work, WorkMessage};
-use crate::queue::{self, WorkQueue};
+use crate::queue;
 use crate::status::{self, Totals, Unfinished};
+use crate::{Backend, BackendRunner, Deps, Handler, Live};
 
-/// What started the poller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What started the poller: its payload, typed. An EventBridge event (the schedule), or
+/// anything else (`{}` from `aws lambda invoke`), which is a manual run: the poller needs
+/// nothing from its payload, so no payload is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "TriggerPayload")]
 pub struct Trigger {
     /// `aws.events` for the schedule; `manual` for anything that is not an EventBridge event.
     pub source: String,
@@ -37,22 +41,53 @@ pub struct Trigger {
     pub time: Option<DateTime<Utc>>,
 }
 
-impl Trigger {
-    /// Reads the invocation's payload: an EventBridge (scheduled) event, or anything else
-    /// (`{}` from `aws lambda invoke`): the poller needs nothing from it.
-    pub fn from_payload(payload: &serde_json::Value) -> Self {
-        match serde_json::from_value::<EventBridgeEvent>(payload.clone()) {
-            Ok(e) => Trigger {
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TriggerPayload {
+    Scheduled(Box<EventBridgeEvent>),
+    Manual(serde::de::IgnoredAny),
+}
+
+impl From<TriggerPayload> for Trigger {
+    fn from(p: TriggerPayload) -> Self {
+        match p {
+            TriggerPayload::Scheduled(e) => Trigger {
                 source: e.source,
                 id: e.id,
                 time: e.time,
             },
-            Err(_) => Trigger {
-                source: "manual".into(),
-                id: None,
-                time: None,
-            },
+            TriggerPayload::Manual(_) => Trigger::manual(),
         }
+    }
+}
+
+impl Trigger {
+    /// A run started by hand.
+    pub fn manual() -> Self {
+        Trigger {
+            source: "manual".into(),
+            id: None,
+            time: None,
+        }
+    }
+}
+
+/// The poller as [`crate::serve`] runs it.
+#[derive(Debug)]
+pub enum Poller {}
+
+impl Handler for Poller {
+    const FUNCTION: Function = Function::Poller;
+    const EXPECTED: &'static str = "EventBridge scheduled event";
+    type Payload = Trigger;
+    type Response = PollerResponse;
+
+    async fn handle(
+        deps: &Deps<Live>,
+        trigger: Trigger,
+        inv: &Invocation,
+    ) -> Result<PollerResponse, LambdaError> {
+        poll(deps, &trigger, inv).await
     }
 }
 
@@ -104,32 +139,20 @@ impl Summary for PollerResponse {
 }
 
 /// One poller invocation.
-pub async fn poll<A, S, K, Q>(
-    deps: &Deps<A, S, K, Q>,
+pub async fn poll<B: Backend>(
+    deps: &Deps<B>,
     trigger: &Trigger,
     inv: &Invocation,
-) -> Result<PollerResponse, LambdaError>
-where
-    A: AuditSource + 'static,
-    S: ObjectStore + 'static,
-    K: Sink + 'static,
-    Q: WorkQueue,
-{
+) -> Result<PollerResponse, LambdaError> {
     tracing::debug!(source = %trigger.source, id = ?trigger.id, time = ?trigger.time, "poller triggered");
     // Boxed: the pipeline's futures nest deep and large; callers get a small future.
     inv.frame(Box::pin(poll_inner(deps, inv))).await
 }
 
-async fn poll_inner<A, S, K, Q>(
-    deps: &Deps<A, S, K, Q>,
+async fn poll_inner<B: Backend>(
+    deps: &Deps<B>,
     inv: &Invocation,
-) -> Result<PollerResponse, LambdaError>
-where
-    A: AuditSource + 'static,
-    S: ObjectStore + 'static,
-    K: Sink + 'static,
-    Q: WorkQueue,
-{
+) -> Result<PollerResponse, LambdaError> {
     let runner = &deps.runner;
     let ctx = RunContext::default().with_deadline(inv.budget.stop_at);
     let Discovery { report, items } = runner.discover().await;
@@ -164,6 +187,7 @@ where
                     retryable: sent.retryable,
                 });
             }
+            record_freshness::<B>(runner, inv, &items, &report, None).await;
             Ok(PollerResponse {
                 route: Route::FanOut,
                 why: decision.why,
@@ -182,8 +206,9 @@ where
             })
         }
         _ => {
-            let report = runner.process(&ctx, report, items).await;
+            let report = runner.process(&ctx, report, items.clone()).await;
             let unfinished = status::unfinished(&report);
+            record_freshness::<B>(runner, inv, &items, &report, Some(&unfinished)).await;
             for u in &unfinished {
                 tracing::warn!(region = %u.region, compartment = %u.compartment, name = %u.name, state = ?u.state, reason = %u.reason, "compartment not complete");
             }
@@ -199,6 +224,38 @@ where
                 summary: report.to_string().trim_end().to_owned(),
             })
         }
+    }
+}
+
+/// Freshness over the whole tree (every item, not only those this run worked) and, when the
+/// poller worked them itself, how many it left unfinished per region.
+async fn record_freshness<B: Backend>(
+    runner: &BackendRunner<B>,
+    inv: &Invocation,
+    items: &[WorkItem],
+    report: &RunReport,
+    unfinished: Option<&[Unfinished]>,
+) {
+    let read_missing = !inv.budget.stopping();
+    let without_cursor =
+        crate::freshness::record_tree::<B>(runner, items, report, read_missing).await;
+    if without_cursor > 0 {
+        tracing::info!(
+            without_cursor,
+            "compartments without a delivered cursor yet (new, or never completed a window)"
+        );
+    }
+    if let Some(unfinished) = unfinished {
+        let mut per_region: BTreeMap<&str, usize> =
+            items.iter().map(|i| (i.scope.region.as_str(), 0)).collect();
+        // Leased elsewhere is being worked by its holder: not this run's undone work.
+        for u in unfinished
+            .iter()
+            .filter(|u| u.state != status::State::LeasedElsewhere)
+        {
+            *per_region.entry(u.region.as_str()).or_default() += 1;
+        }
+        auditfwd_telemetry::freshness::record_unfinished(per_region);
     }
 }
 
@@ -220,16 +277,20 @@ mod tests {
             "resources": ["arn:aws:events:eu-west-1:123456789012:rule/auditfwd-schedule"],
             "detail": {}
         });
-        let t = Trigger::from_payload(&scheduled);
+        let t: Trigger = serde_json::from_value(scheduled).unwrap();
         assert_eq!(t.source, "aws.events");
         assert_eq!(
             t.id.as_deref(),
             Some("53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa")
         );
         assert!(t.time.is_some());
-        assert_eq!(
-            Trigger::from_payload(&serde_json::json!({})).source,
-            "manual"
-        );
+        for manual in [
+            serde_json::json!({}),
+            serde_json::json!(null),
+            serde_json::json!([1]),
+        ] {
+            let t: Trigger = serde_json::from_value(manual).unwrap();
+            assert_eq!(t, Trigger::manual());
+        }
     }
 }

@@ -37,16 +37,16 @@ use auditfwd_checkpoint::{ObjectKey, ObjectStore, StoreError, WriteCondition, do
 use auditfwd_oci::MinuteTimestamp;
 use auditfwd_pipeline::compartments::CompartmentRule;
 use auditfwd_pipeline::replay::{CompartmentReplay, NoProgress, ReplayReport, ReplayRequest};
-use auditfwd_pipeline::{AuditSource, Pending, RunContext, Runner, Sink};
+use auditfwd_pipeline::{AuditSource as _, Pending, RunContext};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::Deps;
 use crate::budget::Budget;
 use crate::error::LambdaError;
-use crate::invocation::{Invocation, Summary};
+use crate::invocation::{Function, Invocation, Summary};
 use crate::message::{ReplayPart, Work, WorkMessage};
-use crate::queue::{self, WorkQueue};
+use crate::queue;
+use crate::{Backend, BackendRunner, Deps, Handler, Live};
 
 /// The replay function's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -232,40 +232,40 @@ pub fn compartment_key(
     ))
 }
 
-/// One replay invocation (the payload as given to `aws lambda invoke`).
-pub async fn replay<A, S, K, Q>(
-    deps: &Deps<A, S, K, Q>,
-    payload: serde_json::Value,
-    inv: &Invocation,
-) -> Result<ReplayResponse, LambdaError>
-where
-    A: AuditSource + 'static,
-    S: ObjectStore + 'static,
-    K: Sink + 'static,
-    Q: WorkQueue,
-{
-    inv.frame(async {
-        let payload: ReplayPayload =
-            serde_json::from_value(payload).map_err(|e| LambdaError::BadEvent {
-                expected: "replay request ({\"from\": ..., \"to\": ..., \"compartments\": [...], \"regions\": [...], \"dryRun\": false})",
-                reason: e.to_string(),
-            })?;
-        Box::pin(replay_inner(deps, &payload, inv)).await
-    })
-    .await
+/// The replay function as [`crate::serve`] runs it.
+#[derive(Debug)]
+pub enum Replay {}
+
+impl Handler for Replay {
+    const FUNCTION: Function = Function::Replay;
+    const EXPECTED: &'static str = "replay request ({\"from\": ..., \"to\": ..., \"compartments\": [...], \"regions\": [...], \"dryRun\": false})";
+    type Payload = ReplayPayload;
+    type Response = ReplayResponse;
+
+    async fn handle(
+        deps: &Deps<Live>,
+        payload: ReplayPayload,
+        inv: &Invocation,
+    ) -> Result<ReplayResponse, LambdaError> {
+        replay(deps, &payload, inv).await
+    }
 }
 
-async fn replay_inner<A, S, K, Q>(
-    deps: &Deps<A, S, K, Q>,
+/// One replay invocation (the request as given to `aws lambda invoke`).
+pub async fn replay<B: Backend>(
+    deps: &Deps<B>,
     payload: &ReplayPayload,
     inv: &Invocation,
-) -> Result<ReplayResponse, LambdaError>
-where
-    A: AuditSource + 'static,
-    S: ObjectStore + 'static,
-    K: Sink + 'static,
-    Q: WorkQueue,
-{
+) -> Result<ReplayResponse, LambdaError> {
+    // Boxed: the pipeline's futures nest deep and large; callers get a small future.
+    inv.frame(Box::pin(replay_inner(deps, payload, inv))).await
+}
+
+async fn replay_inner<B: Backend>(
+    deps: &Deps<B>,
+    payload: &ReplayPayload,
+    inv: &Invocation,
+) -> Result<ReplayResponse, LambdaError> {
     let runner = &deps.runner;
     let ctx = RunContext::default().with_deadline(inv.budget.stop_at);
     let started_at = runner.clock().now();
@@ -308,7 +308,7 @@ where
                 let messages: Vec<WorkMessage> = unfinished
                     .iter()
                     .filter_map(|u| {
-                        continuation(
+                        continuation::<B>(
                             runner,
                             &u.region,
                             &u.compartment,
@@ -411,21 +411,15 @@ pub enum PartOutcome {
 }
 
 /// Replays one part in the worker, records it, and hands on the rest when there is one.
-pub async fn continue_part<A, S, K, Q>(
-    runner: &Runner<A, S, K>,
+pub async fn continue_part<B: Backend>(
+    runner: &BackendRunner<B>,
     ctx: &RunContext,
-    deps: &Deps<A, S, K, Q>,
+    deps: &Deps<B>,
     message: &WorkMessage,
     part: &ReplayPart,
     budget: &Budget,
     by: &str,
-) -> PartOutcome
-where
-    A: AuditSource + 'static,
-    S: ObjectStore + 'static,
-    K: Sink + 'static,
-    Q: WorkQueue,
-{
+) -> PartOutcome {
     let request = ReplayRequest {
         from: part.from,
         to: part.to,
@@ -538,19 +532,14 @@ where
     outcome
 }
 
-fn continuation<A, S, K>(
-    runner: &Runner<A, S, K>,
+fn continuation<B: Backend>(
+    runner: &BackendRunner<B>,
     region: &str,
     compartment: &str,
     name: &str,
     part: ReplayPart,
     sent_by: &str,
-) -> Option<WorkMessage>
-where
-    A: AuditSource + 'static,
-    S: ObjectStore + 'static,
-    K: Sink + 'static,
-{
+) -> Option<WorkMessage> {
     let compartment = auditfwd_oci::Ocid::parse(compartment).ok()?;
     Some(WorkMessage {
         version: crate::message::MESSAGE_VERSION,

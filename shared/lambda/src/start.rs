@@ -3,22 +3,20 @@
 
 use std::sync::Arc;
 
-use auditfwd_checkpoint::AnyStore;
-use auditfwd_pipeline::{OciSource, SystemClock};
+use auditfwd_pipeline::SystemClock;
 use auditfwd_runtime::BuildOptions;
-use auditfwd_syslog::SyslogSink;
 
-use crate::Deps;
 use crate::budget::{Budget, STOP_MARGIN};
 use crate::error::StartError;
 use crate::invocation::{Function, Invocation};
 use crate::metrics::Metrics;
 use crate::queue::SqsQueue;
+use crate::{Deps, Live};
 
 /// What the deployed functions run on.
-pub type LiveDeps = Deps<OciSource, AnyStore, SyslogSink, SqsQueue>;
+pub type LiveDeps = Deps<Live>;
 
-/// Loads the configuration (decrypting `AUDITFWD_*_KMS` secrets), builds the runner (named
+/// Loads the configuration (with its secrets from KMS, Secrets Manager or SSM), builds the runner (named
 /// `<function>-<random>` in leases and manifests) and, when `AUDITFWD_WORK_QUEUE_URL` is set,
 /// the SQS client.
 pub async fn cold_start(function: Function) -> Result<LiveDeps, StartError> {

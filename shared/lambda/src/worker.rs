@@ -24,18 +24,36 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use auditfwd_checkpoint::{ObjectStore, Scope};
-use auditfwd_pipeline::{AuditSource, RunContext, RunReport, Sink, WorkItem};
+use auditfwd_checkpoint::Scope;
+use auditfwd_pipeline::{AuditSource as _, RunContext, RunReport, WorkItem};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::Serialize;
 
-use crate::Deps;
 use crate::error::LambdaError;
-use crate::invocation::{Invocation, Summary};
+use crate::invocation::{Function, Invocation, Summary};
 use crate::message::{ReplayPart, Work, WorkMessage};
-use crate::queue::WorkQueue;
 use crate::replay::{self, PartOutcome};
 use crate::status::{self, State, Totals};
+use crate::{Backend, Deps, Handler, Live};
+
+/// The worker as [`crate::serve`] runs it: an SQS batch in, the batch response out.
+#[derive(Debug)]
+pub enum Worker {}
+
+impl Handler for Worker {
+    const FUNCTION: Function = Function::Worker;
+    const EXPECTED: &'static str = "SQS event";
+    type Payload = SqsEvent;
+    type Response = SqsBatchResponse;
+
+    async fn handle(
+        deps: &Deps<Live>,
+        event: SqsEvent,
+        inv: &Invocation,
+    ) -> Result<SqsBatchResponse, LambdaError> {
+        work(deps, event, inv).await.map(|r| r.batch)
+    }
+}
 
 /// The worker's answer: the batch response Lambda reads, and what the summary line says.
 #[derive(Debug, Clone)]
@@ -98,40 +116,21 @@ impl Summary for WorkerResponse {
     }
 }
 
-/// One worker invocation over an SQS event (the payload as Lambda delivers it).
-pub async fn work<A, S, K, Q>(
-    deps: &Deps<A, S, K, Q>,
-    payload: serde_json::Value,
-    inv: &Invocation,
-) -> Result<WorkerResponse, LambdaError>
-where
-    A: AuditSource + 'static,
-    S: ObjectStore + 'static,
-    K: Sink + 'static,
-    Q: WorkQueue,
-{
-    inv.frame(async {
-        let event: SqsEvent =
-            serde_json::from_value(payload).map_err(|e| LambdaError::BadEvent {
-                expected: "SQS event",
-                reason: e.to_string(),
-            })?;
-        Box::pin(work_inner(deps, event, inv)).await
-    })
-    .await
-}
-
-async fn work_inner<A, S, K, Q>(
-    deps: &Deps<A, S, K, Q>,
+/// One worker invocation over an SQS event.
+pub async fn work<B: Backend>(
+    deps: &Deps<B>,
     event: SqsEvent,
     inv: &Invocation,
-) -> Result<WorkerResponse, LambdaError>
-where
-    A: AuditSource + 'static,
-    S: ObjectStore + 'static,
-    K: Sink + 'static,
-    Q: WorkQueue,
-{
+) -> Result<WorkerResponse, LambdaError> {
+    // Boxed: the pipeline's futures nest deep and large; callers get a small future.
+    inv.frame(Box::pin(work_inner(deps, event, inv))).await
+}
+
+async fn work_inner<B: Backend>(
+    deps: &Deps<B>,
+    event: SqsEvent,
+    inv: &Invocation,
+) -> Result<WorkerResponse, LambdaError> {
     let runner = &deps.runner;
     let ctx = RunContext::default().with_deadline(inv.budget.stop_at);
     let tenancy = runner.source().tenancy().clone();
@@ -191,6 +190,15 @@ where
     } else {
         runner.process(&ctx, RunReport::default(), items).await
     };
+    let mut unfinished: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &report.compartments {
+        let undone = matches!(
+            status::state_of(c).0,
+            State::Pending | State::Failing | State::OpenGaps
+        );
+        *unfinished.entry(c.scope.region.as_str()).or_default() += usize::from(undone);
+    }
+    auditfwd_telemetry::freshness::record_unfinished(unfinished);
     for c in &report.compartments {
         let Some((_, ids)) = live.get(&c.scope) else {
             continue;

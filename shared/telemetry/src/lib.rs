@@ -7,6 +7,9 @@
 //!   ([`install_prometheus`]); the daemon serves [`PrometheusHandle::render`] itself.
 //! - [`emf`] is a `metrics` recorder for Lambda that writes CloudWatch Embedded Metric Format
 //!   lines on stdout when flushed ([`install_emf`], [`EmfHandle::flush_to_stdout`]).
+//! - [`freshness`] records lag, gaps and compartment counts over every collected compartment in
+//!   one call, and logs the compartments furthest behind (per-compartment freshness without a
+//!   metric per compartment).
 //! - [`logging`] sets up `tracing` for the CLI/daemon (stderr) or Lambda (stdout, honouring
 //!   `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL`) ([`init_logging`]).
 //!
@@ -15,6 +18,7 @@
 
 pub mod emf;
 mod error;
+pub mod freshness;
 pub mod logging;
 pub mod names;
 pub mod prometheus;

@@ -1,8 +1,10 @@
 //! Metric names, one constant each, and [`METRICS`]: the table that describes them.
 //!
 //! Labels are low-cardinality by design: `region`, `pass`, `reason`, `operation`, `status`, `limit`.
-//! A compartment OCID is never a label (tenancies have thousands); per-compartment detail is
-//! in `auditfwd status` and the checkpoint.
+//! A compartment OCID is never a label (tenancies have thousands); the compartment's path is one
+//! only on [`COMPARTMENT_LAG`], and only while few compartments are collected. Per-compartment
+//! detail is in `auditfwd status`, the checkpoint, and the "compartment lag" log lines of the
+//! compartments furthest behind ([`crate::freshness`]).
 
 /// What kind of metric a name is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,10 @@ pub const OCI_REQUESTS: &str = "auditfwd_oci_requests_total";
 pub const OCI_RETRIES: &str = "auditfwd_oci_retries_total";
 /// OCI answers with 429 (throttled), every attempt, by operation.
 pub const OCI_THROTTLED: &str = "auditfwd_oci_throttled_total";
+/// (region, compartment) pairs collected, as last listed.
+pub const COMPARTMENTS: &str = "auditfwd_compartments";
+/// (region, compartment) pairs whose due work the last run left undone.
+pub const COMPARTMENTS_UNFINISHED: &str = "auditfwd_compartments_unfinished";
 /// Per-compartment lag, only while few compartments are collected.
 pub const COMPARTMENT_LAG: &str = "auditfwd_compartment_lag_seconds";
 /// The most (region, compartment) pairs for which [`COMPARTMENT_LAG`] is recorded; above it,
@@ -234,6 +240,22 @@ pub const METRICS: &[MetricSpec] = &[
         labels: &["region"],
         help: "Now minus the oldest delivered_until among the region's compartments (freshness).",
         total: Total::Max,
+    },
+    MetricSpec {
+        name: COMPARTMENTS,
+        kind: MetricKind::Gauge,
+        unit: Unit::Count,
+        labels: &["region"],
+        help: "(region, compartment) pairs collected, as the compartment tree was last listed.",
+        total: Total::Sum,
+    },
+    MetricSpec {
+        name: COMPARTMENTS_UNFINISHED,
+        kind: MetricKind::Gauge,
+        unit: Unit::Count,
+        labels: &["region"],
+        help: "(region, compartment) pairs whose due work the last run left undone (stopped for the deadline, pending, a failing window, open gaps).",
+        total: Total::Sum,
     },
     MetricSpec {
         name: COMPARTMENT_LAG,

@@ -1,6 +1,6 @@
 //! Step 7, report: what one run did, per (region, compartment) and in total, as values the
 //! edges decide on ([`RunReport::is_complete`], [`Outcome`], [`Pending`]), printed only by
-//! `Display`; and the gauges the run leaves behind (cursor lag, open gaps).
+//! `Display`; and the gauges the run leaves behind (cursor lag, open gaps, unfinished work).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use auditfwd_checkpoint::state::Gap;
 use auditfwd_checkpoint::{Counts, Scope};
 use auditfwd_oci::MinuteTimestamp;
-use auditfwd_telemetry::names;
+use auditfwd_telemetry::freshness::{self, CompartmentFreshness};
 use chrono::{DateTime, Utc};
 
 use super::failure::{Pending, Warning};
@@ -128,34 +128,37 @@ impl RunReport {
             .any(|c| c.pending().is_some_and(Pending::is_deadline))
     }
 
-    /// Sets the cursor-lag and open-gap gauges from this report (per region: the oldest cursor
-    /// and the sum of open gaps; per compartment while few enough to keep the series bounded).
+    /// Records freshness over the compartments of this report (cursor lag and open gaps per
+    /// region, per compartment while few, the ones furthest behind as log lines) and the
+    /// compartments left unfinished per region.
     pub fn record_gauges(&self) {
         let Some(now) = self.started_at else { return };
-        let lag = |c: &CompartmentReport| {
-            c.delivered_until
-                .map(|cursor| (now - cursor.as_datetime()).num_seconds().max(0) as f64)
-        };
-        let mut by_region: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+        let ids: Vec<String> = self
+            .compartments
+            .iter()
+            .map(|c| c.scope.compartment.to_string())
+            .collect();
+        let fresh: Vec<CompartmentFreshness<'_>> = self
+            .compartments
+            .iter()
+            .zip(&ids)
+            .map(|(c, id)| CompartmentFreshness {
+                region: c.scope.region.as_str(),
+                compartment: id,
+                name: &c.name,
+                lag_seconds: c
+                    .delivered_until
+                    .map(|cursor| (now - cursor.as_datetime()).num_seconds().max(0) as f64),
+                open_gaps: c.open_gaps.len(),
+            })
+            .collect();
+        freshness::record(&fresh);
+        let mut unfinished: BTreeMap<&str, usize> = BTreeMap::new();
         for c in &self.compartments {
-            let entry = by_region.entry(c.scope.region.as_str()).or_default();
-            entry.1 += c.open_gaps.len();
-            if let Some(l) = lag(c) {
-                entry.0 = entry.0.max(l);
-            }
+            *unfinished.entry(c.scope.region.as_str()).or_default() +=
+                usize::from(!c.is_complete());
         }
-        if self.compartments.len() <= names::COMPARTMENT_LAG_LIMIT {
-            for c in &self.compartments {
-                if let Some(l) = lag(c) {
-                    metrics::gauge!(names::COMPARTMENT_LAG, "region" => c.scope.region.clone(), "compartment" => c.name.clone())
-                        .set(l);
-                }
-            }
-        }
-        for (region, (lag, gaps)) in by_region {
-            metrics::gauge!(names::CHECKPOINT_LAG, "region" => region.to_owned()).set(lag);
-            metrics::gauge!(names::OPEN_GAPS, "region" => region.to_owned()).set(gaps as f64);
-        }
+        freshness::record_unfinished(unfinished);
     }
 }
 

@@ -1,6 +1,10 @@
 //! The install functions, which change process-wide state: this binary is their only user, so
 //! the global recorder and subscriber they install cannot collide with the unit tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up: failing loudly is the point
+
+mod monitoring;
+
 use auditfwd_telemetry::{
     LogFormat, LogTarget, TelemetryError, init_logging, install_emf, install_prometheus, names,
 };

@@ -13,11 +13,12 @@ use auditfwd_config::Config;
 use auditfwd_e2e::moto::Moto;
 use auditfwd_e2e::rsyslog::Rsyslog;
 use auditfwd_e2e::tenancy::Tenancy;
-use auditfwd_lambda::{Deps, SqsQueue};
+use auditfwd_lambda::{Deps, Live, SqsQueue};
 use auditfwd_oci::{Endpoint, Region};
 use auditfwd_pipeline::limits::Throttle;
 use auditfwd_pipeline::{OciSource, RateLimits, Runner, RunnerConfig, SystemClock};
 use auditfwd_syslog::{Encoder, SyslogSender, SyslogSink};
+use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::config::{Credentials, Region as AwsRegion};
 use oci_emulator::EmulatorBuilder;
 
@@ -26,7 +27,7 @@ pub(crate) const PREFIX: &str = "auditfwd";
 pub(crate) const QUEUE: &str = "auditfwd-work";
 
 /// What the handlers run on in-process.
-pub(crate) type TestDeps = Deps<OciSource, AnyStore, SyslogSink, SqsQueue>;
+pub(crate) type TestDeps = Deps<Live>;
 
 /// A tenancy, rsyslog and moto (S3 bucket and SQS queue created).
 pub(crate) struct LambdaEnv {
@@ -258,7 +259,12 @@ pub(crate) fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
 }
 
 /// The SQS event Lambda would deliver for `messages` (the shape of `fixtures/sqs-batch.json`).
-pub(crate) fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> serde_json::Value {
+pub(crate) fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    serde_json::from_value(sqs_event_json(messages)).unwrap()
+}
+
+/// [`sqs_event`] as the JSON Lambda sends.
+pub(crate) fn sqs_event_json(messages: &[aws_sdk_sqs::types::Message]) -> serde_json::Value {
     let records: Vec<serde_json::Value> = messages
         .iter()
         .map(|m| {

@@ -33,6 +33,11 @@ fn shape(b: EmulatorBuilder) -> EmulatorBuilder {
         .page_size(25)
 }
 
+/// The scheduled-event fixture as the poller's typed payload.
+fn scheduled() -> Trigger {
+    serde_json::from_value(fixture("scheduled-event.json")).unwrap()
+}
+
 fn invocation(function: Function, id: &str) -> Invocation {
     Invocation::new(
         function,
@@ -47,7 +52,7 @@ async fn direct_and_fan_out_paths_deliver_the_same_events_exactly_once() {
     let env = LambdaEnv::start(701, shape).await;
     let truth = env.tenancy.truth_ids();
     let scopes = env.tenancy.scopes();
-    let trigger = Trigger::from_payload(&fixture("scheduled-event.json"));
+    let trigger = scheduled();
     assert_eq!(trigger.source, "aws.events");
 
     // Direct: the poller works every compartment itself.
@@ -152,7 +157,7 @@ async fn an_inaccessible_compartment_comes_back_as_a_batch_item_failure() {
     let deps = env.deps(env.vars("on"), "fanout");
     let r = poller::poll(
         &deps,
-        &Trigger::from_payload(&serde_json::json!({})),
+        &Trigger::manual(),
         &invocation(Function::Poller, "p-1"),
     )
     .await
@@ -244,8 +249,8 @@ async fn an_inaccessible_compartment_comes_back_as_a_batch_item_failure() {
 
     // Poison: a body that is not a work message fails alone.
     let mut poison = sqs_event(&retry);
-    poison["Records"][0]["body"] = serde_json::json!("{\"hello\": 1}");
-    poison["Records"][0]["messageId"] = serde_json::json!("poison-1");
+    poison.records[0].body = Some("{\"hello\": 1}".to_owned());
+    poison.records[0].message_id = Some("poison-1".to_owned());
     let r = worker::work(&deps, poison, &invocation(Function::Worker, "w-3"))
         .await
         .unwrap();
@@ -302,13 +307,7 @@ async fn a_deadline_seconds_away_stops_cleanly_commits_only_delivered_windows_an
         Budget::new(now + Duration::from_secs(5), now + Duration::from_secs(120)),
         metrics.clone(),
     );
-    let r = poller::poll(
-        &deps,
-        &Trigger::from_payload(&fixture("scheduled-event.json")),
-        &inv,
-    )
-    .await
-    .unwrap();
+    let r = poller::poll(&deps, &scheduled(), &inv).await.unwrap();
     assert!(
         !r.complete,
         "the budget was meant to be too short: {}",
@@ -357,7 +356,7 @@ async fn a_deadline_seconds_away_stops_cleanly_commits_only_delivered_windows_an
     env.tenancy.emu.set_faults(Vec::new());
     let rest = poller::poll(
         &deps,
-        &Trigger::from_payload(&serde_json::json!({})),
+        &Trigger::manual(),
         &Invocation::new(
             Function::Poller,
             "p-rest",
@@ -398,7 +397,8 @@ async fn a_replay_too_long_for_its_invocation_continues_through_the_work_queue()
         Budget::new(now + Duration::from_secs(2), now + Duration::from_secs(120)),
         Metrics::disabled(),
     );
-    let r = replay::replay(&deps, payload, &inv).await.unwrap();
+    let payload: replay::ReplayPayload = serde_json::from_value(payload).unwrap();
+    let r = replay::replay(&deps, &payload, &inv).await.unwrap();
     assert!(!r.complete, "{}", r.summary);
     assert!(!r.continuing.is_empty(), "{r:?}");
     assert!(r.not_continued.is_empty(), "{r:?}");
@@ -452,21 +452,21 @@ async fn a_replay_too_long_for_its_invocation_continues_through_the_work_queue()
     assert!(env.states().await.values().all(Option::is_none));
 }
 
+/// The fixture events are what the functions' typed payloads take: the scheduled event is a
+/// scheduled trigger (not a manual run), the SQS batch's bodies are work messages of both
+/// kinds, the replay request is a valid request, and a misspelt field is refused.
 #[test]
-fn the_fixture_events_round_trip_through_the_lambda_event_types() {
-    use aws_lambda_events::eventbridge::EventBridgeEvent;
+fn the_fixture_events_are_the_payloads_the_functions_take() {
+    use auditfwd_lambda::serve::Incoming;
     use aws_lambda_events::sqs::SqsEvent;
 
-    let scheduled: EventBridgeEvent =
-        serde_json::from_value(fixture("scheduled-event.json")).unwrap();
-    assert_eq!(scheduled.detail_type, "Scheduled Event");
-    let again: EventBridgeEvent =
-        serde_json::from_value(serde_json::to_value(&scheduled).unwrap()).unwrap();
-    assert_eq!(again, scheduled);
+    let trigger = scheduled();
+    assert_ne!(trigger, Trigger::manual());
+    assert_eq!(trigger.source, "aws.events");
+    assert!(trigger.time.is_some() && trigger.id.is_some());
 
-    let batch: SqsEvent = serde_json::from_value(fixture("sqs-batch.json")).unwrap();
-    let again: SqsEvent = serde_json::from_value(serde_json::to_value(&batch).unwrap()).unwrap();
-    assert_eq!(again, batch);
+    let batch: Incoming<SqsEvent> = serde_json::from_value(fixture("sqs-batch.json")).unwrap();
+    let batch = batch.0.unwrap();
     let kinds: Vec<&str> = batch
         .records
         .iter()
@@ -479,13 +479,18 @@ fn the_fixture_events_round_trip_through_the_lambda_event_types() {
         .collect();
     assert_eq!(kinds, ["live", "replay"]);
 
-    let request: replay::ReplayPayload =
+    let request: Incoming<replay::ReplayPayload> =
         serde_json::from_value(fixture("replay-request.json")).unwrap();
+    let request = request.0.unwrap();
     assert!(!request.dry_run);
     assert!(request.from < request.to);
-    let typo = serde_json::json!({"from": "2026-11-22T10:00:00Z", "to": "2026-11-22T12:00:00Z", "dry_run": true});
+    let typo: Incoming<replay::ReplayPayload> = serde_json::from_value(serde_json::json!(
+        {"from": "2026-11-22T10:00:00Z", "to": "2026-11-22T12:00:00Z", "dry_run": true}
+    ))
+    .unwrap();
+    let reason = typo.0.unwrap_err();
     assert!(
-        serde_json::from_value::<replay::ReplayPayload>(typo).is_err(),
-        "an unknown field (a typo of dryRun) is refused, not ignored"
+        reason.contains("dry_run"),
+        "an unknown field (a typo of dryRun) is refused, naming it: {reason}"
     );
 }

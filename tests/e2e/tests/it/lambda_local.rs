@@ -1,13 +1,15 @@
-//! Issue 7, "must show": the three functions run locally through the Lambda runtime API.
-//! `cargo lambda watch` (from `.venv-sam`, installed by `scripts/setup-dev`) serves them on a
-//! free loopback port and `cargo lambda invoke --invoke-address 127.0.0.1 --data-file ...`
-//! sends the fixture events (`tests/fixtures/lambda/`): an EventBridge scheduled event, an SQS
-//! batch, a replay request. Behind them: the OCI emulator, a private rsyslogd, and one moto for
-//! S3 (checkpoint), SQS (work queue) and KMS: the OCI key reaches the functions only as KMS
-//! ciphertext in `AUDITFWD_OCI_KEY_KMS`. Everything is on 127.0.0.1.
+//! The three functions as `sam build` made them, run locally through the Lambda runtime API:
+//! the path a user deploys. `scripts/sam-build` (which `scripts/test` runs before the tests)
+//! leaves each function's `bootstrap` under `.aws-sam/build/<Function>/`; here each bootstrap
+//! runs against `cargo lambda watch --only-lambda-apis` (from `.venv-sam`, installed by
+//! `scripts/setup-dev`) on a free loopback port, and `cargo lambda invoke --data-file ...` sends
+//! the fixture events (`tests/fixtures/lambda/`): an EventBridge scheduled event, an SQS batch,
+//! a replay request. Behind them: the OCI emulator, a private rsyslogd, and one moto for S3
+//! (checkpoint), SQS (work queue) and KMS: the OCI key reaches the functions only as KMS
+//! ciphertext in `AUDITFWD_OCI_KEY_KMS`. A function without a key still starts the runtime and
+//! answers every invocation with `auditfwd.Fatal.Config`. Everything is on 127.0.0.1.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -43,22 +45,22 @@ fn cargo_lambda() -> PathBuf {
     bin
 }
 
-/// Builds the three functions as `cargo lambda watch` runs them (`cargo run --bin <name>`, dev
-/// profile), so the watch finds them fresh and starts them at once.
-fn build_functions() {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for package in ["auditfwd-poller", "auditfwd-worker", "auditfwd-replay"] {
-        let status = Command::new(&cargo)
-            .current_dir(workspace())
-            .args(["build", "--quiet", "-p", package])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p {package} failed");
-    }
+/// The `bootstrap` `sam build` made for a template function (`PollerFunction`, ...).
+fn bootstrap(function: &str) -> PathBuf {
+    let path = workspace()
+        .join(".aws-sam/build")
+        .join(format!("{function}Function"))
+        .join("bootstrap");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/sam-build (scripts/test does, before cargo test)",
+        path.display()
+    );
+    path
 }
 
-/// The variables a process needs to find the toolchain, passed on to `cargo lambda watch` (and
-/// from it to `cargo run`); nothing else of the test's environment reaches the functions.
+/// The variables a process needs to find the toolchain (`cargo lambda watch` runs `cargo
+/// metadata`); nothing else of the test's environment reaches the functions.
 fn toolchain_env() -> Vec<(String, String)> {
     [
         "PATH",
@@ -67,8 +69,6 @@ fn toolchain_env() -> Vec<(String, String)> {
         "RUSTUP_HOME",
         "RUSTUP_TOOLCHAIN",
         "CARGO_TARGET_DIR",
-        "CARGO_INCREMENTAL",
-        "RUSTFLAGS",
         "TMPDIR",
     ]
     .iter()
@@ -76,88 +76,90 @@ fn toolchain_env() -> Vec<(String, String)> {
     .collect()
 }
 
-/// A running `cargo lambda watch` (its own process group, stopped on drop).
-struct Watch {
-    child: Child,
+/// One built function running: `cargo lambda watch --only-lambda-apis` (the Lambda runtime
+/// API) and the function's bootstrap connected to it, each in its own process group, stopped
+/// on drop.
+struct Function {
+    watch: Child,
+    function: Child,
     port: u16,
-    log: PathBuf,
     dir: tempfile::TempDir,
 }
 
-impl Watch {
-    fn start(vars: &[(String, String)]) -> Watch {
+impl Function {
+    /// Starts the runtime API, then `bootstrap` with `vars` as its whole environment (plus
+    /// what Lambda sets for a custom runtime).
+    fn start(name: &str, vars: &[(String, String)]) -> Function {
         let dir = tempfile::tempdir().unwrap();
-        let env_file = dir.path().join("functions.env");
-        let mut f = std::fs::File::create(&env_file).unwrap();
-        for (k, v) in vars {
-            // Single quotes: taken literally (base64 and URLs would not parse bare).
-            assert!(
-                !v.contains(['\n', '\'']),
-                "{k} cannot be written to an env file"
-            );
-            writeln!(f, "{k}='{v}'").unwrap();
-        }
         let port = free_tcp_ports(1)[0];
-        let log = dir.path().join("watch.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(cargo_lambda())
-            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &port.to_string()])
-            .args(["--ignore-changes", "--env-file"])
-            .arg(&env_file)
+        let watch_log = std::fs::File::create(dir.path().join("watch.log")).unwrap();
+        let watch = Command::new(cargo_lambda())
+            .args(["lambda", "watch", "--only-lambda-apis"])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
             .current_dir(workspace())
             .env_clear()
             .envs(toolchain_env())
             .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            // Its own group: the functions it starts (through `cargo run`) stop with it.
+            .stdout(watch_log.try_clone().unwrap())
+            .stderr(watch_log)
             .process_group(0)
             .spawn()
             .expect("start cargo lambda watch");
-        let mut watch = Watch {
-            child,
-            port,
-            log,
-            dir,
-        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = watch.child.try_wait() {
-                panic!("cargo lambda watch exited ({status}): {}", watch.log());
-            }
             assert!(
                 Instant::now() < deadline,
-                "cargo lambda watch does not listen on 127.0.0.1:{port}: {}",
-                watch.log()
+                "cargo lambda watch does not listen on 127.0.0.1:{port}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        watch
+        let log = std::fs::File::create(dir.path().join("function.log")).unwrap();
+        let function = Command::new(bootstrap(name))
+            .env_clear()
+            .envs(vars.iter().cloned())
+            // What Lambda gives a custom runtime (cargo lambda watch prints these).
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", name.to_lowercase())
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start the bootstrap");
+        Function {
+            watch,
+            function,
+            port,
+            dir,
+        }
     }
 
+    /// The function's output (JSON log lines and EMF documents).
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("function.log")).unwrap_or_default()
     }
 
-    /// `cargo lambda invoke <function> --data-file <payload>`: the function's answer, or its
-    /// error output.
-    async fn invoke(
-        &self,
-        function: &str,
-        payload: &serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
-        let file = self
-            .dir
-            .path()
-            .join(format!("{function}-{}.json", unique()));
+    /// `cargo lambda invoke --data-file <payload>`: the function's answer, or its error output.
+    async fn invoke(&self, payload: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let file = self.dir.path().join(format!("payload-{}.json", unique()));
         std::fs::write(&file, serde_json::to_vec_pretty(payload).unwrap()).unwrap();
         let mut cmd = Command::new(cargo_lambda());
         cmd.args(["lambda", "invoke", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &self.port.to_string()])
             .arg("--data-file")
             .arg(&file)
-            .args(["--output-format", "json", function])
+            // With --only-lambda-apis the runtime API serves one function, named `_`.
+            .args(["--output-format", "json", "_"])
             .env_clear()
             .envs(toolchain_env())
             .env("NO_COLOR", "1");
@@ -177,31 +179,49 @@ impl Watch {
     }
 }
 
+impl Drop for Function {
+    fn drop(&mut self) {
+        for child in [&mut self.function, &mut self.watch] {
+            // The groups this test started.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The three functions, each on its own runtime API.
+struct Functions {
+    poller: Function,
+    worker: Function,
+    replay: Function,
+}
+
+impl Functions {
+    fn start(vars: &[(String, String)]) -> Functions {
+        Functions {
+            poller: Function::start("Poller", vars),
+            worker: Function::start("Worker", vars),
+            replay: Function::start("Replay", vars),
+        }
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "--- poller\n{}\n--- worker\n{}\n--- replay\n{}",
+            self.poller.log(),
+            self.worker.log(),
+            self.replay.log()
+        )
+    }
+}
+
 /// A number not used before in this process (payload file names).
 fn unique() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        // The group this test started: the watch, `cargo run` and the functions.
-        let group = format!("-{}", self.child.id());
-        let signal = |sig: &str| {
-            let _ = Command::new("kill")
-                .args([sig, "--", &group])
-                .stderr(Stdio::null())
-                .status();
-        };
-        signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // Whatever of the group is left (a function still shutting down).
-        signal("-KILL");
-        let _ = self.child.wait();
-    }
 }
 
 /// The OCI key as `scripts/encrypt-secret` makes it: KMS ciphertext under the encryption
@@ -314,25 +334,25 @@ async fn the_functions_run_through_the_lambda_runtime_api_with_fixture_events() 
     let truth = env.tenancy.truth_ids();
     let scopes = env.tenancy.scopes();
     let key_ciphertext = encrypted_oci_key(&env).await;
-    build_functions();
 
     // 1. Direct: the scheduled event, fan-out off.
     let direct = {
-        let watch = Watch::start(&function_env(
+        let fns = Functions::start(&function_env(
             &env,
             &key_ciphertext,
             &env.rsyslog.relp_url(),
             "direct",
             "off",
         ));
-        let answer = watch
-            .invoke("poller", &fixture("scheduled-event.json"))
+        let answer = fns
+            .poller
+            .invoke(&fixture("scheduled-event.json"))
             .await
-            .unwrap_or_else(|e| panic!("poller: {e}\n--- watch\n{}", watch.log()));
+            .unwrap_or_else(|e| panic!("poller: {e}\n{}", fns.logs()));
         assert_eq!(answer["route"], "direct", "{answer:#}");
         assert_eq!(answer["complete"], true, "{answer:#}");
         assert_eq!(answer["workItems"], scopes.len());
-        let log = watch.log();
+        let log = fns.poller.log();
         assert!(
             !log.contains(
                 TestKey::shared()
@@ -360,17 +380,18 @@ async fn the_functions_run_through_the_lambda_runtime_api_with_fixture_events() 
     //    worker; one compartment has turned inaccessible and comes back as a batch item
     //    failure; once it is back, the retried message delivers it.
     let second = Rsyslog::start();
-    let watch = Watch::start(&function_env(
+    let fns = Functions::start(&function_env(
         &env,
         &key_ciphertext,
         &second.relp_url(),
         "fanout",
         "on",
     ));
-    let answer = watch
-        .invoke("poller", &fixture("scheduled-event.json"))
+    let answer = fns
+        .poller
+        .invoke(&fixture("scheduled-event.json"))
         .await
-        .unwrap_or_else(|e| panic!("poller: {e}\n--- watch\n{}", watch.log()));
+        .unwrap_or_else(|e| panic!("poller: {e}\n{}", fns.logs()));
     assert_eq!(answer["route"], "fanOut", "{answer:#}");
     assert_eq!(answer["messagesSent"], scopes.len(), "{answer:#}");
     let messages = env.receive_all().await;
@@ -390,15 +411,16 @@ async fn the_functions_run_through_the_lambda_runtime_api_with_fixture_events() 
         })
         .unwrap()
         .clone();
-    let answer = watch
-        .invoke("worker", &sqs_batch(&messages))
+    let answer = fns
+        .worker
+        .invoke(&sqs_batch(&messages))
         .await
-        .unwrap_or_else(|e| panic!("worker: {e}\n--- watch\n{}", watch.log()));
+        .unwrap_or_else(|e| panic!("worker: {e}\n{}", fns.logs()));
     assert_eq!(
         answer,
         serde_json::json!({"batchItemFailures": [{"itemIdentifier": lost_message.message_id().unwrap()}]}),
         "{}",
-        watch.log()
+        fns.logs()
     );
     let without_lost: BTreeSet<String> = env
         .tenancy
@@ -410,10 +432,11 @@ async fn the_functions_run_through_the_lambda_runtime_api_with_fixture_events() 
     assert_exactly_once(&without_lost, &second.counts());
 
     emu.set_compartment_access(&lost, Access::Normal).unwrap();
-    let answer = watch
-        .invoke("worker", &sqs_batch(std::slice::from_ref(&lost_message)))
+    let answer = fns
+        .worker
+        .invoke(&sqs_batch(std::slice::from_ref(&lost_message)))
         .await
-        .unwrap_or_else(|e| panic!("worker: {e}\n--- watch\n{}", watch.log()));
+        .unwrap_or_else(|e| panic!("worker: {e}\n{}", fns.logs()));
     assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
     let fanned = second.counts();
     assert_exactly_once(&truth, &fanned);
@@ -432,10 +455,11 @@ async fn the_functions_run_through_the_lambda_runtime_api_with_fixture_events() 
     request["from"] = from.to_rfc3339().into();
     request["to"] = to.to_rfc3339().into();
     request["dryRun"] = true.into();
-    let answer = watch
-        .invoke("replay", &request)
+    let answer = fns
+        .replay
+        .invoke(&request)
         .await
-        .unwrap_or_else(|e| panic!("replay: {e}\n--- watch\n{}", watch.log()));
+        .unwrap_or_else(|e| panic!("replay: {e}\n{}", fns.logs()));
     assert_eq!(answer["complete"], true, "{answer:#}");
     assert_eq!(answer["report"]["dry_run"], true, "{answer:#}");
     let in_range = env
@@ -462,11 +486,62 @@ async fn the_functions_run_through_the_lambda_runtime_api_with_fixture_events() 
     assert!(env.receive_all().await.is_empty());
 
     // A payload the replay function does not take is a non-retryable error.
-    let err = watch
-        .invoke("replay", &serde_json::json!({"from": "yesterday"}))
+    let err = fns
+        .replay
+        .invoke(&serde_json::json!({"from": "yesterday"}))
         .await
         .unwrap_err();
     assert!(err.contains("auditfwd.Fatal.BadEvent"), "{err}");
+    assert!(
+        fns.replay.log().contains("invocation failed"),
+        "a refused payload still gets its summary line: {}",
+        fns.replay.log()
+    );
+
+    // The poller logged the compartments furthest behind, over the whole tree, after the
+    // fan-out run (which worked none of them itself).
+    let poller_log = fns.poller.log();
+    assert!(
+        poller_log.contains(&format!(
+            "\"message\":\"{}\"",
+            auditfwd_telemetry::freshness::LOG_MESSAGE
+        )),
+        "{poller_log}"
+    );
+    assert!(poller_log.contains("auditfwd_compartments"), "{poller_log}");
+}
+
+/// A function whose configuration cannot work still starts the Lambda runtime and answers
+/// every invocation with the typed start error, naming the variable: here no OCI key at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_cannot_start_answers_every_invocation_with_the_start_error() {
+    let env = LambdaEnv::start(712, |b| b.compartments(1).max_depth(1)).await;
+    let mut vars = function_env(&env, "unused", &env.rsyslog.relp_url(), "nokey", "off");
+    vars.retain(|(k, _)| k != "AUDITFWD_OCI_KEY_KMS");
+    let poller = Function::start("Poller", &vars);
+    for _ in 0..2 {
+        let err = poller
+            .invoke(&fixture("scheduled-event.json"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("auditfwd.Fatal.Config"),
+            "{err}\n{}",
+            poller.log()
+        );
+        assert!(
+            err.contains("AUDITFWD_OCI_KEY"),
+            "names the key's variables: {err}"
+        );
+    }
+    let log = poller.log();
+    assert!(log.contains("cannot start"), "{log}");
+    assert_eq!(
+        log.matches("invocation failed: the function could not start")
+            .count(),
+        2,
+        "{log}"
+    );
 }
 
 /// A leaf compartment with events.
