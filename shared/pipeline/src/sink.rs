@@ -33,7 +33,7 @@ impl Sink for SyslogSink {
 pub fn confirmation(d: &Delivery) -> Confirmation {
     match d.confirmation {
         auditfwd_syslog::Confirmation::Acknowledged => Confirmation::ReceiverAck,
-        auditfwd_syslog::Confirmation::Flushed => Confirmation::Flushed,
+        auditfwd_syslog::Confirmation::TcpAcked => Confirmation::Flushed,
         auditfwd_syslog::Confirmation::Sent => Confirmation::Sent,
     }
 }

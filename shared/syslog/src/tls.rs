@@ -4,13 +4,24 @@
 //! Server verification is always on: there is deliberately no "insecure" switch. The
 //! minimum version is TLS 1.2. Roots come from the operating system, the Mozilla set
 //! compiled in, or a CA bundle; a client certificate can be added for mutual TLS.
+//!
+//! **Pinning.** A receiver often has a self-signed certificate made with `openssl req -x509`,
+//! which marks it CA:TRUE; WebPKI refuses a CA certificate as a server certificate
+//! (`CaUsedAsEndEntity`) even when it is the very certificate the user trusts. So when the CA
+//! bundle contains, byte for byte, the certificate the server presents, that certificate is
+//! accepted as pinned, still within its validity dates and valid for the server name (and the
+//! handshake still proves the server holds its key). Anything else goes through WebPKI with
+//! the bundle as roots; a CA certificate presented as a server certificate then gets an error
+//! that says how to fix it ([`crate::TransportError::ServerCertificateIsCa`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::ClientConfig;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::error::ConfigError;
 
@@ -85,6 +96,7 @@ impl TlsConfig {
     /// Builds the rustls configuration once (at sender construction).
     pub(crate) fn build(&self) -> Result<Arc<ClientConfig>, ConfigError> {
         let mut store = rustls::RootCertStore::empty();
+        let mut pinned = Vec::new();
         match &self.roots {
             Roots::System => {
                 let found = rustls_native_certs::load_native_certs();
@@ -107,6 +119,7 @@ impl TlsConfig {
                         path: path.clone(),
                         reason: e.to_string(),
                     })?;
+                pinned.clone_from(&certs);
                 let (added, _) = store.add_parsable_certificates(certs);
                 if added == 0 {
                     return Err(ConfigError::NoRoots(format!(
@@ -116,9 +129,18 @@ impl TlsConfig {
             }
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_root_certificates(store);
+        let versions = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+        let builder = if pinned.is_empty() {
+            versions.with_root_certificates(store)
+        } else {
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
+                .build()
+                .map_err(|e| ConfigError::NoRoots(e.to_string()))?;
+            versions
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { pinned, webpki }))
+        };
         let config = match &self.client_identity {
             None => builder.with_no_client_auth(),
             Some(id) => {
@@ -158,6 +180,93 @@ impl TlsConfig {
             None => crate::transport::split_host(address)?.to_owned(),
         };
         ServerName::try_from(name.clone()).map_err(|_| ConfigError::InvalidServerName(name))
+    }
+}
+
+/// Accepts the server certificate when it is byte for byte one of the CA bundle's certificates
+/// (within its dates, valid for the name); verifies it by WebPKI against the bundle otherwise.
+#[derive(Debug)]
+struct PinnedOrWebPki {
+    pinned: Vec<CertificateDer<'static>>,
+    webpki: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for PinnedOrWebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if !self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return self.webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            );
+        }
+        check_dates(end_entity, now)?;
+        webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|_| CertificateError::BadEncoding)?
+            .verify_is_valid_for_subject_name(server_name)
+            .map_err(|_| CertificateError::NotValidForName)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// `now` within the certificate's notBefore..=notAfter.
+fn check_dates(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), CertificateError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|_| CertificateError::BadEncoding)?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let validity = parsed.validity();
+    if now < validity.not_before.timestamp() {
+        return Err(CertificateError::NotValidYet);
+    }
+    if now > validity.not_after.timestamp() {
+        return Err(CertificateError::Expired);
+    }
+    Ok(())
+}
+
+/// Whether WebPKI refused the server certificate because it is a CA certificate.
+pub(crate) fn is_ca_used_as_end_entity(e: &rustls::Error) -> bool {
+    match e {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => matches!(
+            other.0.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::CaUsedAsEndEntity)
+        ),
+        _ => false,
     }
 }
 

@@ -72,7 +72,7 @@ async fn roundtrip(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_octet_counted() {
-    roundtrip("tcp-oc", "imptcp", 64 * 1024, Confirmation::Flushed, |rs| {
+    roundtrip("tcp-oc", "imptcp", 64 * 1024, Confirmation::TcpAcked, |rs| {
         (
             rs.ports.tcp,
             Transport::Tcp {
@@ -85,7 +85,7 @@ async fn tcp_octet_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_lf() {
-    roundtrip("tcp-lf", "imptcp", 64 * 1024, Confirmation::Flushed, |rs| {
+    roundtrip("tcp-lf", "imptcp", 64 * 1024, Confirmation::TcpAcked, |rs| {
         (
             rs.ports.tcp,
             Transport::Tcp {
@@ -107,7 +107,7 @@ async fn udp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_client_certificate() {
-    roundtrip("tls", "imtcp", 64 * 1024, Confirmation::Flushed, |rs| {
+    roundtrip("tls", "imtcp", 64 * 1024, Confirmation::TcpAcked, |rs| {
         (
             rs.ports.tls,
             Transport::Tls {
