@@ -275,6 +275,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pinned_certificate_is_refused_outside_its_validity_dates() {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let cert = params
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        // 2020-07-01, 2019-07-01 and 2021-07-01 at midnight UTC.
+        let at = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        assert!(check_dates(cert.der(), at(1_593_561_600)).is_ok());
+        assert!(matches!(
+            check_dates(cert.der(), at(1_561_939_200)),
+            Err(CertificateError::NotValidYet)
+        ));
+        assert!(matches!(
+            check_dates(cert.der(), at(1_625_097_600)),
+            Err(CertificateError::Expired)
+        ));
+    }
+
+    #[test]
     fn inline_keys_are_never_printed() {
         let id = ClientIdentity {
             cert_chain: Pem::File("/etc/c.pem".into()),

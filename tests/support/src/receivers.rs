@@ -20,8 +20,8 @@
 
 use std::io::{ErrorKind, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ pub struct MisbehavingReceiver {
     port: u16,
     stop: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
-    bytes_read: Arc<AtomicUsize>,
+    read: Arc<Mutex<Vec<Vec<u8>>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -72,9 +72,9 @@ impl MisbehavingReceiver {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
-        let bytes_read = Arc::new(AtomicUsize::new(0));
+        let read = Arc::new(Mutex::new(Vec::new()));
         let thread = {
-            let (stop, accepted, bytes_read) = (stop.clone(), accepted.clone(), bytes_read.clone());
+            let (stop, accepted, read) = (stop.clone(), accepted.clone(), read.clone());
             std::thread::spawn(move || {
                 let mut handlers = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
@@ -85,10 +85,9 @@ impl MisbehavingReceiver {
                                 drop(conn);
                                 continue;
                             }
-                            let (stop, bytes_read, tls) =
-                                (stop.clone(), bytes_read.clone(), tls.clone());
+                            let (stop, read, tls) = (stop.clone(), read.clone(), tls.clone());
                             handlers.push(std::thread::spawn(move || {
-                                serve(conn, how, tls, &stop, &bytes_read);
+                                serve(conn, how, tls, &stop, &read);
                             }));
                         }
                         Err(_) => std::thread::sleep(TICK / 4),
@@ -104,7 +103,7 @@ impl MisbehavingReceiver {
             port,
             stop,
             accepted,
-            bytes_read,
+            read,
             thread: Some(thread),
         }
     }
@@ -121,7 +120,12 @@ impl MisbehavingReceiver {
 
     /// Syslog bytes (after TLS) its process read, over all connections.
     pub fn bytes_read(&self) -> usize {
-        self.bytes_read.load(Ordering::Relaxed)
+        self.read_streams().iter().map(Vec::len).sum()
+    }
+
+    /// What its process read (after TLS), one byte string per connection, in accept order.
+    pub fn read_streams(&self) -> Vec<Vec<u8>> {
+        self.read.lock().unwrap().clone()
     }
 
     /// Stops: the port is free and every connection closed when this returns.
@@ -145,7 +149,7 @@ fn serve(
     how: Misbehaviour,
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: &AtomicBool,
-    bytes_read: &AtomicUsize,
+    read: &Mutex<Vec<Vec<u8>>>,
 ) {
     let _ = tcp.set_nonblocking(false);
     let _ = tcp.set_read_timeout(Some(TICK));
@@ -166,6 +170,11 @@ fn serve(
     };
     match how {
         Misbehaviour::CloseAfter(limit) => {
+            let slot = {
+                let mut all = read.lock().unwrap();
+                all.push(Vec::new());
+                all.len() - 1
+            };
             let mut buf = vec![0u8; 16 * 1024];
             let mut got = 0;
             while got < limit && !stop.load(Ordering::Relaxed) {
@@ -174,7 +183,7 @@ fn serve(
                     Ok(0) => return,
                     Ok(n) => {
                         got += n;
-                        bytes_read.fetch_add(n, Ordering::Relaxed);
+                        read.lock().unwrap()[slot].extend_from_slice(&buf[..n]);
                     }
                     Err(e) if is_tick(&e) => {}
                     Err(_) => return,

@@ -29,7 +29,7 @@ pub(crate) enum Queue {
 }
 
 /// Asks the kernel about one connection.
-pub(crate) trait AckProbe: Send + std::fmt::Debug {
+pub(crate) trait AckProbe: Send + Sync + std::fmt::Debug {
     /// The connection's state and unacknowledged bytes now.
     fn queue(&mut self) -> io::Result<Queue>;
 }
