@@ -152,10 +152,15 @@ fn tcp_of(stream: &Stream) -> &TcpStream {
     }
 }
 
-/// After the last write of a batch, the sender first asks again at once, then yields to the
-/// runtime for this long (an acknowledgement on a LAN takes microseconds), then sleeps
-/// between questions, doubling from 1 ms up to [`SLOWEST_POLL`].
+/// While the receiver keeps acknowledging (the unacknowledged count falls between two
+/// questions), the sender asks again after yielding to the runtime: on a LAN or loopback the
+/// last bytes are acknowledged microseconds after the receiver reads them, and a sleep (1 ms at
+/// least, tokio's timer) would cost more than the transfer. Once nothing has moved for [`SPIN`]
+/// (a receiver waiting for a CPU, say), it sleeps 1 ms between questions; once nothing has
+/// moved for [`STEADY_POLLING`] (a stalled or distant receiver), the sleeps double up to
+/// [`SLOWEST_POLL`].
 const SPIN: Duration = Duration::from_micros(500);
+const STEADY_POLLING: Duration = Duration::from_millis(20);
 const SLOWEST_POLL: Duration = Duration::from_millis(50);
 
 /// A TCP or TLS connection that can prove delivery: the stream, and the kernel's view of the
@@ -193,33 +198,44 @@ impl StreamConn {
     /// TLS record must have left rustls).
     pub(crate) async fn acknowledged(&mut self, timeout: Duration) -> Result<(), TransportError> {
         let started = tokio::time::Instant::now();
+        let mut moved = started;
+        let mut last = u32::MAX;
         let mut pause = Duration::from_millis(1);
         loop {
             let queue = self
                 .acks
                 .queue()
                 .map_err(|source| TransportError::AckStateUnavailable { source })?;
+            let now = tokio::time::Instant::now();
             match queue {
                 Queue::Open { unacked: 0 } => break,
+                Queue::Open { unacked } if unacked < last => {
+                    last = unacked;
+                    moved = now;
+                    pause = Duration::from_millis(1);
+                }
                 Queue::Open { .. } => {}
                 // Say why when the stream can (a TLS alert, a reset); closed otherwise.
                 Queue::Closed => return Err(self.peer_closed().unwrap_or(TransportError::Closed)),
             }
-            if let Some(e) = self.peer_closed() {
-                return Err(e);
-            }
-            let waited = started.elapsed();
+            let waited = now - started;
             if waited >= timeout {
                 return Err(TransportError::Timeout {
                     op: "the receiver's TCP acknowledgement",
                     after_ms: timeout_ms(timeout),
                 });
             }
-            if waited < SPIN {
+            if now - moved < SPIN {
                 tokio::task::yield_now().await;
             } else {
+                // A receiver that stopped reading, or one far away: look for a close too.
+                if let Some(e) = self.peer_closed() {
+                    return Err(e);
+                }
                 tokio::time::sleep(pause.min(timeout - waited)).await;
-                pause = (pause * 2).min(SLOWEST_POLL);
+                if now - moved > STEADY_POLLING {
+                    pause = (pause * 2).min(SLOWEST_POLL);
+                }
             }
         }
         match self.peer_closed() {
