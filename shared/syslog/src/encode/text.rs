@@ -30,10 +30,10 @@ pub(crate) fn push_sd_value(out: &mut Vec<u8>, s: &str) {
 /// SEPARATOR (U+2029). The payload encoders (JSON, CEF, LEEF) never emit them raw.
 pub(crate) const UNICODE_LINE_BREAKS: [char; 3] = ['\u{85}', '\u{2028}', '\u{2029}'];
 
-/// True when `s` may contain one of [`UNICODE_LINE_BREAKS`] (their UTF-8 starts with 0xC2 or
-/// 0xE2): a cheap test that lets almost every string be copied in one go.
+/// True when `s` may contain one of [`UNICODE_LINE_BREAKS`] (none is ASCII): a test
+/// (word at a time) that lets almost every string be copied in one go.
 pub(crate) fn may_have_unicode_line_break(s: &str) -> bool {
-    s.bytes().any(|b| b == 0xC2 || b == 0xE2)
+    !s.is_ascii()
 }
 
 /// serde_json's compact output, except that [`UNICODE_LINE_BREAKS`] inside strings are
