@@ -133,6 +133,16 @@ pub enum TransportError {
         /// `host:port` as configured.
         addr: String,
     },
+    /// The server asked for a client certificate (mutual TLS), none is configured, and it
+    /// hung up right after the handshake. Nothing was sent. Needs a human.
+    #[error(
+        "{addr} requires a TLS client certificate (mutual TLS) and none is configured: it hung up \
+         after the handshake. Set AUDITFWD_SYSLOG_TLS_CERT and AUDITFWD_SYSLOG_TLS_KEY"
+    )]
+    ClientCertificateRequired {
+        /// `host:port` as configured.
+        addr: String,
+    },
     /// The kernel could not be asked whether the receiver acknowledged the bytes of a TCP or
     /// TLS connection (Linux sock_diag), so nothing sent on it can be confirmed.
     #[error(
@@ -205,6 +215,7 @@ impl TransportError {
             ),
             Self::Certificate { .. }
             | Self::ServerCertificateIsCa { .. }
+            | Self::ClientCertificateRequired { .. }
             | Self::RelpNoSyslog { .. }
             | Self::RelpProtocol(_) => false,
         }

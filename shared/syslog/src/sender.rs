@@ -12,11 +12,11 @@
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::UdpSocket;
-use tokio_rustls::TlsConnector;
 
 use crate::error::{ConfigError, SendError, TransportError};
 use crate::events::{SyslogBatchDelivered, SyslogBatchFailed, SyslogReconnecting};
 use crate::framing::Framing;
+use crate::tls::TlsClient;
 use crate::transport::stream::with_timeout;
 use crate::transport::{SenderConfig, StreamConn, Transport, connect_stream, relp, split_host};
 
@@ -62,7 +62,7 @@ enum Conn {
 /// opens lazily and re-opens after failures.
 pub struct SyslogSender {
     config: SenderConfig,
-    tls: Option<(TlsConnector, rustls_pki_types::ServerName<'static>)>,
+    tls: Option<TlsClient>,
     conn: Option<Conn>,
 }
 
@@ -70,7 +70,7 @@ impl std::fmt::Debug for SyslogSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyslogSender")
             .field("config", &self.config)
-            .field("server_name", &self.tls.as_ref().map(|(_, n)| n))
+            .field("server_name", &self.tls.as_ref().map(|t| &t.server_name))
             .field("connected", &self.conn.is_some())
             .finish()
     }
@@ -85,10 +85,7 @@ impl SyslogSender {
             _ => None,
         };
         let tls = match tls_config {
-            Some(t) => Some((
-                TlsConnector::from(t.build()?),
-                t.server_name(&config.address)?,
-            )),
+            Some(t) => Some(t.client(&config.address)?),
             None => None,
         };
         Ok(Self {

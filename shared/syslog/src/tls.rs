@@ -16,9 +16,10 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -93,8 +94,19 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
-    /// Builds the rustls configuration once (at sender construction).
-    pub(crate) fn build(&self) -> Result<Arc<ClientConfig>, ConfigError> {
+    /// Builds what connections need (once, at sender construction).
+    pub(crate) fn client(&self, address: &str) -> Result<TlsClient, ConfigError> {
+        let (config, asked) = self.build()?;
+        Ok(TlsClient {
+            connector: tokio_rustls::TlsConnector::from(config),
+            server_name: self.server_name(address)?,
+            asked_for_certificate: asked,
+        })
+    }
+
+    /// The rustls configuration, and without a client identity, the flag a server's request
+    /// for a client certificate sets.
+    fn build(&self) -> Result<(Arc<ClientConfig>, Option<Arc<AtomicBool>>), ConfigError> {
         let mut store = rustls::RootCertStore::empty();
         let mut pinned = Vec::new();
         match &self.roots {
@@ -141,8 +153,13 @@ impl TlsConfig {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { pinned, webpki }))
         };
+        let mut asked = None;
         let config = match &self.client_identity {
-            None => builder.with_no_client_auth(),
+            None => {
+                let flag = Arc::new(AtomicBool::new(false));
+                asked = Some(flag.clone());
+                builder.with_client_cert_resolver(Arc::new(NoClientCertificate(flag)))
+            }
             Some(id) => {
                 let (chain_pem, chain_path) = id.cert_chain.load("client certificate")?;
                 let chain = CertificateDer::pem_slice_iter(&chain_pem)
@@ -170,7 +187,7 @@ impl TlsConfig {
                 builder.with_client_auth_cert(chain, key)?
             }
         };
-        Ok(Arc::new(config))
+        Ok((Arc::new(config), asked))
     }
 
     /// The name to verify: configured, or the host of `host:port`.
@@ -180,6 +197,47 @@ impl TlsConfig {
             None => crate::transport::split_host(address)?.to_owned(),
         };
         ServerName::try_from(name.clone()).map_err(|_| ConfigError::InvalidServerName(name))
+    }
+}
+
+/// What a connection needs to run TLS to one destination.
+#[derive(Clone)]
+pub(crate) struct TlsClient {
+    pub(crate) connector: tokio_rustls::TlsConnector,
+    pub(crate) server_name: ServerName<'static>,
+    /// Set once the destination asked for a client certificate and none is configured.
+    asked_for_certificate: Option<Arc<AtomicBool>>,
+}
+
+impl TlsClient {
+    /// Whether the server asked for a client certificate that is not configured. A server that
+    /// requires one (mutual TLS) usually completes the TLS 1.3 handshake, and drops the
+    /// connection only after its own check: its kernel may have acknowledged a whole batch by
+    /// then. (Many servers ask without requiring; rsyslog's gtls driver always asks.)
+    pub(crate) fn client_certificate_missing(&self) -> bool {
+        self.asked_for_certificate
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+}
+
+/// Without a configured client identity: answers a server's request for a client certificate
+/// with none, and remembers that it was asked.
+#[derive(Debug)]
+struct NoClientCertificate(Arc<AtomicBool>);
+
+impl ResolvesClientCert for NoClientCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.store(true, Ordering::Relaxed);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
     }
 }
 

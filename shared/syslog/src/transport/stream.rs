@@ -8,14 +8,13 @@ use std::time::Duration;
 use super::acked::{AckProbe, Queue, probe_for};
 
 use futures::FutureExt;
-use rustls_pki_types::ServerName;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
 use crate::error::TransportError;
+use crate::tls::TlsClient;
 
 /// A connected stream: plain TCP or TLS over TCP.
 pub(crate) type Stream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
@@ -37,11 +36,15 @@ pub(crate) async fn with_timeout<T>(
         })?
 }
 
+/// How long a connection whose server asked for a client certificate we do not have is watched
+/// for a hang-up before anything is sent on it.
+const CLIENT_CERT_VERDICT: Duration = Duration::from_millis(500);
+
 /// Resolves `address` and connects to the first address that answers, then runs the
 /// TLS handshake when `tls` is given.
 pub(crate) async fn connect_stream(
     address: &str,
-    tls: Option<&(TlsConnector, ServerName<'static>)>,
+    tls: Option<&TlsClient>,
     timeout: Duration,
 ) -> Result<Stream, TransportError> {
     with_timeout(timeout, "connect", async {
@@ -72,7 +75,20 @@ pub(crate) async fn connect_stream(
         let _ = tcp.set_nodelay(true);
         match tls {
             None => Ok(Either::Left(tcp)),
-            Some((connector, name)) => match connector.connect(name.clone(), tcp).await {
+            Some(t) => match t.connector.connect(t.server_name.clone(), tcp).await {
+                Ok(mut s) if t.client_certificate_missing() => {
+                    // Asked for a certificate we do not have: a server that requires one (rsyslog
+                    // with `x509/certvalid`) completes the TLS 1.3 handshake and hangs up right
+                    // after; one that only asks (rsyslog's gtls always asks) keeps talking. Wait
+                    // to see which before sending anything its kernel could acknowledge.
+                    let mut probe = [0u8; 512];
+                    match tokio::time::timeout(CLIENT_CERT_VERDICT, s.read(&mut probe)).await {
+                        Err(_) | Ok(Ok(1..)) => Ok(Either::Right(Box::new(s))),
+                        Ok(_) => Err(TransportError::ClientCertificateRequired {
+                            addr: address.to_owned(),
+                        }),
+                    }
+                }
                 Ok(s) => Ok(Either::Right(Box::new(s))),
                 Err(source) => Err(classify_tls(address, source)),
             },

@@ -1,8 +1,10 @@
 //! Issue 11, "must show": receivers that do not take what they are sent. For each misbehaving
 //! receiver (accept and close, close after 60 KB, never read; plus, on `tls://`, an rsyslog
 //! that requires a client certificate auditfwd was not given), the real `auditfwd run --once`
-//! against the OCI emulator exits non-zero and commits no window holding an event; once a real
-//! rsyslog takes over the same port, every ground-truth event arrives, duplicates bounded by one
+//! against the OCI emulator exits non-zero, and no window commits an event the receiver's process
+//! did not read (the close-after-60 KB receiver reads, then discards, whole windows that fit in
+//! its first 60 KB: those were delivered, and their events count as arrived). Once a real rsyslog
+//! takes over the same port, every ground-truth event has arrived, duplicates bounded by one
 //! window. `auditfwd check` fails at the syslog step against an accept-and-close receiver.
 
 use std::collections::BTreeMap;
