@@ -51,8 +51,11 @@ impl Pass {
 pub enum Confirmation {
     /// Every message acknowledged by the receiver (RELP `rsp 200`).
     ReceiverAck,
-    /// Written and flushed on a healthy TLS or TCP connection (receipt not provable).
-    Flushed,
+    /// TCP or TLS: every byte acknowledged by the receiver's TCP stack, on a connection still
+    /// open afterwards (that the receiver's application processed them is not provable).
+    /// Manifests written before this was proven say `flushed`.
+    #[serde(alias = "flushed")]
+    TcpAcked,
     /// Sent as UDP datagrams (lossy by nature).
     Sent,
     /// Nothing to send: every listed event was deduplicated or filtered.

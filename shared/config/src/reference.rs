@@ -226,7 +226,7 @@ const TABLE: &[Variable] = &[
         SYSLOG,
         "",
         false,
-        "Largest message; default 65536 on streams, 2048 on UDP, or the profile's.",
+        "Largest whole syslog message in bytes (header, structured data and payload); default 8096 on streams (what a stock rsyslog accepts), 2048 on UDP, or the profile's.",
     ),
     var(
         "AUDITFWD_SYSLOG_RELP_WINDOW",

@@ -192,9 +192,12 @@ where
                 "test message {id} delivered ({})",
                 match how {
                     Confirmation::ReceiverAck => "acknowledged by the receiver",
-                    Confirmation::Flushed =>
-                        "written and flushed; TCP/TLS cannot prove receipt, RELP can",
-                    Confirmation::Sent => "sent as UDP; UDP cannot confirm receipt",
+                    Confirmation::TcpAcked => {
+                        "every byte acknowledged by the receiver's TCP stack on a connection still open afterwards; RELP also proves the receiver took it"
+                    }
+                    Confirmation::Sent => {
+                        "sent as UDP, UNCONFIRMED: UDP cannot tell whether the receiver got it; use relp:// or tls:// to know"
+                    }
                     Confirmation::NothingToSend => "nothing sent",
                 }
             )),

@@ -121,7 +121,7 @@ fn syslog_record(o: Outbound) -> SyslogRecord {
 fn confirmation(c: auditfwd_syslog::Confirmation) -> Confirmation {
     match c {
         auditfwd_syslog::Confirmation::Acknowledged => Confirmation::ReceiverAck,
-        auditfwd_syslog::Confirmation::Flushed => Confirmation::Flushed,
+        auditfwd_syslog::Confirmation::TcpAcked => Confirmation::TcpAcked,
         auditfwd_syslog::Confirmation::Sent => Confirmation::Sent,
     }
 }
@@ -131,7 +131,7 @@ pub fn weakest(a: Confirmation, b: Confirmation) -> Confirmation {
     let rank = |c: Confirmation| match c {
         Confirmation::NothingToSend => 3,
         Confirmation::ReceiverAck => 2,
-        Confirmation::Flushed => 1,
+        Confirmation::TcpAcked => 1,
         Confirmation::Sent => 0,
     };
     if rank(a) <= rank(b) { a } else { b }

@@ -92,7 +92,7 @@ fn encoders(c: &mut Criterion) {
     let mut group = c.benchmark_group("shrink");
     group.throughput(Throughput::Elements(1));
     group.sample_size(20);
-    group.bench_function("1mb_event_to_64k", |b| {
+    group.bench_function("1mb_event_to_default_limit", |b| {
         b.iter(|| black_box(enc.encode(black_box(&big)).unwrap()))
     });
     group.finish();

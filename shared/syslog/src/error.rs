@@ -121,6 +121,39 @@ pub enum TransportError {
         #[source]
         source: io::Error,
     },
+    /// The server presented a certificate that is itself a certificate authority (CA:TRUE),
+    /// as `openssl req -x509` makes by default, and it is not pinned. Needs a human.
+    #[error(
+        "TLS certificate verification with {addr} failed: the server's certificate is a CA certificate \
+         (basicConstraints CA:TRUE) used as a server certificate. Either put that exact certificate \
+         in the CA bundle (AUDITFWD_SYSLOG_TLS_CA), which pins it, or give the server a certificate \
+         with CA:FALSE signed by the CA in the bundle"
+    )]
+    ServerCertificateIsCa {
+        /// `host:port` as configured.
+        addr: String,
+    },
+    /// The server asked for a client certificate (mutual TLS), none is configured, and it
+    /// hung up right after the handshake. Nothing was sent. Needs a human.
+    #[error(
+        "{addr} requires a TLS client certificate (mutual TLS) and none is configured: it hung up \
+         after the handshake. Set AUDITFWD_SYSLOG_TLS_CERT and AUDITFWD_SYSLOG_TLS_KEY"
+    )]
+    ClientCertificateRequired {
+        /// `host:port` as configured.
+        addr: String,
+    },
+    /// The kernel could not be asked whether the receiver acknowledged the bytes of a TCP or
+    /// TLS connection (Linux sock_diag), so nothing sent on it can be confirmed.
+    #[error(
+        "cannot read the TCP acknowledgement state of the connection from the kernel: {source}; \
+         tcp:// and tls:// confirmation needs Linux with sock_diag (use relp:// elsewhere)"
+    )]
+    AckStateUnavailable {
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
     /// An operation took longer than its timeout.
     #[error("{op} timed out after {after_ms} ms")]
     Timeout {
@@ -174,7 +207,17 @@ impl TransportError {
             | Self::Io { .. }
             | Self::Closed
             | Self::RelpRejected { .. } => true,
-            Self::Certificate { .. } | Self::RelpNoSyslog { .. } | Self::RelpProtocol(_) => false,
+            // A refused netlink socket or an unsupported platform stays so; anything else
+            // (out of memory for the answer, say) may pass.
+            Self::AckStateUnavailable { source } => !matches!(
+                source.kind(),
+                io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
+            ),
+            Self::Certificate { .. }
+            | Self::ServerCertificateIsCa { .. }
+            | Self::ClientCertificateRequired { .. }
+            | Self::RelpNoSyslog { .. }
+            | Self::RelpProtocol(_) => false,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use crate::encode::{EncoderConfig, Payload, SyslogFormat};
+use crate::encode::{DEFAULT_STREAM_MAX, EncoderConfig, Payload, SyslogFormat};
 use crate::framing::Framing;
 
 /// A known receiver.
@@ -31,7 +31,8 @@ pub struct ProfileDefaults {
     pub payload: Payload,
     /// Stream framing.
     pub framing: Framing,
-    /// Maximum message size in bytes, matching the receiver's default limit.
+    /// Maximum message size in bytes, matching the receiver's default limit (sources in
+    /// `docs/receivers.md`).
     pub max_message_size: usize,
 }
 
@@ -48,13 +49,13 @@ impl ReceiverProfile {
     /// The profile's defaults.
     pub fn defaults(self) -> ProfileDefaults {
         let (format, payload, framing, max_message_size) = match self {
-            // rsyslog's default maxMessageSize is 8 KiB; larger messages are cut, which
-            // would break the JSON, so stay under it unless the receiver is raised.
+            // rsyslog's default maxMessageSize ("8k") is 8096 bytes; a larger message is cut,
+            // which would break the JSON, so stay within it unless the receiver is raised.
             Self::Rsyslog => (
                 SyslogFormat::Rfc5424,
                 Payload::Json,
                 Framing::OctetCounting,
-                8 * 1024,
+                DEFAULT_STREAM_MAX,
             ),
             // syslog-ng's log-msg-size defaults to 64 KiB.
             Self::SyslogNg => (
@@ -65,8 +66,14 @@ impl ReceiverProfile {
             ),
             // QRadar's TCP syslog payload limit defaults to 4096 bytes and splits on LF.
             Self::QRadar => (SyslogFormat::Rfc3164, Payload::Leef, Framing::Lf, 4096),
-            // SmartConnector syslog daemon: newline-delimited, 8 KiB messages.
-            Self::ArcSight => (SyslogFormat::Rfc3164, Payload::Cef, Framing::Lf, 8 * 1024),
+            // SmartConnector syslog daemon: newline-delimited. No documented limit found, so
+            // the stock default, not a larger guess.
+            Self::ArcSight => (
+                SyslogFormat::Rfc3164,
+                Payload::Cef,
+                Framing::Lf,
+                DEFAULT_STREAM_MAX,
+            ),
             // Splunk breaks TCP input on newlines and truncates lines at 10,000 bytes.
             Self::Splunk => (SyslogFormat::Rfc5424, Payload::Json, Framing::Lf, 10_000),
         };

@@ -1,39 +1,44 @@
 //! The delivery contract: [`SyslogSender::send`] takes a batch of encoded messages and
-//! either confirms all of them (as far as the transport can, see [`crate::transport`])
-//! or says exactly which ones are unconfirmed.
+//! either confirms all of them (as far as the transport can, see [`Confirmation`]) or says
+//! exactly which ones are unconfirmed.
 //!
 //! Within one `send`, a failed attempt drops the connection, waits a capped exponential
 //! backoff with jitter, reconnects, and sends again only what is still unconfirmed
 //! (for RELP: every message without `rsp 200`, including those in flight when the
-//! session broke). Nothing is dropped silently: after `max_attempts`, or at once on an
-//! error that retrying cannot fix, `send` returns a [`SendError`] listing the
+//! session broke; for TCP and TLS: the whole batch, since bytes written into a connection
+//! that then failed prove nothing). Nothing is dropped silently: after `max_attempts`, or at
+//! once on an error that retrying cannot fix, `send` returns a [`SendError`] listing the
 //! unconfirmed indices, and the caller keeps them for later.
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::UdpSocket;
-use tokio_rustls::TlsConnector;
 
 use crate::error::{ConfigError, SendError, TransportError};
 use crate::events::{SyslogBatchDelivered, SyslogBatchFailed, SyslogReconnecting};
 use crate::framing::Framing;
+use crate::tls::TlsClient;
 use crate::transport::stream::with_timeout;
-use crate::transport::{
-    SenderConfig, Stream, Transport, connect_stream, peer_closed, relp, split_host,
-};
+use crate::transport::{SenderConfig, StreamConn, Transport, connect_stream, relp, split_host};
 
-/// Stream writes are grouped into chunks of about this size, each flushed before its
-/// messages count as sent.
+/// Stream writes are grouped into chunks of about this size, each flushed to the kernel.
 const CHUNK: usize = 256 * 1024;
 
-/// How far `send` could confirm a batch.
+/// How far `send` could confirm a batch: what each transport can prove, and no more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
-    /// UDP: handed to the kernel; the datagram may still be lost.
+    /// UDP: every datagram was handed to the kernel. Proves nothing about receipt: a
+    /// datagram may be dropped anywhere, silently.
     Sent,
-    /// TCP/TLS: written and flushed on a connection the receiver had not closed. The
-    /// receiver may still lose it (TCP cannot confirm receipt).
-    Flushed,
-    /// RELP: the receiver acknowledged every message with `rsp 200`.
+    /// TCP and TLS: the receiver's TCP stack acknowledged every byte of the batch (the
+    /// socket's unacknowledged send queue drained), and the connection was still open
+    /// afterwards (no EOF, reset or TLS alert). Proves the bytes reached the receiving
+    /// machine's kernel on a connection the receiver had not given up. Cannot prove that the
+    /// receiving process read them: a receiver that crashes, or is restarted, after its kernel
+    /// acknowledged them loses them, and so does one that reads and discards (or cuts)
+    /// messages. RELP closes that gap.
+    TcpAcked,
+    /// RELP: the receiver acknowledged every message with `rsp 200` (the application took
+    /// it; with a direct queue, it was written).
     Acknowledged,
 }
 
@@ -49,7 +54,7 @@ pub struct Delivery {
 #[derive(Debug)]
 enum Conn {
     Udp(UdpSocket),
-    Stream(Stream),
+    Stream(Box<StreamConn>),
     Relp(relp::Session),
 }
 
@@ -57,7 +62,7 @@ enum Conn {
 /// opens lazily and re-opens after failures.
 pub struct SyslogSender {
     config: SenderConfig,
-    tls: Option<(TlsConnector, rustls_pki_types::ServerName<'static>)>,
+    tls: Option<TlsClient>,
     conn: Option<Conn>,
 }
 
@@ -65,7 +70,7 @@ impl std::fmt::Debug for SyslogSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyslogSender")
             .field("config", &self.config)
-            .field("server_name", &self.tls.as_ref().map(|(_, n)| n))
+            .field("server_name", &self.tls.as_ref().map(|t| &t.server_name))
             .field("connected", &self.conn.is_some())
             .finish()
     }
@@ -80,10 +85,7 @@ impl SyslogSender {
             _ => None,
         };
         let tls = match tls_config {
-            Some(t) => Some((
-                TlsConnector::from(t.build()?),
-                t.server_name(&config.address)?,
-            )),
+            Some(t) => Some(t.client(&config.address)?),
             None => None,
         };
         Ok(Self {
@@ -111,7 +113,7 @@ impl SyslogSender {
     fn confirmation(&self) -> Confirmation {
         match self.config.transport {
             Transport::Udp => Confirmation::Sent,
-            Transport::Tcp { .. } | Transport::Tls { .. } => Confirmation::Flushed,
+            Transport::Tcp { .. } | Transport::Tls { .. } => Confirmation::TcpAcked,
             Transport::Relp { .. } => Confirmation::Acknowledged,
         }
     }
@@ -189,7 +191,7 @@ impl SyslogSender {
         match self.conn.take() {
             Some(Conn::Relp(s)) => s.close(self.config.io_timeout).await,
             Some(Conn::Stream(mut s)) => {
-                let _ = tokio::time::timeout(self.config.io_timeout, s.shutdown()).await;
+                let _ = tokio::time::timeout(self.config.io_timeout, s.stream.shutdown()).await;
             }
             Some(Conn::Udp(_)) | None => {}
         }
@@ -197,7 +199,7 @@ impl SyslogSender {
 
     async fn connected(&mut self) -> Result<(), TransportError> {
         if let Some(Conn::Stream(s)) = &mut self.conn
-            && let Some(e) = peer_closed(s)
+            && let Some(e) = s.peer_closed()
         {
             tracing::info!(address = %self.config.address, error = %e, "receiver closed the connection; reconnecting");
             self.conn = None;
@@ -236,9 +238,11 @@ impl SyslogSender {
                 .await?;
                 Conn::Udp(udp)
             }
-            Transport::Tcp { .. } | Transport::Tls { .. } => Conn::Stream(
-                connect_stream(&c.address, self.tls.as_ref(), c.connect_timeout).await?,
-            ),
+            Transport::Tcp { .. } | Transport::Tls { .. } => {
+                let stream =
+                    connect_stream(&c.address, self.tls.as_ref(), c.connect_timeout).await?;
+                Conn::Stream(Box::new(StreamConn::new(stream, &c.address)?))
+            }
             Transport::Relp { .. } => {
                 let stream =
                     connect_stream(&c.address, self.tls.as_ref(), c.connect_timeout).await?;
@@ -282,20 +286,22 @@ impl SyslogSender {
                 }
                 Ok(())
             }
-            Some(Conn::Stream(stream)) => {
-                // Unconfirmed messages always form a suffix of the batch on streams.
-                let mut i = confirmed.iter().position(|&c| !c).unwrap_or(batch.len());
+            Some(Conn::Stream(conn)) => {
+                // The batch is confirmed as a whole: written, every byte acknowledged by the
+                // receiver's TCP stack, and the connection healthy afterwards. Any failure
+                // leaves all of it unconfirmed (it is sent again on a new connection).
                 let mut buf =
                     Vec::with_capacity(CHUNK.min(batch.iter().map(|m| m.as_ref().len() + 8).sum()));
+                let mut i = 0;
                 while i < batch.len() {
                     buf.clear();
-                    let first = i;
                     while i < batch.len()
                         && (buf.is_empty() || buf.len() + batch[i].as_ref().len() <= CHUNK)
                     {
                         framing.frame_into(batch[i].as_ref(), &mut buf);
                         i += 1;
                     }
+                    let stream = &mut conn.stream;
                     with_timeout(io_timeout, "write", async {
                         stream
                             .write_all(&buf)
@@ -307,8 +313,9 @@ impl SyslogSender {
                             .map_err(|e| TransportError::io("flushing", e))
                     })
                     .await?;
-                    confirmed[first..i].iter_mut().for_each(|c| *c = true);
                 }
+                conn.acknowledged(io_timeout).await?;
+                confirmed.iter_mut().for_each(|c| *c = true);
                 Ok(())
             }
         }
@@ -376,7 +383,7 @@ mod tests {
         assert_eq!(
             d,
             Delivery {
-                confirmation: Confirmation::Flushed,
+                confirmation: Confirmation::TcpAcked,
                 retries: 0
             }
         );

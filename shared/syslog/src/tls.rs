@@ -4,13 +4,25 @@
 //! Server verification is always on: there is deliberately no "insecure" switch. The
 //! minimum version is TLS 1.2. Roots come from the operating system, the Mozilla set
 //! compiled in, or a CA bundle; a client certificate can be added for mutual TLS.
+//!
+//! **Pinning.** A receiver often has a self-signed certificate made with `openssl req -x509`,
+//! which marks it CA:TRUE; WebPKI refuses a CA certificate as a server certificate
+//! (`CaUsedAsEndEntity`) even when it is the very certificate the user trusts. So when the CA
+//! bundle contains, byte for byte, the certificate the server presents, that certificate is
+//! accepted as pinned, still within its validity dates and valid for the server name (and the
+//! handshake still proves the server holds its key). Anything else goes through WebPKI with
+//! the bundle as roots; a CA certificate presented as a server certificate then gets an error
+//! that says how to fix it ([`crate::TransportError::ServerCertificateIsCa`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustls::ClientConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::error::ConfigError;
 
@@ -82,9 +94,21 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
-    /// Builds the rustls configuration once (at sender construction).
-    pub(crate) fn build(&self) -> Result<Arc<ClientConfig>, ConfigError> {
+    /// Builds what connections need (once, at sender construction).
+    pub(crate) fn client(&self, address: &str) -> Result<TlsClient, ConfigError> {
+        let (config, asked) = self.build()?;
+        Ok(TlsClient {
+            connector: tokio_rustls::TlsConnector::from(config),
+            server_name: self.server_name(address)?,
+            asked_for_certificate: asked,
+        })
+    }
+
+    /// The rustls configuration, and without a client identity, the flag a server's request
+    /// for a client certificate sets.
+    fn build(&self) -> Result<(Arc<ClientConfig>, Option<Arc<AtomicBool>>), ConfigError> {
         let mut store = rustls::RootCertStore::empty();
+        let mut pinned = Vec::new();
         match &self.roots {
             Roots::System => {
                 let found = rustls_native_certs::load_native_certs();
@@ -107,6 +131,7 @@ impl TlsConfig {
                         path: path.clone(),
                         reason: e.to_string(),
                     })?;
+                pinned.clone_from(&certs);
                 let (added, _) = store.add_parsable_certificates(certs);
                 if added == 0 {
                     return Err(ConfigError::NoRoots(format!(
@@ -116,11 +141,25 @@ impl TlsConfig {
             }
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_root_certificates(store);
+        let versions = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+        let builder = if pinned.is_empty() {
+            versions.with_root_certificates(store)
+        } else {
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
+                .build()
+                .map_err(|e| ConfigError::NoRoots(e.to_string()))?;
+            versions
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { pinned, webpki }))
+        };
+        let mut asked = None;
         let config = match &self.client_identity {
-            None => builder.with_no_client_auth(),
+            None => {
+                let flag = Arc::new(AtomicBool::new(false));
+                asked = Some(flag.clone());
+                builder.with_client_cert_resolver(Arc::new(NoClientCertificate(flag)))
+            }
             Some(id) => {
                 let (chain_pem, chain_path) = id.cert_chain.load("client certificate")?;
                 let chain = CertificateDer::pem_slice_iter(&chain_pem)
@@ -148,7 +187,7 @@ impl TlsConfig {
                 builder.with_client_auth_cert(chain, key)?
             }
         };
-        Ok(Arc::new(config))
+        Ok((Arc::new(config), asked))
     }
 
     /// The name to verify: configured, or the host of `host:port`.
@@ -161,9 +200,158 @@ impl TlsConfig {
     }
 }
 
+/// What a connection needs to run TLS to one destination.
+#[derive(Clone)]
+pub(crate) struct TlsClient {
+    pub(crate) connector: tokio_rustls::TlsConnector,
+    pub(crate) server_name: ServerName<'static>,
+    /// Set once the destination asked for a client certificate and none is configured.
+    asked_for_certificate: Option<Arc<AtomicBool>>,
+}
+
+impl TlsClient {
+    /// Whether the server asked for a client certificate that is not configured. A server that
+    /// requires one (mutual TLS) usually completes the TLS 1.3 handshake, and drops the
+    /// connection only after its own check: its kernel may have acknowledged a whole batch by
+    /// then. (Many servers ask without requiring; rsyslog's gtls driver always asks.)
+    pub(crate) fn client_certificate_missing(&self) -> bool {
+        self.asked_for_certificate
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+}
+
+/// Without a configured client identity: answers a server's request for a client certificate
+/// with none, and remembers that it was asked.
+#[derive(Debug)]
+struct NoClientCertificate(Arc<AtomicBool>);
+
+impl ResolvesClientCert for NoClientCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.store(true, Ordering::Relaxed);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
+}
+
+/// Accepts the server certificate when it is byte for byte one of the CA bundle's certificates
+/// (within its dates, valid for the name); verifies it by WebPKI against the bundle otherwise.
+#[derive(Debug)]
+struct PinnedOrWebPki {
+    pinned: Vec<CertificateDer<'static>>,
+    webpki: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for PinnedOrWebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if !self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return self.webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            );
+        }
+        check_dates(end_entity, now)?;
+        webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|_| CertificateError::BadEncoding)?
+            .verify_is_valid_for_subject_name(server_name)
+            .map_err(|_| CertificateError::NotValidForName)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// `now` within the certificate's notBefore..=notAfter.
+fn check_dates(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), CertificateError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|_| CertificateError::BadEncoding)?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let validity = parsed.validity();
+    if now < validity.not_before.timestamp() {
+        return Err(CertificateError::NotValidYet);
+    }
+    if now > validity.not_after.timestamp() {
+        return Err(CertificateError::Expired);
+    }
+    Ok(())
+}
+
+/// Whether WebPKI refused the server certificate because it is a CA certificate.
+pub(crate) fn is_ca_used_as_end_entity(e: &rustls::Error) -> bool {
+    match e {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => matches!(
+            other.0.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::CaUsedAsEndEntity)
+        ),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pinned_certificate_is_refused_outside_its_validity_dates() {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let cert = params
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        // 2020-07-01, 2019-07-01 and 2021-07-01 at midnight UTC.
+        let at = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        assert!(check_dates(cert.der(), at(1_593_561_600)).is_ok());
+        assert!(matches!(
+            check_dates(cert.der(), at(1_561_939_200)),
+            Err(CertificateError::NotValidYet)
+        ));
+        assert!(matches!(
+            check_dates(cert.der(), at(1_625_097_600)),
+            Err(CertificateError::Expired)
+        ));
+    }
 
     #[test]
     fn inline_keys_are_never_printed() {

@@ -1,35 +1,14 @@
-//! A private `rsyslogd` for one test: plain TCP and RELP inputs on free loopback ports, every
-//! message written as one JSON line (rsyslog's parsed MSGID, structured data and MSG) to
-//! `out.jsonl`, so a test counts exactly what the receiver accepted. The process life cycle
-//! is `auditfwd_test_support::rsyslog` (shared with the syslog crate's tests); the TLS inputs
-//! are left out: these tests are about the pipeline, not transports.
+//! A private `rsyslogd` for one test: plain TCP and RELP inputs on free loopback ports (or the
+//! inputs a test chooses, TLS included, on ports it chooses), every message written as one JSON
+//! line (rsyslog's parsed MSGID, structured data and MSG) to `out.jsonl`, so a test counts
+//! exactly what the receiver accepted. The process life cycle and the configuration are
+//! `auditfwd_test_support::rsyslog` (shared with the syslog crate's tests).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use auditfwd_test_support::rsyslog::{PATIENCE, RsyslogProcess, free_tcp_ports};
+use auditfwd_test_support::rsyslog::{Inputs, PATIENCE, RsyslogProcess, free_tcp_ports};
 use serde_json::Value;
-
-/// Direct queues: a message is on disk before imrelp answers `rsp 200`, so a RELP-acknowledged
-/// message survives a crash of the receiver; `maxMessageSize` is above auditfwd's 64 KiB.
-const CONF: &str = r#"
-global(workDirectory="@DIR@/work" maxMessageSize="256k")
-main_queue(queue.type="Direct")
-template(name="auditfwd_e2e" type="list" option.jsonf="on") {
-  property(outname="inputname" name="inputname" format="jsonf")
-  property(outname="msgid" name="msgid" format="jsonf")
-  property(outname="sd" name="structured-data" format="jsonf")
-  property(outname="msg" name="msg" format="jsonf")
-}
-ruleset(name="auditfwd" queue.type="Direct") {
-  action(type="omfile" file="@DIR@/out.jsonl" template="auditfwd_e2e")
-}
-module(load="imptcp")
-input(type="imptcp" port="@TCP_PORT@" address="127.0.0.1" ruleset="auditfwd")
-module(load="imrelp")
-input(type="imrelp" port="@RELP_PORT@" address="127.0.0.1" ruleset="auditfwd")
-*.* action(type="omfile" file="@DIR@/internal.log")
-"#;
 
 /// One message as rsyslog understood it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,32 +25,45 @@ pub struct Received {
 #[derive(Debug)]
 pub struct Rsyslog {
     process: RsyslogProcess,
-    tcp: u16,
-    relp: u16,
+    inputs: Inputs,
 }
 
 impl Rsyslog {
-    /// Starts rsyslogd and waits until both inputs accept connections.
+    /// Starts rsyslogd with plain TCP and RELP inputs and waits until both accept connections.
+    /// Direct queues: a message is on disk before imrelp answers `rsp 200`, so a
+    /// RELP-acknowledged message survives a crash of the receiver; `maxMessageSize` is raised to
+    /// 256k, so the size limit under test is auditfwd's.
     pub fn start() -> Self {
-        let mut process = RsyslogProcess::new();
         let ports = free_tcp_ports(2);
-        let (tcp, relp) = (ports[0], ports[1]);
-        let text = CONF
-            .replace("@DIR@", process.dir().to_str().expect("utf-8 temp path"))
-            .replace("@TCP_PORT@", &tcp.to_string())
-            .replace("@RELP_PORT@", &relp.to_string());
-        process.start(&text, &ports);
-        Rsyslog { process, tcp, relp }
+        Self::start_with(Inputs {
+            tcp: Some(ports[0]),
+            relp: Some(ports[1]),
+            max_message_size: Some("256k".into()),
+            ..Default::default()
+        })
+    }
+
+    /// Starts rsyslogd with exactly these inputs (for example on the port a misbehaving
+    /// receiver held, or with a TLS input), and waits until each accepts connections.
+    pub fn start_with(inputs: Inputs) -> Self {
+        let process = inputs.start();
+        Rsyslog { process, inputs }
     }
 
     /// `relp://127.0.0.1:PORT`: every message acknowledged by the receiver.
     pub fn relp_url(&self) -> String {
-        format!("relp://127.0.0.1:{}", self.relp)
+        format!(
+            "relp://127.0.0.1:{}",
+            self.inputs.relp.expect("a RELP input")
+        )
     }
 
     /// `tcp://127.0.0.1:PORT` (octet-counted framing).
     pub fn tcp_url(&self) -> String {
-        format!("tcp://127.0.0.1:{}", self.tcp)
+        format!(
+            "tcp://127.0.0.1:{}",
+            self.inputs.tcp.expect("a plain TCP input")
+        )
     }
 
     /// Stops rsyslogd gracefully (SIGTERM to the process this harness started); its ports

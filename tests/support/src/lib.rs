@@ -4,9 +4,15 @@
 //! - [`MotoServer`]: moto's server mode (S3, KMS, SQS, CloudWatch), installed into `.venv` by
 //!   `scripts/setup-dev`.
 //! - [`rsyslog::RsyslogProcess`]: a private rsyslogd's life cycle (start, stop, kill, restart,
-//!   its output lines).
+//!   its output lines); [`rsyslog::Inputs`]: its configuration for plain TCP, RELP and TLS
+//!   (mutual TLS too, requiring a client certificate) at rsyslog's stock or a raised size;
+//! - [`receivers::MisbehavingReceiver`]: receivers that accept and close, close after N bytes,
+//!   or never read, on TCP or TLS;
+//! - [`pki::Certs`]: a test CA with server and client certificates.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test set-up: failing loudly is the point
 
+pub mod pki;
+pub mod receivers;
 pub mod rsyslog;
 
 use std::net::TcpStream;

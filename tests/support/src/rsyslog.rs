@@ -1,11 +1,15 @@
 //! A private `rsyslogd` process for one test: its own temporary directory, a configuration the
 //! test renders, started in the foreground and waited for until its TCP inputs accept
 //! connections; stopped gracefully (SIGTERM), killed (SIGKILL) or restarted on the same ports.
-//! What a test configures (inputs, output template) and how it parses `out.jsonl` stays with
-//! the test crate; the process life cycle lives here once.
+//! How a test parses `out.jsonl` stays with the test crate; the process life cycle lives here
+//! once, and so does [`Inputs`], a configuration for the common cases (plain TCP, RELP, TLS
+//! with or without a required client certificate, rsyslog's stock or a raised message size).
 
+use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+
+use crate::pki::Certs;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -160,5 +164,123 @@ impl RsyslogProcess {
 impl Drop for RsyslogProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A TLS input (RFC 5425: imtcp with the gtls driver).
+#[derive(Debug, Clone)]
+pub struct TlsInput {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// The server certificate, its key, and the CA client certificates must chain to.
+    pub certs: Certs,
+    /// Mutual TLS: a client without a certificate signed by the CA is refused
+    /// (`x509/certvalid`); otherwise none is asked for (`anon`).
+    pub client_cert_required: bool,
+}
+
+/// The inputs and limits of a private rsyslogd. Every input writes one JSON line per message
+/// to `out.jsonl` in the process directory, with rsyslog's parsed view: `inputname`, `msgid`,
+/// `sd` (structured data) and `msg`. Direct queues: a message is on disk before an input
+/// acknowledges it (RELP `rsp 200`).
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// Plain TCP (imptcp; octet-counted and LF-framed messages alike).
+    pub tcp: Option<u16>,
+    /// RELP (imrelp).
+    pub relp: Option<u16>,
+    /// TLS.
+    pub tls: Option<TlsInput>,
+    /// rsyslog's `maxMessageSize` (e.g. `"256k"`); `None` leaves rsyslog's stock limit
+    /// (8096 bytes).
+    pub max_message_size: Option<String>,
+}
+
+impl Inputs {
+    /// The configuration text, for a process whose directory is `dir`.
+    pub fn config(&self, dir: &Path) -> String {
+        let dir = dir.to_str().unwrap();
+        let mut c = format!("global(workDirectory=\"{dir}/work\"");
+        if let Some(size) = &self.max_message_size {
+            write!(c, " maxMessageSize=\"{size}\"").unwrap();
+        }
+        if let Some(t) = &self.tls {
+            let p = |p: &Path| p.to_str().unwrap().to_owned();
+            write!(
+                c,
+                " defaultNetstreamDriverCAFile=\"{}\" defaultNetstreamDriverCertFile=\"{}\" \
+                 defaultNetstreamDriverKeyFile=\"{}\"",
+                p(&t.certs.ca),
+                p(&t.certs.server_cert),
+                p(&t.certs.server_key)
+            )
+            .unwrap();
+        }
+        c.push_str(")\n");
+        c.push_str(concat!(
+            "main_queue(queue.type=\"Direct\")\n",
+            "template(name=\"auditfwd_view\" type=\"list\" option.jsonf=\"on\") {\n",
+            "  property(outname=\"inputname\" name=\"inputname\" format=\"jsonf\")\n",
+            "  property(outname=\"msgid\" name=\"msgid\" format=\"jsonf\")\n",
+            "  property(outname=\"sd\" name=\"structured-data\" format=\"jsonf\")\n",
+            "  property(outname=\"msg\" name=\"msg\" format=\"jsonf\")\n",
+            "}\n",
+        ));
+        writeln!(
+            c,
+            "ruleset(name=\"auditfwd\" queue.type=\"Direct\") {{ action(type=\"omfile\" \
+             file=\"{dir}/out.jsonl\" template=\"auditfwd_view\") }}"
+        )
+        .unwrap();
+        if let Some(port) = self.tcp {
+            c.push_str("module(load=\"imptcp\")\n");
+            writeln!(
+                c,
+                "input(type=\"imptcp\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"auditfwd\")"
+            )
+            .unwrap();
+        }
+        if let Some(port) = self.relp {
+            c.push_str("module(load=\"imrelp\")\n");
+            writeln!(
+                c,
+                "input(type=\"imrelp\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"auditfwd\")"
+            )
+            .unwrap();
+        }
+        if let Some(t) = &self.tls {
+            let mode = if t.client_cert_required {
+                "x509/certvalid"
+            } else {
+                "anon"
+            };
+            writeln!(
+                c,
+                "module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" \
+                 streamDriver.authMode=\"{mode}\")\n\
+                 input(type=\"imtcp\" port=\"{}\" address=\"127.0.0.1\" ruleset=\"auditfwd\")",
+                t.port
+            )
+            .unwrap();
+        }
+        writeln!(c, "*.* action(type=\"omfile\" file=\"{dir}/internal.log\")").unwrap();
+        c
+    }
+
+    /// The TCP ports rsyslogd listens on.
+    pub fn ports(&self) -> Vec<u16> {
+        self.tcp
+            .into_iter()
+            .chain(self.relp)
+            .chain(self.tls.as_ref().map(|t| t.port))
+            .collect()
+    }
+
+    /// Starts a private rsyslogd with these inputs (waits until every port accepts).
+    pub fn start(&self) -> RsyslogProcess {
+        let mut process = RsyslogProcess::new();
+        let config = self.config(process.dir());
+        process.start(&config, &self.ports());
+        process
     }
 }

@@ -1,8 +1,10 @@
 //! ArcSight CEF: `CEF:0|Oracle|OCI Audit|<version>|<eventType>|<eventName>|<severity>|<extension>`.
 //!
 //! Header fields escape `\` and `|`; extension values escape `\`, `=`, CR (`\r`) and LF
-//! (`\n`) as the CEF specification says, so no value can start a new key or line. Other
-//! control characters (NUL, tab...) become a space. `rt` carries the full date, with
+//! (`\n`) as the CEF specification says, so no value can start a new key or line; the Unicode
+//! line breaks U+0085, U+2028 and U+2029 are written as `\n` too (CEF has no other escape for
+//! a line break). Other control characters (NUL, tab...) become a space, as does any line break
+//! in a header field. `rt` carries the full date, with
 //! milliseconds and zone. The field mapping is listed in `docs/syslog.md`.
 
 use serde_json::Value;
@@ -27,7 +29,7 @@ pub(crate) fn push_header_field(out: &mut Vec<u8>, s: &str) {
         match c {
             '\\' => out.extend_from_slice(b"\\\\"),
             '|' => out.extend_from_slice(b"\\|"),
-            c if c.is_control() => out.push(b' '),
+            c if c.is_control() || super::text::UNICODE_LINE_BREAKS.contains(&c) => out.push(b' '),
             c => push_char(out, c),
         }
     }
@@ -44,6 +46,7 @@ pub(crate) fn push_ext_value(out: &mut Vec<u8>, s: &str) {
             '=' => out.extend_from_slice(b"\\="),
             '\n' => out.extend_from_slice(b"\\n"),
             '\r' => out.extend_from_slice(b"\\r"),
+            c if super::text::UNICODE_LINE_BREAKS.contains(&c) => out.extend_from_slice(b"\\n"),
             c if c.is_control() => out.push(b' '),
             c => push_char(out, c),
         }

@@ -1,8 +1,8 @@
 //! IBM QRadar LEEF 2.0: `LEEF:2.0|Oracle|OCI Audit|<version>|<eventType>|x09|k=v<TAB>k=v...`.
 //!
 //! The attribute delimiter is a tab, declared explicitly (`x09`). LEEF has no escape for
-//! the delimiter, so tab, CR, LF and other control characters inside values become a
-//! space; `|` and `\` in header fields are backslash-escaped. `devTime` carries the full
+//! the delimiter, so tab, CR, LF, the Unicode line breaks U+0085, U+2028 and U+2029 and other
+//! control characters inside values become a space; `|` and `\` in header fields are backslash-escaped. `devTime` carries the full
 //! date with milliseconds and zone, with a matching `devTimeFormat`.
 
 use serde_json::Value;
@@ -19,7 +19,7 @@ fn push_value(out: &mut Vec<u8>, s: &str) {
         return;
     }
     for c in s.chars() {
-        if c.is_control() {
+        if c.is_control() || super::text::UNICODE_LINE_BREAKS.contains(&c) {
             out.push(b' ');
         } else {
             push_char(out, c);

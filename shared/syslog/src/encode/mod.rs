@@ -5,7 +5,8 @@
 //! cannot fail on configuration) and combines a header format ([`SyslogFormat`]) with a
 //! payload ([`Payload`]). Every message is kept within `max_message_size` by
 //! [`shrink`]ing the event deterministically; encoded messages never contain CR, LF or
-//! NUL bytes, so a field value can never forge a second line.
+//! NUL bytes, and payloads never contain the Unicode line breaks U+0085, U+2028 and U+2029,
+//! so a field value can never forge a second line.
 
 mod cef;
 mod leef;
@@ -82,12 +83,19 @@ pub struct EncoderConfig {
     pub sd_id: String,
     /// MSG byte order mark rule (RFC 5424 only).
     pub bom: BomPolicy,
-    /// Largest message, in bytes, excluding transport framing. Larger events are shrunk.
+    /// Largest message in bytes: the whole syslog message as the receiver counts it (PRI,
+    /// header, structured data, BOM and payload), excluding transport framing. Larger events
+    /// are shrunk. Default [`DEFAULT_STREAM_MAX`].
     pub max_message_size: usize,
 }
 
-/// Default maximum message size on stream transports (TCP, TLS, RELP).
-pub const DEFAULT_STREAM_MAX: usize = 64 * 1024;
+/// Default maximum message size on stream transports (TCP, TLS, RELP): what a receiver with
+/// its stock configuration accepts whole. rsyslog's default `maxMessageSize` ("8k") is 8096
+/// bytes of syslog message (header, structured data and payload; tested against rsyslog
+/// 8.2302: a longer message is cut there, and imtcp even turns the rest into a second message).
+/// RFC 5425 §4.3.1 requires 2048 and recommends 8192. Receivers known to take more get it
+/// from their [`crate::ReceiverProfile`] or `max_message_size`.
+pub const DEFAULT_STREAM_MAX: usize = 8096;
 /// Default maximum message size on UDP: the size RFC 5426 says receivers should accept.
 pub const DEFAULT_UDP_MAX: usize = 2048;
 
@@ -256,10 +264,8 @@ impl Encoder {
     ) {
         match self.config.payload {
             // serde_json escapes every control character inside strings, so compact JSON
-            // never contains a raw CR, LF or NUL. Writing into a Vec cannot fail.
-            Payload::Json => {
-                let _ = serde_json::to_writer(&mut *out, body);
-            }
+            // never contains a raw CR, LF or NUL; the formatter escapes U+0085/2028/2029 too.
+            Payload::Json => text::write_json(&mut *out, body),
             Payload::Cef => cef::write(out, record, body, severity),
             Payload::Leef => leef::write(out, record, body, severity),
         }

@@ -64,7 +64,7 @@ pub(crate) fn json_len(v: &Value) -> usize {
         }
     }
     let mut c = Count(0);
-    let _ = serde_json::to_writer(&mut c, v);
+    super::text::write_json(&mut c, v);
     c.0
 }
 
@@ -216,6 +216,9 @@ mod tests {
     fn json_len_matches_serialization() {
         let v = json!({"a": "é\n\"", "b": [1, 2.5, null, true]});
         assert_eq!(json_len(&v), serde_json::to_vec(&v).unwrap().len());
+        // U+2028 is written as a 6-byte escape, not its 3 UTF-8 bytes.
+        let v = json!({"a": "x\u{2028}y"});
+        assert_eq!(json_len(&v), r#"{"a":"x\u2028y"}"#.len());
     }
 
     #[test]

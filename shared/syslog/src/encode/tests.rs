@@ -248,6 +248,66 @@ fn leef_byte_for_byte() {
     );
 }
 
+/// NEXT LINE, LINE SEPARATOR and PARAGRAPH SEPARATOR between letters.
+const UNICODE_BREAKS: &str = "a\u{2028}b\u{2029}c\u{85}d";
+
+fn unicode_breaks_record() -> SyslogRecord {
+    rec(json!({
+        "eventId": "e-1",
+        "data": {"eventName": UNICODE_BREAKS, "response": {"message": UNICODE_BREAKS}}
+    }))
+}
+
+#[test]
+fn json_escapes_unicode_line_breaks_byte_for_byte() {
+    let r = unicode_breaks_record();
+    let got = enc(EncoderConfig::default(), &r);
+    let want = format!(
+        "<134>1 2026-11-22T14:01:02.345Z auditfwd auditfwd - ComputeApi.GetInstance {SD} {}",
+        r#"{"eventId":"e-1","data":{"eventName":"a\u2028b\u2029c\u0085d","response":{"message":"a\u2028b\u2029c\u0085d"}}}"#
+    );
+    assert_eq!(got, want);
+    // Still the same JSON value, and pure ASCII (so no BOM either).
+    let back: Value = serde_json::from_str(msg_after_sd(&got)).unwrap();
+    assert_eq!(back, r.body);
+}
+
+#[test]
+fn cef_writes_unicode_line_breaks_as_newline_escapes_byte_for_byte() {
+    let cfg = EncoderConfig {
+        payload: Payload::Cef,
+        ..Default::default()
+    };
+    let got = enc(cfg, &unicode_breaks_record());
+    let want = concat!(
+        r#"<134>1 2026-11-22T14:01:02.345Z auditfwd auditfwd - ComputeApi.GetInstance "#,
+        r#"[auditfwd@32473 eventId="e-1" compartmentId="ocid1.compartment.oc1..c" windowStart="2026-11-22T14:00:00.000Z" windowEnd="2026-11-22T14:05:00.000Z" replay="false"] "#,
+        r#"CEF:0|Oracle|OCI Audit|2.0|com.oraclecloud.ComputeApi.GetInstance|a b c d|2|"#,
+        r#"rt=Nov 22 2026 14:01:02.345 UTC externalId=e-1 act=a\nb\nc\nd "#,
+        r#"cs1Label=compartmentId cs1=ocid1.compartment.oc1..c "#,
+        r#"cs6Label=window cs6=2026-11-22T14:00:00.000Z/2026-11-22T14:05:00.000Z cn1Label=replay cn1=0 "#,
+        r#"msg=a\nb\nc\nd"#
+    );
+    assert_eq!(got, want);
+}
+
+#[test]
+fn leef_writes_unicode_line_breaks_as_spaces_byte_for_byte() {
+    let cfg = EncoderConfig {
+        payload: Payload::Leef,
+        format: SyslogFormat::Rfc3164,
+        ..Default::default()
+    };
+    assert_eq!(
+        enc(cfg, &unicode_breaks_record()),
+        "<134>Nov 22 14:01:02 auditfwd auditfwd: LEEF:2.0|Oracle|OCI Audit|2.0|\
+         com.oraclecloud.ComputeApi.GetInstance|x09|devTime=2026-11-22T14:01:02.345Z\
+         \tdevTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSX\tsev=2\teventId=e-1\
+         \tcompartmentId=ocid1.compartment.oc1..c\teventName=a b c d\tmessage=a b c d\
+         \twindowStart=2026-11-22T14:00:00.000Z\twindowEnd=2026-11-22T14:05:00.000Z\treplay=false"
+    );
+}
+
 #[test]
 fn severity_reaches_pri() {
     let fx = fixture();

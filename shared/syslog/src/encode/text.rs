@@ -25,6 +25,54 @@ pub(crate) fn push_sd_value(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// The characters JavaScript and many log viewers treat as line breaks although JSON allows
+/// them raw inside strings: NEXT LINE (U+0085), LINE SEPARATOR (U+2028) and PARAGRAPH
+/// SEPARATOR (U+2029). The payload encoders (JSON, CEF, LEEF) never emit them raw.
+pub(crate) const UNICODE_LINE_BREAKS: [char; 3] = ['\u{85}', '\u{2028}', '\u{2029}'];
+
+/// True when `s` may contain one of [`UNICODE_LINE_BREAKS`] (none is ASCII): a test
+/// (word at a time) that lets almost every string be copied in one go.
+pub(crate) fn may_have_unicode_line_break(s: &str) -> bool {
+    !s.is_ascii()
+}
+
+/// serde_json's compact output, except that [`UNICODE_LINE_BREAKS`] inside strings are
+/// written as `\u0085`, `\u2028`, `\u2029` (still the same JSON value).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct JsonFormatter;
+
+impl serde_json::ser::Formatter for JsonFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        if !may_have_unicode_line_break(fragment) {
+            return writer.write_all(fragment.as_bytes());
+        }
+        let mut rest = fragment;
+        while let Some(i) = rest.find(UNICODE_LINE_BREAKS) {
+            writer.write_all(&rest.as_bytes()[..i])?;
+            let c = rest[i..].chars().next().unwrap_or_default();
+            writer.write_all(match c {
+                '\u{85}' => b"\\u0085",
+                '\u{2028}' => b"\\u2028",
+                _ => b"\\u2029",
+            })?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
+/// Writes `value` as compact JSON with [`JsonFormatter`].
+pub(crate) fn write_json<W: std::io::Write>(writer: W, value: &serde_json::Value) {
+    use serde::Serialize;
+    let mut ser = serde_json::Serializer::with_formatter(writer, JsonFormatter);
+    // A `Value` always serialises; the writers used here (Vec, counters) cannot fail.
+    let _ = value.serialize(&mut ser);
+}
+
 /// Appends a header token (HOSTNAME, APP-NAME, MSGID, TAG): printable US-ASCII only
 /// (`!`..=`~`), anything else replaced by `_`, cut to `max` characters; `-` (the NILVALUE)
 /// when empty.

@@ -3,18 +3,20 @@
 //! | transport | framing                | `send` succeeds when                         |
 //! |-----------|------------------------|----------------------------------------------|
 //! | UDP       | one message per datagram | the datagram was handed to the kernel (lossy) |
-//! | TCP, TLS  | octet counting or LF   | written and flushed on a connection that had not been closed by the peer |
+//! | TCP, TLS  | octet counting or LF   | the receiver's TCP stack acknowledged every byte of the batch and the connection is still open afterwards ([`acked`]) |
 //! | RELP      | RELP transactions      | the receiver answered `rsp 200` for it       |
 //!
-//! TCP and TLS cannot confirm receipt: bytes flushed into a connection the receiver is
-//! about to drop are lost without any signal. Only RELP confirms each message.
+//! A TCP acknowledgement proves the receiver's kernel holds the bytes, not that the receiving
+//! process read or kept them (see [`crate::Confirmation`]). Only RELP confirms each message
+//! at the application.
 
+pub(crate) mod acked;
 pub(crate) mod relp;
 pub(crate) mod stream;
 
 use std::time::Duration;
 
-pub(crate) use stream::{Stream, connect_stream, peer_closed};
+pub(crate) use stream::{StreamConn, connect_stream};
 
 use crate::error::ConfigError;
 use crate::framing::Framing;
@@ -90,7 +92,8 @@ pub struct SenderConfig {
     pub transport: Transport,
     /// Timeout of a TCP connect plus TLS handshake plus RELP open.
     pub connect_timeout: Duration,
-    /// Timeout of one write, flush, or wait for a RELP acknowledgement.
+    /// Timeout of one write, flush, wait for the TCP acknowledgement of a batch, or wait for
+    /// a RELP acknowledgement.
     pub io_timeout: Duration,
     /// Reconnection policy within one `send`.
     pub retry: RetryPolicy,

@@ -1,7 +1,7 @@
 //! Starts a private rsyslogd for one test and reads back its parsed view of each message.
 
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use auditfwd_syslog::tls::{ClientIdentity, Pem, Roots, TlsConfig};
@@ -13,66 +13,16 @@ const TEMPLATE: &str = include_str!("../../../../scripts/rsyslog/rsyslog.conf.tm
 /// MSGID of the readiness probes, left out of [`Rsyslog::received`].
 const PROBE: &str = "auditfwd-harness-probe";
 
-/// Test PKI: a CA, a server certificate for `localhost`/127.0.0.1 and a client certificate.
-#[derive(Debug)]
-pub struct Certs {
-    pub ca: PathBuf,
-    pub server_cert: PathBuf,
-    pub server_key: PathBuf,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
+pub use auditfwd_test_support::pki::Certs;
+
+/// Client TLS settings for the test PKI.
+pub trait ClientTls {
+    /// Trusting the test CA, with the client certificate (mTLS).
+    fn client_tls(&self) -> TlsConfig;
 }
 
-impl Certs {
-    pub fn generate(dir: &Path) -> Self {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-            KeyPair, KeyUsagePurpose,
-        };
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "auditfwd test CA");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf = |names: Vec<String>, cn: &str, eku: ExtendedKeyUsagePurpose| {
-            let mut p = CertificateParams::new(names).unwrap();
-            p.distinguished_name.push(DnType::CommonName, cn);
-            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            p.extended_key_usages = vec![eku];
-            let key = KeyPair::generate().unwrap();
-            let cert = p.signed_by(&key, &issuer).unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
-        let (server_pem, server_key) = leaf(
-            vec!["localhost".into(), "127.0.0.1".into()],
-            "localhost",
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_pem, client_key) = leaf(
-            vec!["auditfwd-client".into()],
-            "auditfwd-client",
-            ExtendedKeyUsagePurpose::ClientAuth,
-        );
-        let write = |name: &str, data: &str| {
-            let p = dir.join(name);
-            std::fs::write(&p, data).unwrap();
-            p
-        };
-        Self {
-            ca: write("ca.pem", &ca_cert.pem()),
-            server_cert: write("server.pem", &server_pem),
-            server_key: write("server.key", &server_key),
-            client_cert: write("client.pem", &client_pem),
-            client_key: write("client.key", &client_key),
-        }
-    }
-
-    /// Client TLS settings trusting the test CA, with the client certificate (mTLS).
-    pub fn client_tls(&self) -> TlsConfig {
+impl ClientTls for Certs {
+    fn client_tls(&self) -> TlsConfig {
         TlsConfig {
             roots: Roots::Bundle(Pem::File(self.ca.clone())),
             server_name: Some("localhost".into()),

@@ -7,7 +7,7 @@ use auditfwd_syslog::{
     SyslogSender, Transport,
 };
 
-use crate::harness::{Rsyslog, fixture};
+use crate::harness::{ClientTls, Rsyslog, fixture};
 
 const FORGED: &str = "\n<13>1 2020-01-01T00:00:00Z forged - - - - injected";
 

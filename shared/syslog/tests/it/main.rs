@@ -7,4 +7,5 @@ mod harness;
 mod injection;
 mod large;
 mod modes;
+mod receivers;
 mod relp_restart;

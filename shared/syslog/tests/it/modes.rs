@@ -10,7 +10,7 @@ use auditfwd_syslog::{
     Transport, TransportError,
 };
 
-use crate::harness::{Rsyslog, event_id_of, records, rfc5424_view};
+use crate::harness::{ClientTls, Rsyslog, event_id_of, records, rfc5424_view};
 
 const N: usize = 60;
 
@@ -72,27 +72,39 @@ async fn roundtrip(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_octet_counted() {
-    roundtrip("tcp-oc", "imptcp", 64 * 1024, Confirmation::Flushed, |rs| {
-        (
-            rs.ports.tcp,
-            Transport::Tcp {
-                framing: Framing::OctetCounting,
-            },
-        )
-    })
+    roundtrip(
+        "tcp-oc",
+        "imptcp",
+        64 * 1024,
+        Confirmation::TcpAcked,
+        |rs| {
+            (
+                rs.ports.tcp,
+                Transport::Tcp {
+                    framing: Framing::OctetCounting,
+                },
+            )
+        },
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_lf() {
-    roundtrip("tcp-lf", "imptcp", 64 * 1024, Confirmation::Flushed, |rs| {
-        (
-            rs.ports.tcp,
-            Transport::Tcp {
-                framing: Framing::Lf,
-            },
-        )
-    })
+    roundtrip(
+        "tcp-lf",
+        "imptcp",
+        64 * 1024,
+        Confirmation::TcpAcked,
+        |rs| {
+            (
+                rs.ports.tcp,
+                Transport::Tcp {
+                    framing: Framing::Lf,
+                },
+            )
+        },
+    )
     .await;
 }
 
@@ -107,7 +119,7 @@ async fn udp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_client_certificate() {
-    roundtrip("tls", "imtcp", 64 * 1024, Confirmation::Flushed, |rs| {
+    roundtrip("tls", "imtcp", 64 * 1024, Confirmation::TcpAcked, |rs| {
         (
             rs.ports.tls,
             Transport::Tls {
