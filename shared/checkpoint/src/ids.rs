@@ -63,6 +63,11 @@ impl EventIdSet {
         self.0.contains(&id.short())
     }
 
+    /// Adds every id of `other`.
+    pub fn extend(&mut self, other: &EventIdSet) {
+        self.0.extend(other.0.iter().copied());
+    }
+
     /// Number of ids.
     pub fn len(&self) -> usize {
         self.0.len()

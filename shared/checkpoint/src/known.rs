@@ -1,7 +1,11 @@
 //! The compartments a tenancy had at the last cycle, so one that disappears from the tree (deleted,
 //! moved out of reach, or hidden by a policy change) is reported instead of silently dropped,
 //! and one seen for the first time is announced. One document per tenancy:
-//! `index/<tenancy>.json`, updated with a conditional write (merged and retried on a lost race).
+//! `index/<tenancy>.json`, updated with a conditional write (merged and retried on a lost race),
+//! and only when something changed: a steady tenancy costs one read per cycle, no write.
+//!
+//! It also keeps the last compartment-tree failure ([`record_tree_error`]), so `auditfwd
+//! status`, which reads only the store, can say that no compartment is being worked.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +33,20 @@ pub struct KnownCompartments {
     /// When last updated.
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
+    /// The compartment tree could not be listed by the latest run(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_error: Option<TreeError>,
+}
+
+/// Compartment-tree listing failing, run after run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeError {
+    /// The first failure in a row.
+    pub since: DateTime<Utc>,
+    /// The latest.
+    pub at: DateTime<Utc>,
+    /// What OCI said.
+    pub message: String,
 }
 
 /// One compartment's record.
@@ -38,7 +56,8 @@ pub struct KnownCompartment {
     pub name: String,
     /// First cycle that saw it.
     pub first_seen: DateTime<Utc>,
-    /// Last cycle that saw it.
+    /// The last write of the index that saw it (the index is written only when something
+    /// changes, so this is a lower bound of when it was last present).
     pub last_seen: DateTime<Utc>,
     /// Since when it has been missing from the tree (`None` while present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,7 +107,17 @@ pub async fn update<S: ObjectStore>(
             Some((IndexDocument::V1(k), etag)) => (k, WriteCondition::IfMatch(etag)),
             None => (KnownCompartments::default(), WriteCondition::IfAbsent),
         };
+        let before = known.clone();
         let changes = apply(&mut known, present, now);
+        known.tree_error = None;
+        if known == before && !matches!(condition, WriteCondition::IfAbsent) {
+            return Ok(changes);
+        }
+        for k in known.compartments.values_mut() {
+            if k.missing_since.is_none() {
+                k.last_seen = now;
+            }
+        }
         known.updated_at = Some(now);
         match doc::write(store, &key, &IndexDocument::V1(known), condition).await {
             Ok(_) => return Ok(changes),
@@ -96,6 +125,38 @@ pub async fn update<S: ObjectStore>(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Records that the compartment tree could not be listed at `now` (kept until a run lists it
+/// again).
+pub async fn record_tree_error<S: ObjectStore>(
+    store: &S,
+    tenancy: &Ocid,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let key = key(tenancy)?;
+    for _ in 0..3 {
+        let current = doc::read::<IndexDocument, _>(store, &key).await?;
+        let (mut known, condition) = match current {
+            Some((IndexDocument::V1(k), etag)) => (k, WriteCondition::IfMatch(etag)),
+            None => (KnownCompartments::default(), WriteCondition::IfAbsent),
+        };
+        let since = known.tree_error.as_ref().map_or(now, |e| e.since);
+        known.tree_error = Some(TreeError {
+            since,
+            at: now,
+            message: message.to_owned(),
+        });
+        match doc::write(store, &key, &IndexDocument::V1(known), condition).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::PreconditionFailed { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::PreconditionFailed {
+        key: key.to_string(),
+    })
 }
 
 fn apply(
@@ -111,8 +172,9 @@ fn apply(
                 if k.missing_since.take().is_some() {
                     changes.returned.push((id.clone(), name.clone()));
                 }
-                k.last_seen = now;
-                k.name.clone_from(name);
+                if k.name != *name {
+                    k.name.clone_from(name);
+                }
             }
             None => {
                 changes.new.push((id.clone(), name.clone()));

@@ -13,7 +13,9 @@
 //!   their settle pass with the ids they delivered, the gap ledger.
 //! - [`manifest`]: per-window delivery manifests; [`counts`]: the one tally of listed events.
 //! - [`known`]: the compartments seen so far, to report new and disappeared ones.
-//! - [`lease`]: at most one runner per compartment.
+//! - [`shard`]: the delivery progress of a group of compartments, with its lease, in one
+//!   object ([`layout`]: how many shards, which exist; [`migrate`]: from version-1 state).
+//! - [`lease`]: at most one runner per compartment (version-1 state).
 //! - [`ids`]: compact event-id sets and an order-independent digest of ids.
 //!
 //! The pipeline that decides *when* to write lives elsewhere; this crate guarantees that what
@@ -25,8 +27,12 @@ mod error;
 pub mod ids;
 pub mod keys;
 pub mod known;
+pub mod layout;
 pub mod lease;
 pub mod manifest;
+pub mod migrate;
+pub mod shard;
+pub mod shard_manifest;
 pub mod state;
 pub mod store;
 #[cfg(feature = "test-util")]

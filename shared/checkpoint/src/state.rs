@@ -85,6 +85,62 @@ pub struct Gap {
     /// already delivered, so delivering the gap later sends none of them again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered: Option<EventIdSet>,
+    /// The window fell out of OCI's audit retention before it was delivered: it can never be
+    /// listed again (a loss, reported once and kept for the record).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lost: bool,
+    /// An operator accepted this gap (`auditfwd gaps ack`): it is no longer retried or alarmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledgement>,
+    /// Not to be listed before this instant: minutes delivered early whose settle pass is still
+    /// to come (not an error; `status` shows it as waiting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Who accepted a gap as lost, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// Who (the operator's name, as given to `auditfwd gaps ack --by`).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, in their words.
+    #[serde(default)]
+    pub note: String,
+}
+
+impl Gap {
+    /// A gap first seen failing at `now`.
+    pub fn new(window: Window, reason: impl Into<String>, now: DateTime<Utc>) -> Self {
+        Gap {
+            window,
+            reason: reason.into(),
+            first_failed_at: now,
+            last_failed_at: now,
+            attempts: 1,
+            delivered: None,
+            lost: false,
+            acknowledged: None,
+            not_before: None,
+        }
+    }
+
+    /// Whether the gap still needs delivering now: not lost, not acknowledged, and not waiting
+    /// for its settle time.
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        !self.lost && self.acknowledged.is_none() && self.not_before.is_none_or(|t| t <= now)
+    }
+
+    /// Whether the gap is undelivered data that needs attention: open, or lost and not yet
+    /// acknowledged. (A gap waiting for its settle time is neither.)
+    pub fn needs_attention(&self, now: DateTime<Utc>) -> bool {
+        self.is_open(now) || (self.lost && self.acknowledged.is_none())
+    }
 }
 
 impl CompartmentState {
@@ -105,8 +161,7 @@ impl CompartmentState {
         }
     }
 
-    /// Puts `window` in the gap ledger, merging it with an entry it touches that has no
-    /// delivered-id set (so an inaccessible compartment is one growing entry, not hundreds).
+    /// Puts `window` in the gap ledger (see [`add_gap`]).
     pub fn add_gap(
         &mut self,
         window: Window,
@@ -114,33 +169,46 @@ impl CompartmentState {
         now: DateTime<Utc>,
         delivered: Option<EventIdSet>,
     ) {
-        let reason = reason.into();
-        if delivered.is_none()
-            && let Some(g) = self.gaps.iter_mut().find(|g| {
-                g.delivered.is_none()
-                    && (g.window.end() == window.start() || g.window.start() == window.end())
-            })
-            && let Ok(w) = Window::new(
-                g.window.start().min(window.start()),
-                g.window.end().max(window.end()),
-            )
-        {
-            g.window = w;
-            g.reason = reason;
-            g.last_failed_at = now;
-            g.attempts += 1;
-            return;
-        }
-        self.gaps.push(Gap {
-            window,
-            reason,
-            first_failed_at: now,
-            last_failed_at: now,
-            attempts: 1,
-            delivered,
-        });
-        self.gaps.sort_by_key(|g| g.window);
+        add_gap(&mut self.gaps, window, reason, now, delivered);
     }
+}
+
+/// Puts `window` in the gap ledger `gaps`, merging it with an entry it touches that has no
+/// delivered-id set and is neither lost nor acknowledged (so an inaccessible compartment is one
+/// growing entry, not hundreds).
+pub fn add_gap(
+    gaps: &mut Vec<Gap>,
+    window: Window,
+    reason: impl Into<String>,
+    now: DateTime<Utc>,
+    delivered: Option<EventIdSet>,
+) {
+    let reason = reason.into();
+    let mergeable = |g: &Gap| {
+        g.delivered.is_none()
+            && !g.lost
+            && g.acknowledged.is_none()
+            && g.not_before.is_none()
+            && (g.window.end() == window.start() || g.window.start() == window.end())
+    };
+    if delivered.is_none()
+        && let Some(g) = gaps.iter_mut().find(|g| mergeable(g))
+        && let Ok(w) = Window::new(
+            g.window.start().min(window.start()),
+            g.window.end().max(window.end()),
+        )
+    {
+        g.window = w;
+        g.reason = reason;
+        g.last_failed_at = now;
+        g.attempts += 1;
+        return;
+    }
+    gaps.push(Gap {
+        delivered,
+        ..Gap::new(window, reason, now)
+    });
+    gaps.sort_by_key(|g| g.window);
 }
 
 /// The latest error seen for a compartment.

@@ -21,15 +21,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use auditfwd_checkpoint::ids::IdHash;
-use auditfwd_checkpoint::manifest::{self, Pass};
+use auditfwd_checkpoint::layout;
+use auditfwd_checkpoint::manifest::Pass;
 use auditfwd_checkpoint::{Counts, IdDigest, ObjectStore};
+use auditfwd_checkpoint::{shard, shard_manifest};
 use auditfwd_oci::{MinuteTimestamp, Window};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::compartments::CompartmentRule;
+use crate::plan::aligned_window;
 use crate::runner::pool::{self, Job};
-use crate::runner::window::Output;
+use crate::runner::window::{NoLease, Output, SharedSink, Unit};
 use crate::runner::{Pending, RunContext, Runner, WorkItem};
 use crate::sink::Sink;
 use crate::source::AuditSource;
@@ -374,70 +377,93 @@ where
         out
     }
 
-    /// Compares what the replay forwarded over `[from, until)` with the live manifests.
+    /// Compares what the replay forwarded over `[from, until)` with what the live run
+    /// delivered: per aligned window of `eventTime`, the counts and id digests summed over
+    /// every shard manifest of the compartment (fresh, settle and gap listings alike).
     async fn reconcile(
         &self,
         item: &WorkItem,
         from: MinuteTimestamp,
         until: MinuteTimestamp,
-        replayed: &[(DateTime<Utc>, auditfwd_checkpoint::ids::IdHash)],
+        replayed: &[(DateTime<Utc>, IdHash)],
     ) -> Reconciliation {
         let mut r = Reconciliation::default();
         if until <= from {
             return r;
         }
-        let manifests = match manifest::list(&**self.store(), &item.scope, from, until).await {
+        let store = &**self.store();
+        let tenancy = &item.scope.tenancy;
+        let id = item.scope.compartment.as_str();
+        let layout = match layout::load(store, tenancy).await {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                r.minutes_without_record =
+                    u64::try_from(Window::new(from, until).map_or(0, |w| w.minutes())).unwrap_or(0);
+                return r;
+            }
+            Err(e) => {
+                r.error = Some(format!("cannot read the shard layout: {e}"));
+                return r;
+            }
+        };
+        let sid = layout.shard_of(tenancy, &item.scope.region, id);
+        let cursor = match shard::load(store, &sid).await {
+            Ok(state) => state.and_then(|(s, _)| s.compartments.get(id).cloned()),
+            Err(e) => {
+                r.error = Some(format!("cannot read the shard state: {e}"));
+                return r;
+            }
+        };
+        let now = self.clock().now();
+        let horizon = (until.as_datetime() + chrono::Duration::days(2)).min(now);
+        let manifests = match shard_manifest::list(store, &sid, from.as_datetime(), horizon).await {
             Ok(m) => m,
             Err(e) => {
                 r.error = Some(format!("cannot read the delivery manifests: {e}"));
                 return r;
             }
         };
+        // The aligned windows wholly inside the range that the live run has listed (below its
+        // cursor, not in its gap ledger), each with what the live run forwarded there.
+        let step = self.config().windows.max_window_minutes;
         let mut live: BTreeMap<Window, LiveWindow> = BTreeMap::new();
-        let mut covered = 0i64;
-        for m in manifests.iter().filter(|m| m.pass != Pass::Replay) {
-            if m.window.start() < from || m.window.end() > until {
-                continue;
-            }
-            let entry = live.entry(m.window).or_default();
-            entry.live_forwarded += m.counts.forwarded;
-            match IdDigest::from_hex(&m.forwarded_ids_digest) {
-                Some(d) => entry.live_digest.merge(&d),
-                None => {
-                    r.error = Some(format!(
-                        "manifest of {} ({}) has an unreadable digest",
-                        m.window,
-                        m.pass.as_str()
-                    ));
-                    return r;
+        let covered_until = cursor
+            .as_ref()
+            .map_or(from, |c| c.delivered_until.min(until));
+        let in_gap = |w: &Window| {
+            cursor.as_ref().is_some_and(|c| {
+                c.gaps
+                    .iter()
+                    .any(|g| g.window.start() < w.end() && w.start() < g.window.end())
+            })
+        };
+        if let Ok(span) = Window::new(from, covered_until) {
+            for w in span.split(step) {
+                if aligned_window(w.start().as_datetime(), step) == Some(w) && !in_gap(&w) {
+                    live.insert(w, LiveWindow::default());
                 }
             }
         }
-        let mut partial = std::collections::BTreeSet::new();
         for m in &manifests {
-            if m.pass != Pass::Replay && (m.window.start() < from || m.window.end() > until) {
-                partial.insert(m.window);
+            for rec in m.ranges.iter().filter(|rec| rec.compartment == id) {
+                for t in &rec.windows {
+                    let Some(entry) = live.get_mut(&t.window) else {
+                        continue;
+                    };
+                    entry.live_forwarded += t.forwarded;
+                    match IdDigest::from_hex(&t.digest) {
+                        Some(d) => entry.live_digest.merge(&d),
+                        None => {
+                            r.error =
+                                Some(format!("manifest of {} has an unreadable digest", t.window));
+                            return r;
+                        }
+                    }
+                }
             }
         }
-        for w in live.keys() {
-            covered += w.minutes();
-        }
-        for w in &partial {
-            // The part of a window crossing an edge that lies inside the range.
-            if let Ok(inside) = Window::new(w.start().max(from), w.end().min(until)) {
-                covered += inside.minutes();
-            }
-        }
-        let windows: Vec<Window> = live.keys().copied().collect();
         for (time, hash) in replayed {
-            let at = MinuteTimestamp::floor(*time);
-            // The live window whose [start, end) holds the event's minute.
-            let idx = windows.partition_point(|w| w.start() <= at);
-            if idx == 0 {
-                continue;
-            }
-            let w = windows[idx - 1];
-            if at < w.end()
+            if let Some(w) = aligned_window(*time, step)
                 && let Some(entry) = live.get_mut(&w)
             {
                 entry.replay_forwarded += 1;
@@ -445,8 +471,27 @@ where
             }
         }
         let total = Window::new(from, until).map_or(0, |w| w.minutes());
-        r.minutes_without_record = u64::try_from((total - covered).max(0)).unwrap_or(0);
-        r.partial_windows = partial.len() as u64;
+        let covered: i64 = live.keys().map(Window::minutes).sum();
+        let partial = Window::new(from, covered_until)
+            .map(|span| {
+                span.split(step)
+                    .into_iter()
+                    .filter(|w| aligned_window(w.start().as_datetime(), step) != Some(*w))
+                    .count()
+            })
+            .unwrap_or(0);
+        r.partial_windows = partial as u64;
+        let partial_minutes: i64 = Window::new(from, covered_until)
+            .map(|span| {
+                span.split(step)
+                    .into_iter()
+                    .filter(|w| aligned_window(w.start().as_datetime(), step) != Some(*w))
+                    .map(|w| w.minutes())
+                    .sum()
+            })
+            .unwrap_or(0);
+        r.minutes_without_record =
+            u64::try_from((total - covered - partial_minutes).max(0)).unwrap_or(0);
         for (window, lw) in live {
             r.live_windows += 1;
             r.live_forwarded += lw.live_forwarded;
@@ -489,7 +534,7 @@ impl CompartmentReplay {
     }
 }
 
-impl<A, S, K> Job<K> for Replay<'_, A, S, K>
+impl<A, S, K> Job<WorkItem, K> for Replay<'_, A, S, K>
 where
     A: AuditSource + 'static,
     S: ObjectStore + 'static,
@@ -506,22 +551,31 @@ where
     async fn work(&self, item: &WorkItem, sink: &mut K) -> (CompartmentReplay, bool) {
         let mut rep = CompartmentReplay::new(item, self.request.from);
         let mut replayed: Vec<(DateTime<Utc>, IdHash)> = Vec::new();
+        let sink: SharedSink<'_, K> = tokio::sync::Mutex::new(sink);
+        let out = if self.request.dry_run {
+            Output::DryRun
+        } else {
+            Output::Sink(&sink)
+        };
         for window in self.windows {
             if let Some(why) = self.ctx.should_stop() {
                 rep.error = Some(Pending::Stopped(why));
                 break;
             }
-            let out = if self.request.dry_run {
-                Output::DryRun
-            } else {
-                Output::Sink(&mut *sink)
+            let unit = Unit {
+                window: *window,
+                pass: Pass::Replay,
+                remembered: None,
+                late_before: None,
+                probe: false,
             };
             match self
                 .runner
-                .deliver(&item.scope, *window, Pass::Replay, None, out)
+                .deliver(&item.scope, &unit, &out, &NoLease)
                 .await
             {
                 Ok(d) => {
+                    let d = d.unwrap_or_default();
                     rep.counts += &d.counts;
                     rep.replayed_until = window.end();
                     replayed.extend(d.forwarded);

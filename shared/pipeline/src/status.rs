@@ -1,12 +1,19 @@
 //! `auditfwd status`: where every (region, compartment) stands, read from the checkpoint store
-//! only (the compartment index, each state document and the last day's delivery manifests).
-//! It never calls OCI and never sends.
+//! only: the compartment index (with the last compartment-tree error a run recorded), the
+//! tenancy's shard layout and each shard's state (one read per shard, whatever the number of
+//! compartments). It never calls OCI and never sends.
+//!
+//! [`StatusReport::needs_attention`] is the exit code's rule, the same as `run --once`'s: any
+//! compartment-tree failure, failing range, gap not yet delivered (or lost and not
+//! acknowledged), last error, or unreadable or missing state.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use auditfwd_checkpoint::manifest::Pass;
-use auditfwd_checkpoint::state::{self, Gap};
-use auditfwd_checkpoint::{ObjectStore, Scope, known};
+use auditfwd_checkpoint::layout;
+use auditfwd_checkpoint::shard::{self, CompartmentCursor, ShardId};
+use auditfwd_checkpoint::state::Gap;
+use auditfwd_checkpoint::{ObjectStore, known};
 use auditfwd_oci::{MinuteTimestamp, Ocid, Window};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,8 +27,22 @@ pub struct StatusReport {
     pub tenancy: String,
     /// The compartment index could not be read (nothing else could be either).
     pub error: Option<String>,
+    /// The last run could not list the compartment tree (since when, and why): no compartment
+    /// is being worked, and cursors keep ageing.
+    pub tree_error: Option<TreeErrorView>,
     /// Per (region, compartment), sorted by region then name.
     pub compartments: Vec<StatusRow>,
+}
+
+/// A compartment-tree failure recorded by a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreeErrorView {
+    /// First failure in a row.
+    pub since: DateTime<Utc>,
+    /// Latest failure.
+    pub at: DateTime<Utc>,
+    /// What OCI said.
+    pub message: String,
 }
 
 /// One (region, compartment).
@@ -35,25 +56,25 @@ pub struct StatusRow {
     pub name: String,
     /// Since when it has been missing from the tree (its events are no longer collected).
     pub missing_since: Option<DateTime<Utc>>,
-    /// The cursor (`None`: no window delivered yet).
+    /// The cursor: every minute before it has been listed (`None`: nothing listed yet).
     pub delivered_until: Option<MinuteTimestamp>,
+    /// Every minute before it has also had its settle pass.
+    pub settled_until: Option<MinuteTimestamp>,
     /// How far the cursor is behind now, in seconds.
     pub lag_seconds: Option<i64>,
-    /// Windows listed once, awaiting their settle pass.
-    pub awaiting_settle: usize,
-    /// The gap ledger.
+    /// Minutes listed once whose settle pass is still to come.
+    pub awaiting_settle_minutes: i64,
+    /// The gap ledger (delivered ranges waiting for their settle pass excluded).
     pub gaps: Vec<GapView>,
-    /// The window at the cursor that keeps failing.
+    /// The range at the cursor that keeps failing.
     pub failing: Option<GapView>,
     /// The most recent error.
     pub last_error: Option<String>,
     /// When the most recent error happened.
     pub last_error_at: Option<DateTime<Utc>>,
-    /// Events forwarded in the last 24 hours (fresh and settle passes, from manifests).
+    /// Events forwarded in the last 24 hours.
     pub forwarded_last_day: Option<u64>,
-    /// Late arrivals in the last 24 hours.
-    pub late_arrivals_last_day: Option<u64>,
-    /// The state or the manifests could not be read.
+    /// The state could not be read, or is missing.
     pub error: Option<String>,
 }
 
@@ -70,6 +91,10 @@ pub struct GapView {
     pub first_failed_at: DateTime<Utc>,
     /// Latest failure.
     pub last_failed_at: DateTime<Utc>,
+    /// It fell out of OCI's retention: it can never be delivered.
+    pub lost: bool,
+    /// Who accepted the loss, when, and why (`auditfwd gaps ack`).
+    pub acknowledged: Option<String>,
 }
 
 impl From<&Gap> for GapView {
@@ -80,7 +105,60 @@ impl From<&Gap> for GapView {
             attempts: g.attempts,
             first_failed_at: g.first_failed_at,
             last_failed_at: g.last_failed_at,
+            lost: g.lost,
+            acknowledged: g
+                .acknowledged
+                .as_ref()
+                .map(|a| format!("by {} at {}: {}", a.by, a.at, a.note)),
         }
+    }
+}
+
+impl StatusRow {
+    fn new(region: &str, id: &str, known: &known::KnownCompartment) -> Self {
+        StatusRow {
+            region: region.to_owned(),
+            compartment: id.to_owned(),
+            name: known.name.clone(),
+            missing_since: known.missing_since,
+            delivered_until: None,
+            settled_until: None,
+            lag_seconds: None,
+            awaiting_settle_minutes: 0,
+            gaps: Vec::new(),
+            failing: None,
+            last_error: None,
+            last_error_at: None,
+            forwarded_last_day: None,
+            error: None,
+        }
+    }
+
+    fn fill(&mut self, c: &CompartmentCursor, now: DateTime<Utc>) {
+        self.delivered_until = Some(c.delivered_until);
+        self.settled_until = Some(c.settled_until);
+        self.lag_seconds = Some((now - c.delivered_until.as_datetime()).num_seconds());
+        self.awaiting_settle_minutes =
+            (c.delivered_until.as_datetime() - c.settled_until.as_datetime()).num_minutes();
+        self.gaps = c
+            .gaps
+            .iter()
+            .filter(|g| g.not_before.is_none_or(|t| t <= now))
+            .map(GapView::from)
+            .collect();
+        self.failing = c.failing.as_ref().map(GapView::from);
+        self.last_error_at = c.last_error.as_ref().map(|e| e.at);
+        self.last_error = c.last_error.as_ref().map(|e| e.message.clone());
+        self.forwarded_last_day = Some(c.forwarded.last_day(now));
+    }
+
+    /// Whether this compartment stops or has stopped delivery: failing, a gap not delivered
+    /// (or lost and not acknowledged), an error, or unreadable state.
+    pub fn needs_attention(&self) -> bool {
+        self.failing.is_some()
+            || self.error.is_some()
+            || self.last_error.is_some()
+            || self.gaps.iter().any(|g| g.acknowledged.is_none())
     }
 }
 
@@ -95,6 +173,7 @@ pub async fn status<S: ObjectStore>(
         generated_at: now,
         tenancy: tenancy.to_string(),
         error: None,
+        tree_error: None,
         compartments: Vec::new(),
     };
     let index = match known::load(store, tenancy).await {
@@ -104,63 +183,45 @@ pub async fn status<S: ObjectStore>(
             return report;
         }
     };
-    let day_ago = MinuteTimestamp::floor(now - chrono::Duration::days(1));
-    let until = MinuteTimestamp::floor(now);
+    report.tree_error = index.tree_error.as_ref().map(|e| TreeErrorView {
+        since: e.since,
+        at: e.at,
+        message: e.message.clone(),
+    });
+    let layout = match layout::load(store, tenancy).await {
+        Ok(l) => l,
+        Err(e) => {
+            report.error = Some(format!("cannot read the shard layout: {e}"));
+            return report;
+        }
+    };
+    let mut shards: BTreeMap<ShardId, Result<Option<shard::ShardState>, String>> = BTreeMap::new();
     for region in regions {
         for (id, known) in &index.compartments {
-            let mut row = StatusRow {
-                region: region.clone(),
-                compartment: id.clone(),
-                name: known.name.clone(),
-                missing_since: known.missing_since,
-                delivered_until: None,
-                lag_seconds: None,
-                awaiting_settle: 0,
-                gaps: Vec::new(),
-                failing: None,
-                last_error: None,
-                last_error_at: None,
-                forwarded_last_day: None,
-                late_arrivals_last_day: None,
-                error: None,
-            };
-            let Ok(compartment) = Ocid::parse(id) else {
-                row.error = Some("not an OCID".into());
-                report.compartments.push(row);
-                continue;
-            };
-            let scope = Scope::new(tenancy.clone(), region.clone(), compartment);
-            match state::load(store, &scope).await {
-                Ok(Some((s, _))) => {
-                    row.delivered_until = Some(s.delivered_until);
-                    row.lag_seconds = Some((now - s.delivered_until.as_datetime()).num_seconds());
-                    row.awaiting_settle = s.awaiting_settle.len();
-                    row.gaps = s.gaps.iter().map(GapView::from).collect();
-                    row.failing = s.failing.as_ref().map(GapView::from);
-                    row.last_error_at = s.last_error.as_ref().map(|e| e.at);
-                    row.last_error = s.last_error.map(|e| e.message);
+            let mut row = StatusRow::new(region, id, known);
+            if let Some(layout) = &layout {
+                let sid = layout.shard_of(tenancy, region, id);
+                if !shards.contains_key(&sid) {
+                    let loaded = shard::load(store, &sid)
+                        .await
+                        .map(|o| o.map(|(s, _)| s))
+                        .map_err(|e| e.to_string());
+                    shards.insert(sid.clone(), loaded);
                 }
-                Ok(None) => {}
-                Err(e) => row.error = Some(format!("cannot read the state: {e}")),
-            }
-            if day_ago < until {
-                match auditfwd_checkpoint::manifest::list(store, &scope, day_ago, until).await {
-                    Ok(ms) => {
-                        let live = ms
-                            .iter()
-                            .filter(|m| m.pass != Pass::Replay && m.window.start() >= day_ago);
-                        let (mut fwd, mut late) = (0, 0);
-                        for m in live {
-                            fwd += m.counts.forwarded;
-                            late += m.counts.late_arrivals;
+                match shards.get(&sid) {
+                    Some(Ok(Some(state))) => {
+                        if let Some(c) = state.compartments.get(id) {
+                            row.fill(c, now);
                         }
-                        row.forwarded_last_day = Some(fwd);
-                        row.late_arrivals_last_day = Some(late);
                     }
-                    Err(e) => {
-                        row.error
-                            .get_or_insert_with(|| format!("cannot list the manifests: {e}"));
+                    Some(Ok(None)) if layout.has_created(&sid) => {
+                        let key = sid.state_key().map(|k| k.to_string()).unwrap_or_default();
+                        row.error = Some(format!(
+                            "checkpoint object {key} is missing although the layout says it was written: restore it, or `auditfwd init --reset-shard`"
+                        ));
                     }
+                    Some(Err(e)) => row.error = Some(format!("cannot read the state: {e}")),
+                    _ => {}
                 }
             }
             report.compartments.push(row);
@@ -170,6 +231,20 @@ pub async fn status<S: ObjectStore>(
         .compartments
         .sort_by(|a, b| (&a.region, &a.name).cmp(&(&b.region, &b.name)));
     report
+}
+
+// TEMP until the settings branch (auditfwd_telemetry::printable) is merged.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    std::borrow::Cow::Borrowed(s)
+}
+
+impl StatusReport {
+    /// Whether anything stops delivery: the exit code of `auditfwd status` is non-zero then.
+    pub fn needs_attention(&self) -> bool {
+        self.error.is_some()
+            || self.tree_error.is_some()
+            || self.compartments.iter().any(StatusRow::needs_attention)
+    }
 }
 
 /// `3d 4h`, `12m 5s`: a lag for people.
@@ -191,6 +266,15 @@ impl StatusReport {
         if let Some(e) = &self.error {
             let _ = writeln!(out, "ERROR: {e}");
         }
+        if let Some(t) = &self.tree_error {
+            let _ = writeln!(
+                out,
+                "FAILED: the last run could not list the compartment tree (since {}, last at {}): {}; no compartment is being worked and every cursor keeps ageing",
+                t.since,
+                t.at,
+                printable(&t.message)
+            );
+        }
         if self.compartments.is_empty() && self.error.is_none() {
             let _ = writeln!(
                 out,
@@ -205,14 +289,14 @@ impl StatusReport {
                 [
                     r.region.clone(),
                     if r.missing_since.is_some() {
-                        format!("{} (missing)", r.name)
+                        format!("{} (missing)", printable(&r.name))
                     } else {
-                        r.name.clone()
+                        printable(&r.name).into_owned()
                     },
                     r.delivered_until
                         .map_or_else(|| "not started".into(), |t| t.to_string()),
                     r.lag_seconds.map_or_else(|| "-".into(), human_duration),
-                    r.awaiting_settle.to_string(),
+                    r.awaiting_settle_minutes.to_string(),
                     (r.gaps.len() + usize::from(r.failing.is_some())).to_string(),
                     r.forwarded_last_day
                         .map_or_else(|| "?".into(), |n| n.to_string()),
@@ -224,7 +308,7 @@ impl StatusReport {
             "COMPARTMENT",
             "DELIVERED UNTIL",
             "LAG",
-            "SETTLE",
+            "SETTLE (MIN)",
             "GAPS",
             "FORWARDED 24H",
         ];
@@ -249,7 +333,7 @@ impl StatusReport {
             let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
         }
         for r in &self.compartments {
-            let at = format!("{} ({}) in {}", r.name, r.compartment, r.region);
+            let at = format!("{} ({}) in {}", printable(&r.name), r.compartment, r.region);
             if let Some(f) = &r.failing {
                 let _ = writeln!(
                     out,
@@ -258,11 +342,29 @@ impl StatusReport {
                 );
             }
             for g in &r.gaps {
-                let _ = writeln!(
-                    out,
-                    "GAP {at}: window {} undelivered after {} attempt(s): {} (replay with `auditfwd replay --gaps`)",
-                    g.window, g.attempts, g.reason
-                );
+                match (&g.acknowledged, g.lost) {
+                    (Some(ack), _) => {
+                        let _ = writeln!(
+                            out,
+                            "ACKNOWLEDGED GAP {at}: window {}: {} (accepted {ack})",
+                            g.window, g.reason
+                        );
+                    }
+                    (None, true) => {
+                        let _ = writeln!(
+                            out,
+                            "LOST {at}: window {}: {} (accept with `auditfwd gaps ack`)",
+                            g.window, g.reason
+                        );
+                    }
+                    (None, false) => {
+                        let _ = writeln!(
+                            out,
+                            "GAP {at}: window {} undelivered after {} attempt(s): {} (replay with `auditfwd replay --gaps`)",
+                            g.window, g.attempts, g.reason
+                        );
+                    }
+                }
             }
             if let (Some(e), Some(t)) = (&r.last_error, r.last_error_at) {
                 let _ = writeln!(out, "LAST ERROR {at} at {t}: {e}");

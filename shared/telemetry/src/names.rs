@@ -126,6 +126,9 @@ pub const SINK_RECONNECTS: &str = "auditfwd_sink_reconnects_total";
 pub const RATE_LIMIT_WAIT: &str = "auditfwd_rate_limit_wait_seconds";
 /// Compartments skipped because another runner holds their lease.
 pub const COMPARTMENTS_LEASED_ELSEWHERE: &str = "auditfwd_compartments_leased_elsewhere_total";
+/// Ranges that fell out of OCI's audit retention before they were delivered: counted once, when
+/// the loss is recorded.
+pub const GAPS_LOST: &str = "auditfwd_gaps_lost_total";
 
 /// Every metric auditfwd records.
 pub const METRICS: &[MetricSpec] = &[
@@ -295,6 +298,14 @@ pub const METRICS: &[MetricSpec] = &[
         unit: Unit::Count,
         labels: &[],
         help: "Compartments skipped because another runner held their lease.",
+        total: Total::Sum,
+    },
+    MetricSpec {
+        name: GAPS_LOST,
+        kind: MetricKind::Counter,
+        unit: Unit::Count,
+        labels: &["region"],
+        help: "Ranges that fell out of OCI's audit retention before they were delivered (each counted once).",
         total: Total::Sum,
     },
 ];

@@ -1,12 +1,14 @@
-//! Step 4, admit: one decision per listed event, in this order: dedupe (the window's own ids,
-//! the ids a settle pass already delivered, this process's recent deliveries), filter,
+//! Step 4, admit: one decision per listed event, in this order: dedupe (the listing's own ids,
+//! the ids earlier listings of these minutes returned, this process's recent deliveries), filter,
 //! per-type cap, scrub. The outcome is a typed [`Decision`]; each refusal is counted where it
 //! is made.
 
 use auditfwd_checkpoint::EventIdSet;
 use auditfwd_checkpoint::ids::IdHash;
+use auditfwd_checkpoint::shard::CompartmentCursor;
 use auditfwd_oci::audit::AuditEvent;
 use auditfwd_telemetry::names;
+use chrono::{DateTime, Utc};
 
 use crate::dedupe::RecentIds;
 use crate::filter::EventFilter;
@@ -36,16 +38,45 @@ pub(crate) struct Admitted {
     pub(crate) late: bool,
 }
 
-/// The rules one pass admits events by.
-#[derive(Debug)]
+/// Ids listed before, as the checkpoint remembers them (a compartment's recent listings, or a
+/// gap's delivered set).
+pub(crate) trait Remembered: Sync {
+    /// Whether `id` was listed before.
+    fn remembers(&self, id: &IdHash) -> bool;
+}
+
+impl Remembered for EventIdSet {
+    fn remembers(&self, id: &IdHash) -> bool {
+        self.contains_hash(id)
+    }
+}
+
+impl Remembered for CompartmentCursor {
+    fn remembers(&self, id: &IdHash) -> bool {
+        self.has_listed(id)
+    }
+}
+
+/// The rules one listing admits events by.
 pub(crate) struct Admission<'a> {
     pub(crate) filter: &'a EventFilter,
     pub(crate) caps: &'a TypeCaps,
     pub(crate) scrub: &'a ScrubPolicy,
     /// This process's recent deliveries; `None` on a replay, which resends on purpose.
     pub(crate) recent: Option<&'a RecentIds>,
-    /// Ids an earlier pass over the window delivered (settle passes, gaps left by one).
-    pub(crate) persisted: Option<&'a EventIdSet>,
+    /// Ids listed before (the compartment's recent listings, a gap's delivered set).
+    pub(crate) remembered: Option<&'a dyn Remembered>,
+    /// A new id whose `eventTime` is before this was listed late (its minute was listed
+    /// before without it).
+    pub(crate) late_before: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Admission<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("late_before", &self.late_before)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Admission<'_> {
@@ -54,8 +85,10 @@ impl Admission<'_> {
         // Hashed once; the window's set, both dedupe layers and the digest share it.
         let hash = IdHash::of(&event.event_id);
         let first_in_window = seen.insert_hash(&hash);
-        let known_before = self.persisted.is_some_and(|p| p.contains_hash(&hash));
-        let late = self.persisted.is_some() && !known_before && first_in_window;
+        let known_before = self.remembered.is_some_and(|r| r.remembers(&hash));
+        let late = !known_before
+            && first_in_window
+            && self.late_before.is_some_and(|t| event.event_time < t);
         let decide = |decision| Admitted { decision, late };
         if !first_in_window || known_before || self.recent.is_some_and(|r| r.contains(&hash)) {
             return decide(Decision::Duplicate);
@@ -116,7 +149,8 @@ mod tests {
             caps: &caps,
             scrub: &scrub,
             recent: Some(&recent),
-            persisted: Some(&persisted),
+            remembered: Some(&persisted),
+            late_before: Some("2026-11-22T10:10:00Z".parse().unwrap()),
         };
         let mut seen = EventIdSet::new();
         let a = settle.admit(event("a"), &mut seen).await;
@@ -156,7 +190,8 @@ mod tests {
             caps: &caps,
             scrub: &scrub,
             recent: Some(&recent),
-            persisted: None,
+            remembered: None,
+            late_before: None,
         };
         // Admitted but never confirmed (the send failed): admitted again next time.
         assert!(is_forward(

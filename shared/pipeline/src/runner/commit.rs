@@ -1,23 +1,19 @@
-//! Step 6, commit: a delivered pass becomes durable as its manifest, then the compartment's
-//! state, written only over the version this runner read or wrote (`if-match`), so a runner
-//! that lost its lease can never move another's cursor. Failures are recorded in the state
-//! too (`last_error`, `failing`, the gap ledger), through the same conditional write.
+//! Step 6, commit: a delivered listing moves its compartment's cursors (or closes part of a gap)
+//! and becomes a range record of the shard's next manifest. The shard writes both (manifest
+//! first, then its state, over the version it holds) at the end of its cycle, after a busy
+//! window, or when its lease needs renewing ([`super::shard`]).
 
-use std::sync::Arc;
-
-use auditfwd_checkpoint::manifest::{self, Confirmation, DeliveryManifest, Pass};
-use auditfwd_checkpoint::state::{self, LastError};
-use auditfwd_checkpoint::{ObjectStore, Scope, StoreError};
-use auditfwd_oci::Window;
-use auditfwd_telemetry::names;
+use auditfwd_checkpoint::ObjectStore;
+use auditfwd_checkpoint::manifest::Confirmation;
+use auditfwd_checkpoint::shard::CompartmentCursor;
+use auditfwd_checkpoint::shard_manifest::RangeRecord;
+use auditfwd_checkpoint::state::Gap;
+use auditfwd_oci::{MinuteTimestamp, Window};
+use chrono::{DateTime, Utc};
 
 use super::Runner;
-use super::compartment::Work;
-use super::failure::Pending;
-use super::list::passes;
-use super::report::CompartmentReport;
 use super::window::Delivered;
-use crate::sink::{Sink, SinkFailure};
+use crate::sink::Sink;
 use crate::source::AuditSource;
 
 impl<A, S, K> Runner<A, S, K>
@@ -26,99 +22,116 @@ where
     S: ObjectStore + 'static,
     K: Sink + 'static,
 {
-    /// Writes the window's manifest, then the state. The caller has already moved the cursor
-    /// (or the settle queue, or the ledger) in `w.state`.
-    pub(crate) async fn commit(
+    /// Applies a delivered live listing of `unit` (started at `started`) to `cursor`.
+    pub(crate) fn record_listing(
         &self,
-        scope: &Scope,
-        w: &mut Work,
-        window: Window,
-        pass: Pass,
-        d: &Delivered,
-        rep: &mut CompartmentReport,
-    ) -> Result<(), Pending> {
-        let m = DeliveryManifest {
-            window,
-            pass,
-            counts: d.counts,
-            first_event_time: d.first,
-            last_event_time: d.last,
-            forwarded_ids_digest: d.digest.to_hex(),
-            confirmation: d.confirmation.unwrap_or(Confirmation::NothingToSend),
-            committed_at: self.clock.now(),
-            committed_by: self.config.owner.clone(),
-        };
-        if let Err(e) = manifest::write(&*self.store, scope, &m).await {
-            return Err(Pending::Manifest {
-                window,
-                error: Arc::new(e),
+        cursor: &mut CompartmentCursor,
+        compartment: &str,
+        unit: Window,
+        started: DateTime<Utc>,
+        delivered_before: MinuteTimestamp,
+        d: Delivered,
+    ) -> RangeRecord {
+        let settle_lag = self.config.windows.settle_lag;
+        cursor.forwarded.add(self.clock.now(), d.counts.forwarded);
+        let d = self.counted(compartment, unit, d);
+        cursor.listed(unit, started, settle_lag, d.listed_ids.clone());
+        record(compartment, unit, delivered_before, d)
+    }
+
+    /// Applies a delivered listing of `unit`, part of `gap`, to `cursor`: that part of the gap
+    /// is closed. Minutes of it that were still younger than the settle lag get their settle
+    /// pass later, as a gap-ledger entry that waits until then.
+    pub(crate) fn gap_delivered(
+        &self,
+        cursor: &mut CompartmentCursor,
+        compartment: &str,
+        gap: &Gap,
+        unit: Window,
+        started: DateTime<Utc>,
+        d: Delivered,
+    ) -> RangeRecord {
+        let now = self.clock.now();
+        let settle_lag = self.config.windows.settle_lag;
+        cursor.forwarded.add(now, d.counts.forwarded);
+        let d = self.counted(compartment, unit, d);
+        close_gap_window(&mut cursor.gaps, gap, unit);
+        let settled_by = chrono::Duration::from_std(settle_lag)
+            .ok()
+            .and_then(|lag| started.checked_sub_signed(lag))
+            .map(MinuteTimestamp::floor);
+        if !settle_lag.is_zero()
+            && let Some(settled_by) = settled_by
+            && let Ok(young) = Window::new(unit.start().max(settled_by), unit.end())
+        {
+            let mut listed = d.listed_ids.clone();
+            if let Some(before) = &gap.delivered {
+                listed.extend(before);
+            }
+            let ready = young.end().as_datetime()
+                + chrono::Duration::from_std(settle_lag).unwrap_or_default();
+            cursor.gaps.push(Gap {
+                delivered: Some(listed),
+                not_before: Some(ready),
+                ..Gap::new(
+                    young,
+                    "settle pass of minutes delivered from the gap ledger",
+                    now,
+                )
             });
+            cursor.gaps.sort_by_key(|g| g.window);
         }
-        w.state.last_error = None;
-        self.save(scope, w).await?;
-        rep.windows_committed += 1;
-        rep.counts += &d.counts;
-        metrics::counter!(names::WINDOWS_COMMITTED, "region" => scope.region.clone(), "pass" => pass.as_str())
-            .increment(1);
+        record(compartment, unit, cursor.delivered_until, d)
+    }
+
+    fn counted(&self, compartment: &str, unit: Window, d: Delivered) -> Delivered {
         let c = &d.counts;
         if c.dropped > 0 {
-            tracing::warn!(%scope, %window, dropped = c.dropped, "events dropped by per-event-type caps");
+            tracing::warn!(%compartment, window = %unit, dropped = c.dropped, "events dropped by per-event-type caps");
         }
-        tracing::info!(%scope, %window, pass = pass.as_str(), listed = c.listed, forwarded = c.forwarded,
-            deduplicated = c.deduplicated, filtered = c.filtered, late = c.late_arrivals, "window committed");
-        Ok(())
+        tracing::debug!(%compartment, window = %unit, listed = c.listed, forwarded = c.forwarded,
+            deduplicated = c.deduplicated, filtered = c.filtered, late = c.late_arrivals, pages = d.pages, "range delivered");
+        d
     }
+}
 
-    /// Writes `w.state` over the version this runner holds.
-    pub(crate) async fn save(&self, scope: &Scope, w: &mut Work) -> Result<(), Pending> {
-        w.state.updated_at = self.clock.now();
-        w.state.updated_by.clone_from(&self.config.owner);
-        match state::save(&*self.store, scope, &w.state, w.etag.as_ref()).await {
-            Ok(etag) => {
-                w.etag = Some(etag);
-                Ok(())
-            }
-            Err(StoreError::PreconditionFailed { .. }) => Err(Pending::CheckpointConflict),
-            Err(e) => Err(Pending::CheckpointWrite(Arc::new(e))),
+fn record(
+    compartment: &str,
+    unit: Window,
+    delivered_before: MinuteTimestamp,
+    d: Delivered,
+) -> RangeRecord {
+    RangeRecord {
+        compartment: compartment.to_owned(),
+        range: unit,
+        delivered_before,
+        counts: d.counts,
+        confirmation: d.confirmation.unwrap_or(Confirmation::NothingToSend),
+        first_event_time: d.first,
+        last_event_time: d.last,
+        windows: d.tallies.into_records(),
+    }
+}
+
+/// Removes `done` (a part of `gap`) from the ledger entry that holds it.
+fn close_gap_window(gaps: &mut Vec<Gap>, gap: &Gap, done: Window) {
+    let Some(idx) = gaps
+        .iter()
+        .position(|g| g.window.contains_window(&done) && g.delivered == gap.delivered)
+    else {
+        return;
+    };
+    let g = gaps.remove(idx);
+    for (start, end) in [
+        (g.window.start(), done.start()),
+        (done.end(), g.window.end()),
+    ] {
+        if let Ok(rest) = Window::new(start, end) {
+            gaps.push(Gap {
+                window: rest,
+                ..g.clone()
+            });
         }
     }
-
-    /// Records a window OCI would not serve (the caller already placed it in `failing` or the
-    /// ledger).
-    pub(crate) async fn window_failed(
-        &self,
-        scope: &Scope,
-        w: &mut Work,
-        window: Window,
-        e: &auditfwd_oci::Error,
-    ) -> Result<(), Pending> {
-        let reason = if passes(e) { "transient" } else { "refused" };
-        metrics::counter!(names::WINDOWS_FAILED, "region" => scope.region.clone(), "reason" => reason)
-            .increment(1);
-        tracing::error!(%scope, %window, error = %e, "window not delivered");
-        w.state.last_error = Some(LastError {
-            at: self.clock.now(),
-            message: format!("window {window}: {e}"),
-        });
-        self.save(scope, w).await
-    }
-
-    /// Records that the sink did not confirm a batch; the cursor stays. Returns why the
-    /// compartment stops.
-    pub(crate) async fn sink_failed(&self, scope: &Scope, w: &mut Work, e: SinkFailure) -> Pending {
-        tracing::error!(%scope, error = %e, "syslog delivery failed; cursor unchanged");
-        let pending = Pending::Sink(Arc::new(e));
-        w.state.last_error = Some(LastError {
-            at: self.clock.now(),
-            message: pending.to_string(),
-        });
-        // Only an existing state is updated; a new compartment's first state waits for a
-        // delivered window.
-        if w.etag.is_some()
-            && let Err(e) = self.save(scope, w).await
-        {
-            tracing::warn!(%scope, error = %e, "could not record the error in the checkpoint");
-        }
-        pending
-    }
+    gaps.sort_by_key(|g| g.window);
 }

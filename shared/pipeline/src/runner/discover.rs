@@ -4,11 +4,14 @@
 
 use std::sync::Arc;
 
-use auditfwd_checkpoint::{ObjectStore, Scope, known};
+use std::collections::BTreeMap;
+
+use auditfwd_checkpoint::layout::{self, Layout};
+use auditfwd_checkpoint::{ObjectStore, Scope, known, migrate};
 use auditfwd_oci::Ocid;
 
 use super::Runner;
-use super::failure::Warning;
+use super::failure::{Pending, Warning};
 use super::report::RunReport;
 use crate::compartments::{CompartmentRule, select};
 use crate::sink::Sink;
@@ -63,6 +66,14 @@ where
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "cannot list the compartment tree");
+                if update_index {
+                    let tenancy = self.source.tenancy();
+                    if let Err(w) =
+                        known::record_tree_error(&*self.store, tenancy, &e.to_string(), now).await
+                    {
+                        report.warnings.push(Warning::Index(Arc::new(w)));
+                    }
+                }
                 report.tree_error = Some(Arc::new(e));
                 return Discovery {
                     report,
@@ -107,6 +118,54 @@ where
                 report.missing_compartments = changes.missing;
             }
             Err(e) => report.warnings.push(Warning::Index(Arc::new(e))),
+        }
+    }
+
+    /// The tenancy's shard layout: read, or (first run) migrated from version-1 state, or
+    /// created for the compartments of `items`.
+    pub async fn layout_for(&self, items: &[WorkItem]) -> Result<Layout, Pending> {
+        let tenancy = self.source.tenancy();
+        match layout::load(&*self.store, tenancy).await {
+            Ok(Some(l)) => return Ok(l),
+            Ok(None) => {}
+            Err(e) => return Err(Pending::CheckpointRead(Arc::new(e))),
+        }
+        let now = self.clock.now();
+        let mut per_region: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut compartments: Vec<Ocid> = Vec::new();
+        for i in items {
+            *per_region.entry(i.scope.region.as_str()).or_default() += 1;
+            if !compartments.contains(&i.scope.compartment) {
+                compartments.push(i.scope.compartment.clone());
+            }
+        }
+        let shards = layout::shards_for(per_region.values().copied().max().unwrap_or(0));
+        let regions: Vec<String> = per_region.keys().map(|r| (*r).to_owned()).collect();
+        let owner = &self.config.owner;
+        let write_err = |e| Pending::CheckpointWrite(Arc::new(e));
+        match migrate::from_v1(
+            &*self.store,
+            tenancy,
+            &regions,
+            &compartments,
+            shards,
+            now,
+            owner,
+        )
+        .await
+        {
+            Ok(Some((l, m))) => {
+                tracing::warn!(
+                    compartments = m.compartments,
+                    shards = m.shards,
+                    "migrated per-compartment (version 1) state into shards"
+                );
+                Ok(l)
+            }
+            Ok(None) => layout::create(&*self.store, tenancy, &Layout::new(shards, now))
+                .await
+                .map_err(write_err),
+            Err(e) => Err(write_err(e)),
         }
     }
 

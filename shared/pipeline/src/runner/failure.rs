@@ -74,6 +74,15 @@ pub enum Pending {
     /// The lease could not be renewed between windows (lost, or the store failed).
     #[error("lease: {0}")]
     LeaseRenewal(Arc<LeaseError>),
+    /// The shard's state is missing although the layout says it was written: never a fresh
+    /// start, which would re-send or skip hours of events.
+    #[error(
+        "checkpoint object {key} is missing although this tenancy's layout says it was written (deleted, or the checkpoint location changed?); nothing was sent for its compartments. Restore the object (the state bucket keeps versions), or run `auditfwd init --reset-shard` to start its compartments again at the initial look-back"
+    )]
+    ShardStateMissing {
+        /// The object key.
+        key: String,
+    },
     /// The state could not be read.
     #[error("cannot read the checkpoint: {0}")]
     CheckpointRead(Arc<StoreError>),

@@ -1,34 +1,24 @@
-//! The runner: one forwarding cycle over every selected (region, compartment). The data path,
-//! one file per step, in order:
+//! The runner: one forwarding cycle over every selected (region, compartment), worked shard by
+//! shard. The data path, one file per step, in order:
 //!
 //! 1. [`discover`]: the compartment tree, the include/exclude rules, the compartment index;
-//! 2. [`plan`]: under the compartment's [`lease`], its state and what is due (gap ledger,
-//!    settle passes, fresh windows), in [`compartment`] and [`passes`];
-//! 3. [`list`]: each window's pages, through the source's paginator;
+//! 2. [`plan`]: what each compartment has due, from its cursors in its [`shard`]'s state (the
+//!    shard is read and leased once for all its compartments; [`compartment`] works each one);
+//! 3. [`list`]: each range's pages through the source's paginator, cut by [`walk`] so an idle
+//!    range is one call and a busy one is delivered a window at a time;
 //! 4. [`admit`]: per event, dedupe → filter → cap → scrub, one typed decision;
 //! 5. [`send`]: each page's admitted events as one batch to the sink;
-//! 6. [`commit`]: manifest, then state, only after the sink confirmed every batch;
+//! 6. [`commit`]: cursors moved and manifest records made, written by the shard after the sink
+//!    confirmed every batch;
 //! 7. [`report`]: what the run did, and the gauges it leaves.
 //!
-//! Steps 3–5 are the per-window path ([`window`]) that live passes, gap retries and replays
-//! share; the [`pool`] works compartments `concurrency` at a time for all of them. Each run
-//! takes its own [`RunContext`] (mode, stop token, deadline); the runner itself holds only
-//! what lives across runs (clients, settings, the in-process dedupe cache, leases held).
-//!
-//! Order inside a compartment: gap-ledger entries first (oldest undelivered data), then
-//! settle passes, then fresh windows from the cursor, oldest first. What happens on failure
-//! (each row is a [`Pending`] variant):
-//!
-//! | failure | cursor | where it shows |
-//! |---|---|---|
-//! | sink (syslog down) | stays | `last_error`; the run is pending; no further compartment starts |
-//! | OCI, may pass (429/5xx/timeouts after the client's retries, bad pages) | stays at the window | `failing`; after [`RunnerConfig::gap_after`] failed cycles the window goes to the gap ledger and the cursor moves on |
-//! | OCI, will not pass (404 inaccessible, 401, 400) | moves past the due range | the gap ledger at once |
-//! | checkpoint write | stays | `last_error`; delivered events are re-sent next cycle (duplicates bounded by one window) |
-//!
-//! Gap-ledger entries are retried every cycle (and by `auditfwd replay --gaps`) until
-//! delivered. A run is complete when every selected compartment committed all its due windows
-//! and no compartment has open gaps or a failing window.
+//! Steps 3–5 are the per-listing path ([`window`]) that live listings, gap retries and replays
+//! share; the [`pool`] works shards (or, for replays, compartments) `concurrency` at a time.
+//! Each run takes its own [`RunContext`] (mode, stop token, deadline); the runner itself holds
+//! only what lives across runs (clients, settings, the in-process dedupe cache, the page
+//! budget, the shards it holds). The failure rules are in [`compartment`]. A run is complete
+//! when every selected compartment listed everything due and has no open gap or failing range.
+//! The cost model behind this shape is docs/design/scale.md.
 
 mod admit;
 mod commit;
@@ -36,13 +26,14 @@ mod compartment;
 mod context;
 mod discover;
 mod failure;
-mod lease;
+mod held;
 mod list;
-mod passes;
-mod plan;
+pub(crate) mod plan;
 pub(crate) mod pool;
 mod report;
 mod send;
+mod shard;
+mod walk;
 pub(crate) mod window;
 
 use std::fmt;
@@ -56,6 +47,7 @@ pub use discover::{Discovery, WorkItem};
 pub(crate) use failure::display_opt;
 pub use failure::{Pending, StopReason, Warning};
 pub use report::{CompartmentReport, Outcome, RunReport};
+pub use shard::{ShardItem, group};
 
 use crate::clock::Clock;
 use crate::compartments::CompartmentRule;
@@ -66,7 +58,7 @@ use crate::plan::WindowPolicy;
 use crate::scrub::ScrubPolicy;
 use crate::sink::Sink;
 use crate::source::AuditSource;
-use lease::HeldLeases;
+use held::HeldShards;
 use pool::Job;
 
 /// How the runner behaves (everything but the I/O edges).
@@ -82,11 +74,15 @@ pub struct RunnerConfig {
     pub filter: EventFilter,
     /// Credential-header scrubbing.
     pub scrub: ScrubPolicy,
-    /// Compartments processed at once (each task holds one page at a time).
+    /// Shards processed at once.
     pub concurrency: usize,
+    /// Compartments of one shard listed at once (latency-bound listings overlap).
+    pub compartments_at_once: usize,
+    /// Pages held in memory at once across the process (each listing holds one at a time).
+    pub pages_in_flight: usize,
     /// Who this runner is, in leases, state and manifests.
     pub owner: String,
-    /// How long a compartment lease lasts (renewed between windows).
+    /// How long a shard lease lasts (renewed with progress once half is gone).
     pub lease_ttl: Duration,
     /// Attempts per page, on top of the OCI client's own retries (a page that arrives
     /// damaged is fetched again).
@@ -110,6 +106,8 @@ impl RunnerConfig {
             filter: EventFilter::default(),
             scrub: ScrubPolicy::default(),
             concurrency: 4,
+            compartments_at_once: 16,
+            pages_in_flight: 16,
             owner: owner.into(),
             lease_ttl: Duration::from_secs(5 * 60),
             page_attempts: 3,
@@ -144,7 +142,8 @@ pub struct Runner<A, S, K> {
     config: RunnerConfig,
     limits: RateLimits,
     recent: RecentIds,
-    held: HeldLeases,
+    pages: tokio::sync::Semaphore,
+    held: HeldShards,
 }
 
 impl<A, S, K> fmt::Debug for Runner<A, S, K> {
@@ -172,6 +171,7 @@ where
     ) -> Self {
         let ttl = config.windows.settle_lag + Duration::from_secs(3600);
         let recent = RecentIds::new(config.recent_ids_capacity, ttl);
+        let pages = tokio::sync::Semaphore::new(config.pages_in_flight.max(1));
         Runner {
             source,
             store,
@@ -180,7 +180,8 @@ where
             config,
             limits,
             recent,
-            held: HeldLeases::default(),
+            pages,
+            held: HeldShards::default(),
         }
     }
 
@@ -220,9 +221,9 @@ where
         self.process(ctx, report, items).await
     }
 
-    /// Works `items` (from [`Runner::discover`], or received from a poller) with bounded
-    /// concurrency and adds a [`CompartmentReport`] for each to `report`. Once the sink fails,
-    /// no further compartment is started.
+    /// Works `items` (from [`Runner::discover`], or received from a poller) shard by shard,
+    /// `concurrency` shards at a time, and adds a [`CompartmentReport`] for each to `report`.
+    /// Once the sink fails, no further shard is started.
     pub async fn process(
         &self,
         ctx: &RunContext,
@@ -232,36 +233,76 @@ where
         if report.started_at.is_none() {
             report.started_at = Some(self.clock.now());
         }
-        let job = Live { runner: self, ctx };
-        let mut done = pool::run(items, self.config.concurrency, &*self.sinks, ctx, &job).await;
-        report.compartments.append(&mut done);
+        let layout = match self.layout_for(&items).await {
+            Ok(l) => l,
+            Err(p) => {
+                report.compartments.extend(items.into_iter().map(|i| {
+                    let mut r = CompartmentReport::new(i.scope, i.name);
+                    r.outcome = Outcome::Pending(p.clone());
+                    r
+                }));
+                return report;
+            }
+        };
+        let shards = group(items, &layout);
+        self.process_shards(ctx, report, shards, &layout).await
+    }
+
+    /// Works `shards` (grouped under `layout`): what [`Runner::process`] does once grouped, and
+    /// what the Lambda worker calls with the shards it received.
+    pub async fn process_shards(
+        &self,
+        ctx: &RunContext,
+        mut report: RunReport,
+        shards: Vec<ShardItem>,
+        layout: &auditfwd_checkpoint::layout::Layout,
+    ) -> RunReport {
+        if report.started_at.is_none() {
+            report.started_at = Some(self.clock.now());
+        }
+        let job = Live {
+            runner: self,
+            ctx,
+            layout,
+        };
+        let done = pool::run(shards, self.config.concurrency, &*self.sinks, ctx, &job).await;
+        report.compartments.extend(done.into_iter().flatten());
         report.compartments.sort_by(|a, b| a.scope.cmp(&b.scope));
         report.record_gauges();
         report
     }
 }
 
-/// The live cycle (and `replay --gaps`) as a pool job.
+/// The live cycle (and `replay --gaps`) as a pool job over shards.
 struct Live<'r, A, S, K> {
     runner: &'r Runner<A, S, K>,
     ctx: &'r RunContext,
+    layout: &'r auditfwd_checkpoint::layout::Layout,
 }
 
-impl<A, S, K> Job<K> for Live<'_, A, S, K>
+impl<A, S, K> Job<ShardItem, K> for Live<'_, A, S, K>
 where
     A: AuditSource + 'static,
     S: ObjectStore + 'static,
     K: Sink + 'static,
 {
-    type Output = CompartmentReport;
+    type Output = Vec<CompartmentReport>;
 
-    fn not_started(&self, item: &WorkItem, why: Pending) -> CompartmentReport {
-        let mut rep = CompartmentReport::new(item.scope.clone(), item.name.clone());
-        rep.outcome = Outcome::Pending(why);
-        rep
+    fn not_started(&self, item: &ShardItem, why: Pending) -> Vec<CompartmentReport> {
+        item.compartments
+            .iter()
+            .map(|c| {
+                let mut rep = CompartmentReport::new(c.scope.clone(), c.name.clone());
+                rep.outcome = Outcome::Pending(why.clone());
+                rep
+            })
+            .collect()
     }
 
-    async fn work(&self, item: &WorkItem, sink: &mut K) -> (CompartmentReport, bool) {
-        self.runner.compartment(self.ctx, item, sink).await
+    async fn work(&self, item: &ShardItem, sink: &mut K) -> (Vec<CompartmentReport>, bool) {
+        self.runner.held.hold(&item.shard);
+        let done = self.runner.shard(self.ctx, item, self.layout, sink).await;
+        self.runner.held.unhold(&item.shard);
+        done
     }
 }

@@ -1,5 +1,5 @@
-//! The worker pool every kind of run shares (live cycles, `replay --gaps`, replays): a queue
-//! of [`WorkItem`]s worked `concurrency` at a time, each task with its own sink connection,
+//! The worker pool every kind of run shares (live cycles and `replay --gaps` over shards,
+//! replays over compartments): a queue of items worked `concurrency` at a time, each task with its own sink connection,
 //! opened on first use and closed politely at the end. Once a task's sink fails, no further
 //! item is started (they are reported as not started, with why), and nothing starts once the
 //! run is asked to stop.
@@ -10,37 +10,33 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::context::RunContext;
-use super::discover::WorkItem;
 use super::failure::Pending;
 use crate::sink::Sink;
 
 /// What a pool does with each item.
-pub(crate) trait Job<K>: Sync {
+pub(crate) trait Job<T, K>: Sync {
     /// The result per item.
     type Output: Send;
 
     /// The result for an item that was not started, and why.
-    fn not_started(&self, item: &WorkItem, why: Pending) -> Self::Output;
+    fn not_started(&self, item: &T, why: Pending) -> Self::Output;
 
     /// Works `item` over `sink`; the result, and whether the sink failed.
-    fn work(
-        &self,
-        item: &WorkItem,
-        sink: &mut K,
-    ) -> impl Future<Output = (Self::Output, bool)> + Send;
+    fn work(&self, item: &T, sink: &mut K) -> impl Future<Output = (Self::Output, bool)> + Send;
 }
 
 /// Works every item of `items` with `workers` concurrent tasks; results in no particular order.
-pub(crate) async fn run<K, J>(
-    items: Vec<WorkItem>,
+pub(crate) async fn run<T, K, J>(
+    items: Vec<T>,
     workers: usize,
     new_sink: &(dyn Fn() -> K + Send + Sync),
     ctx: &RunContext,
     job: &J,
 ) -> Vec<J::Output>
 where
+    T: Send,
     K: Sink,
-    J: Job<K>,
+    J: Job<T, K>,
 {
     let queue = Mutex::new(VecDeque::from(items));
     let sink_down = AtomicBool::new(false);
@@ -52,8 +48,8 @@ where
         .collect()
 }
 
-async fn task<K: Sink, J: Job<K>>(
-    queue: &Mutex<VecDeque<WorkItem>>,
+async fn task<T: Send, K: Sink, J: Job<T, K>>(
+    queue: &Mutex<VecDeque<T>>,
     sink_down: &AtomicBool,
     new_sink: &(dyn Fn() -> K + Send + Sync),
     ctx: &RunContext,

@@ -46,8 +46,11 @@ pub struct CompartmentReport {
     pub counts: Counts,
     /// Cursor after the run (`None` when the state could not be read).
     pub delivered_until: Option<MinuteTimestamp>,
-    /// Gap-ledger entries open after the run.
+    /// Gap-ledger entries still to deliver after the run (retried every cycle).
     pub open_gaps: Vec<Gap>,
+    /// Ranges lost to OCI's retention and not acknowledged yet (`auditfwd gaps ack`): never
+    /// retried, but not complete until someone accepts them.
+    pub lost_gaps: Vec<Gap>,
     /// The window at the cursor that is failing, if any.
     pub failing: Option<Gap>,
 }
@@ -63,6 +66,7 @@ impl CompartmentReport {
             counts: Counts::default(),
             delivered_until: None,
             open_gaps: Vec::new(),
+            lost_gaps: Vec::new(),
             failing: None,
         }
     }
@@ -73,7 +77,9 @@ impl CompartmentReport {
     /// "delivered", never "someone else may have".
     pub fn is_complete(&self) -> bool {
         match self.outcome {
-            Outcome::Complete => self.open_gaps.is_empty() && self.failing.is_none(),
+            Outcome::Complete => {
+                self.open_gaps.is_empty() && self.lost_gaps.is_empty() && self.failing.is_none()
+            }
             Outcome::LeasedElsewhere { .. } | Outcome::Pending(_) => false,
         }
     }
@@ -227,6 +233,13 @@ fn write_compartment(f: &mut fmt::Formatter<'_>, c: &CompartmentReport) -> fmt::
             f,
             "GAP {name} ({id}) in {at}: window {} undelivered after {} attempt(s): {}",
             g.window, g.attempts, g.reason
+        )?;
+    }
+    for g in &c.lost_gaps {
+        writeln!(
+            f,
+            "LOST {name} ({id}) in {at}: window {}: {} (accept with `auditfwd gaps ack`)",
+            g.window, g.reason
         )?;
     }
     Ok(())

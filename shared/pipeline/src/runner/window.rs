@@ -1,51 +1,95 @@
-//! The per-window path every pass shares (live fresh and settle passes, gap retries,
-//! replays): list the window page by page (step 3), admit each event (step 4), and send each
-//! page's admitted events as one batch (step 5). A pass confirms or fails as a whole: the
-//! caller commits (step 6) only a [`Delivered`] pass.
+//! The per-listing path every pass shares (live listings, gap retries, replays): list one
+//! range page by page (step 3), admit each event (step 4), and send each page's admitted events
+//! as one batch (step 5). A listing confirms or fails as a whole: the caller commits (step 6)
+//! only a [`Delivered`] listing.
+//!
+//! A *probe* lists a range that spans several aligned windows in the hope it fits in one page:
+//! when the first page says more follow, nothing of it is admitted or sent, and the caller
+//! walks the range in smaller units ([`super::walk`]).
+
+use std::future::Future;
+use std::sync::Arc;
 
 use auditfwd_checkpoint::ids::IdHash;
 use auditfwd_checkpoint::manifest::{Confirmation, Pass};
+use auditfwd_checkpoint::shard_manifest::Tallies;
 use auditfwd_checkpoint::{Counts, EventIdSet, IdDigest, ObjectStore, Scope};
 use auditfwd_oci::Window;
 use auditfwd_oci::audit::AuditEvent;
 use auditfwd_telemetry::names;
 use chrono::{DateTime, Utc};
 
-use std::sync::Arc;
-
 use super::Runner;
-use super::admit::{Admission, Decision};
+use super::admit::{Admission, Decision, Remembered};
 use super::failure::Pending;
 use super::list::Listing;
 use super::send::{Batch, send};
+use crate::plan::aligned_window;
 use crate::sink::{Outbound, Sink, SinkFailure};
 use crate::source::{AuditSource, Page};
 
-/// Where a pass's admitted events go.
+/// A sink shared by the listings of one task (a shard's compartments take turns per batch).
+pub(crate) type SharedSink<'s, K> = tokio::sync::Mutex<&'s mut K>;
+
+/// Where a listing's admitted events go.
 #[derive(Debug)]
-pub(crate) enum Output<'a, K> {
+pub(crate) enum Output<'a, 's, K> {
     /// To the sink, confirmed batch by batch.
-    Sink(&'a mut K),
+    Sink(&'a SharedSink<'s, K>),
     /// Nowhere: counted only (`auditfwd replay --dry-run`).
     DryRun,
 }
 
-/// The result of one delivered pass.
+/// Keeps whatever guards the listing alive between its pages (a shard's lease).
+pub(crate) trait KeepAlive: Sync {
+    /// Called before each page; an error stops the listing.
+    fn keep_alive(&self) -> impl Future<Output = Result<(), Pending>> + Send;
+}
+
+/// Nothing to keep alive (replays hold no lease).
+#[derive(Debug)]
+pub(crate) struct NoLease;
+
+impl KeepAlive for NoLease {
+    async fn keep_alive(&self) -> Result<(), Pending> {
+        Ok(())
+    }
+}
+
+/// One listing: a range, how it counts, and what it must not send again.
+pub(crate) struct Unit<'a> {
+    /// The range listed.
+    pub(crate) window: Window,
+    /// How events are labelled (metrics, the replay flag).
+    pub(crate) pass: Pass,
+    /// Ids listed before.
+    pub(crate) remembered: Option<&'a dyn Remembered>,
+    /// New ids older than this arrived late.
+    pub(crate) late_before: Option<DateTime<Utc>>,
+    /// Give up (return `None`) rather than page: the caller will list smaller units.
+    pub(crate) probe: bool,
+}
+
+/// The result of one delivered listing.
 #[derive(Debug, Default)]
 pub(crate) struct Delivered {
     pub(crate) counts: Counts,
-    /// Every id the listing returned (what a settle pass will not send again).
+    /// Every id the listing returned (what later listings of these minutes must not send).
     pub(crate) listed_ids: EventIdSet,
     pub(crate) digest: IdDigest,
     pub(crate) confirmation: Option<Confirmation>,
     pub(crate) first: Option<DateTime<Utc>>,
     pub(crate) last: Option<DateTime<Utc>>,
+    /// Pages fetched (more than one: the range was busy).
+    pub(crate) pages: u32,
+    /// Forwarded per aligned window of `eventTime`, for the manifest.
+    pub(crate) tallies: Tallies,
     /// Replay and dry runs only: (event time, id) of every event forwarded, for
     /// reconciliation.
     pub(crate) forwarded: Vec<(DateTime<Utc>, IdHash)>,
 }
 
-/// Why one pass over a window did not complete.
+/// Why one listing did not complete.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WindowError {
     /// OCI would not serve a page.
@@ -55,13 +99,16 @@ pub(crate) enum WindowError {
     #[error(transparent)]
     Sink(SinkFailure),
     /// An event could not be turned into its outgoing form (a typed event always can; if not,
-    /// the window fails loudly rather than dropping it).
+    /// the listing fails loudly rather than dropping it).
     #[error("event {event_id} cannot be re-encoded: {source}")]
     Encode {
         event_id: String,
         #[source]
         source: serde_json::Error,
     },
+    /// What keeps the listing alive failed (the lease was lost).
+    #[error(transparent)]
+    Stopped(Pending),
 }
 
 impl WindowError {
@@ -79,6 +126,7 @@ impl WindowError {
                 event_id,
                 error: Arc::new(source),
             },
+            WindowError::Stopped(p) => p,
         }
     }
 }
@@ -89,23 +137,24 @@ where
     S: ObjectStore + 'static,
     K: Sink + 'static,
 {
-    /// Lists `window` and sends every event due. `persisted` holds the ids an earlier pass
-    /// delivered (settle passes, and gaps a failed settle pass left).
+    /// Lists `unit` and sends every event due. `Ok(None)`: a probe found the range busy and
+    /// sent nothing.
     pub(crate) async fn deliver(
         &self,
         scope: &Scope,
-        window: Window,
-        pass: Pass,
-        persisted: Option<&EventIdSet>,
-        mut out: Output<'_, K>,
-    ) -> Result<Delivered, WindowError> {
+        unit: &Unit<'_>,
+        out: &Output<'_, '_, K>,
+        keep: &impl KeepAlive,
+    ) -> Result<Option<Delivered>, WindowError> {
         let admission = Admission {
             filter: &self.config.filter,
             caps: &self.limits.type_caps,
             scrub: &self.config.scrub,
-            recent: (pass != Pass::Replay).then_some(&self.recent),
-            persisted,
+            recent: (unit.pass != Pass::Replay).then_some(&self.recent),
+            remembered: unit.remembered,
+            late_before: unit.late_before,
         };
+        let window = unit.window;
         let mut listing = Listing::new(
             self.source
                 .list_events(&scope.region, &scope.compartment, window),
@@ -116,27 +165,35 @@ where
             window,
         );
         let mut d = Delivered::default();
-        while let Some(page) = listing.next().await.map_err(WindowError::Source)? {
-            let batch = self
-                .admit_page(&admission, page, window, pass, &mut d)
-                .await?;
-            if batch.is_empty() {
-                continue;
+        loop {
+            keep.keep_alive().await.map_err(WindowError::Stopped)?;
+            let permit = self.pages.acquire().await;
+            let Some(page) = listing.next().await.map_err(WindowError::Source)? else {
+                break;
+            };
+            d.pages += 1;
+            if unit.probe && d.pages == 1 && page.next.is_some() {
+                return Ok(None);
             }
-            match &mut out {
-                Output::Sink(sink) => {
-                    let how = send(&mut **sink, batch.events, self.limits.events.as_ref())
-                        .await
-                        .map_err(WindowError::Sink)?;
-                    d.confirmed(&batch.keys, how, pass, &self.recent);
+            let batch = self.admit_page(&admission, page, unit, &mut d).await?;
+            if !batch.is_empty() {
+                match out {
+                    Output::Sink(sink) => {
+                        let mut sink = sink.lock().await;
+                        let how = send(&mut **sink, batch.events, self.limits.events.as_ref())
+                            .await
+                            .map_err(WindowError::Sink)?;
+                        d.confirmed(&batch.keys, how, unit.pass, &self.recent);
+                    }
+                    Output::DryRun => d.counted(&batch.keys),
                 }
-                Output::DryRun => d.counted(&batch.keys),
             }
+            drop(permit);
         }
         if matches!(out, Output::Sink(_)) {
-            count_pass(&scope.region, pass, &d.counts);
+            count_pass(&scope.region, unit.pass, &d.counts);
         }
-        Ok(d)
+        Ok(Some(d))
     }
 
     /// Admits every event of `page`; the ones to send, in order.
@@ -144,10 +201,10 @@ where
         &self,
         admission: &Admission<'_>,
         page: Page,
-        window: Window,
-        pass: Pass,
+        unit: &Unit<'_>,
         d: &mut Delivered,
     ) -> Result<Batch, WindowError> {
+        let step = self.config.windows.max_window_minutes;
         let mut batch = Batch::default();
         for event in page.events {
             d.counts.listed += 1;
@@ -157,7 +214,12 @@ where
             }
             match admitted.decision {
                 Decision::Forward { hash, event } => {
-                    batch.push(hash, outbound(*event, window, pass)?);
+                    if unit.pass != Pass::Replay
+                        && let Some(w) = aligned_window(event.event_time, step)
+                    {
+                        d.tallies.add(w, &hash);
+                    }
+                    batch.push(hash, outbound(*event, unit.window, unit.pass)?);
                 }
                 Decision::Duplicate => d.counts.deduplicated += 1,
                 Decision::Filtered => d.counts.filtered += 1,

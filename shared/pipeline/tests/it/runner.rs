@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use auditfwd_checkpoint::manifest::{self, Pass};
-use auditfwd_checkpoint::{MemoryStore, Scope, lease, state};
+use auditfwd_checkpoint::layout::{self, Layout};
+use auditfwd_checkpoint::manifest::Confirmation;
+use auditfwd_checkpoint::shard::{self, CompartmentCursor, ShardLease, ShardState};
+use auditfwd_checkpoint::shard_manifest::{self, RangeRecord};
+use auditfwd_checkpoint::{MemoryStore, Scope};
 use auditfwd_oci::{Ocid, Window};
 use auditfwd_pipeline::plan::WindowPolicy;
 use auditfwd_pipeline::testing::{FakeSink, FakeSource, REGION};
@@ -73,12 +76,33 @@ impl Rig {
         )
     }
 
-    async fn state(&self, c: &str) -> state::CompartmentState {
-        state::load(&*self.store, &scope(c))
+    /// The compartment's cursor in its shard's state.
+    async fn state(&self, c: &str) -> CompartmentCursor {
+        self.cursor(c).await.expect("the compartment has state")
+    }
+
+    /// Every range record of compartment `c` in its shard's manifests.
+    async fn manifest_ranges(&self, c: &str) -> Vec<RangeRecord> {
+        let tenancy = Ocid::parse(TENANCY).unwrap();
+        let layout = layout::load(&*self.store, &tenancy).await.unwrap().unwrap();
+        let shard = layout.shard_of(&tenancy, REGION, c);
+        let from = t(0, 0);
+        let to = t(23, 59);
+        shard_manifest::list(&*self.store, &shard, from, to)
             .await
             .unwrap()
-            .unwrap()
-            .0
+            .into_iter()
+            .flat_map(|m| m.ranges)
+            .filter(|r| r.compartment == c)
+            .collect()
+    }
+
+    async fn cursor(&self, c: &str) -> Option<CompartmentCursor> {
+        let tenancy = Ocid::parse(TENANCY).unwrap();
+        let layout = layout::load(&*self.store, &tenancy).await.unwrap()?;
+        let shard = layout.shard_of(&tenancy, REGION, c);
+        let (state, _) = shard::load(&*self.store, &shard).await.unwrap()?;
+        state.compartments.get(c).cloned()
     }
 }
 
@@ -144,12 +168,12 @@ async fn late_events_arrive_exactly_once_over_fresh_and_settle_passes_and_a_cold
     assert_exactly_once(&rig.sink, &rig.source.all_ids());
     // Late events of the live period were first seen on their settle pass.
     assert!(late_total >= 5, "late arrivals counted: {late_total}");
-    // Nothing stays awaiting a settle pass that is due; credential headers were scrubbed.
+    // Every minute that ended a settle lag ago has had its settle pass; credential headers
+    // were scrubbed.
     let st = rig.state(A).await;
     assert!(
-        st.awaiting_settle
-            .iter()
-            .all(|a| a.window.end().as_datetime() > t(10, 40) - secs(180))
+        st.settled_until.as_datetime() >= t(10, 40) - secs(180) - secs(60),
+        "{st:?}"
     );
     let records = rig.sink.delivered.lock().unwrap();
     let sent = serde_json::to_string(&records[0].body).unwrap();
@@ -177,17 +201,33 @@ async fn a_second_run_sends_nothing_and_manifests_describe_each_window() {
     assert_exactly_once(&rig.sink, &rig.source.all_ids());
     let st = rig.state(A).await;
     assert_eq!(st.delivered_until.as_datetime(), t(9, 59));
+    // The manifests record A's listings and, per aligned window, what they forwarded. 24 events
+    // do not fit the fake's 7-event pages, so the look-back was walked window by window.
     let w = Window::parse("2026-11-22T09:35:00Z", "2026-11-22T09:40:00Z").unwrap();
-    let m = manifest::read(&*rig.store, &scope(A), &w, Pass::Fresh)
-        .await
-        .unwrap()
-        .expect("manifest of a committed window");
-    assert_eq!((m.counts.listed, m.counts.forwarded), (5, 5));
-    assert_eq!(
-        m.confirmation,
-        auditfwd_checkpoint::manifest::Confirmation::ReceiverAck
-    );
-    assert_eq!(m.first_event_time, Some(t(9, 35)));
+    let ranges = rig.manifest_ranges(A).await;
+    let listed: u64 = ranges.iter().map(|r| r.counts.listed).sum();
+    assert_eq!(listed, 24, "{ranges:?}");
+    let first = ranges
+        .iter()
+        .find(|r| r.counts.forwarded > 0)
+        .expect("a range of A");
+    assert_eq!(first.confirmation, Confirmation::ReceiverAck);
+    assert_eq!(first.first_event_time, Some(t(9, 35)));
+    let tally: u64 = ranges
+        .iter()
+        .flat_map(|r| &r.windows)
+        .filter(|t| t.window == w)
+        .map(|t| t.forwarded)
+        .sum();
+    assert_eq!(tally, 5);
+    // Every range lies on the 5-minute grid or at the ends of what was due.
+    for r in &ranges {
+        let minutes = r.range.start().as_datetime().timestamp() / 60;
+        assert!(
+            minutes % 5 == 0 || r.range.start().as_datetime() == t(9, 30),
+            "{r:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -210,8 +250,11 @@ async fn a_sink_outage_leaves_the_cursor_where_delivery_stopped_and_loses_nothin
             report.to_string().contains("syslog delivery failed"),
             "{report}"
         );
-        // No state was written past delivery: a new compartment has no cursor at all yet.
-        assert!(state::load(&*rig.store, &scope(A)).await.unwrap().is_none());
+        // No cursor moved past delivery: it is still at the initial look-back (09:30).
+        if let Some(c) = rig.cursor(A).await {
+            assert_eq!(c.delivered_until.as_datetime(), t(9, 30), "{c:?}");
+            assert!(c.last_error.is_some());
+        }
     }
     rig.sink.down.store(false, Ordering::SeqCst);
     let report = runner.run_once(&RunContext::default()).await;
@@ -325,12 +368,24 @@ async fn a_compartment_leased_by_another_runner_is_left_alone() {
     let rig = Rig::new(t(10, 0));
     rig.source.add(A, "a", t(9, 50), secs(1));
     rig.source.add(B, "b", t(9, 50), secs(1));
-    let other = lease::acquire(
+    // Another runner holds the shard of A (and of B: a tenancy this small has one shard).
+    let tenancy = Ocid::parse(TENANCY).unwrap();
+    let layout = layout::create(&*rig.store, &tenancy, &Layout::new(1, t(9, 0)))
+        .await
+        .unwrap();
+    let held = ShardState {
+        lease: Some(ShardLease {
+            owner: "other-runner".into(),
+            acquired_at: t(10, 0),
+            expires_at: t(10, 10),
+        }),
+        ..ShardState::default()
+    };
+    shard::save(
         &*rig.store,
-        &scope(A),
-        "other-runner",
-        Duration::from_secs(600),
-        t(10, 0),
+        &layout.shard_of(&tenancy, REGION, A),
+        &held,
+        None,
     )
     .await
     .unwrap();
@@ -352,13 +407,21 @@ async fn a_compartment_leased_by_another_runner_is_left_alone() {
         report.to_string().contains("holds its lease until"),
         "{report}"
     );
-    assert_eq!(rig.sink.ids(), vec!["b".to_owned()]);
+    assert!(
+        rig.sink.ids().is_empty(),
+        "nothing sent from a shard held elsewhere"
+    );
+    assert!(
+        report
+            .compartments
+            .iter()
+            .all(|c| matches!(c.outcome, Outcome::LeasedElsewhere { .. }))
+    );
     // Once the lease lapses (its holder died), the next run takes over and delivers.
     rig.clock.set(t(10, 11));
     let report = rig.runner("me").run_once(&RunContext::default()).await;
     assert!(report.is_complete(), "{report}");
     assert_exactly_once(&rig.sink, &rig.source.all_ids());
-    drop(other);
 }
 
 #[tokio::test]
