@@ -18,3 +18,4 @@ mod pipeline_faults;
 mod pipeline_kill;
 mod pipeline_live;
 mod pipeline_outage;
+mod state_location;
