@@ -30,6 +30,15 @@ fn minimal() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// The problem `err` reports for variable `name`.
+fn message(err: &ConfigError, name: &str) -> String {
+    err.problems
+        .iter()
+        .find(|p| p.variable == name)
+        .map(|p| p.message.clone())
+        .unwrap_or_else(|| panic!("no problem for {name}: {err}"))
+}
+
 fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
     Config::from_vars(vars(pairs))
         .unwrap_err()
@@ -208,13 +217,7 @@ fn bad_values_are_reported_with_their_variable() {
         ("AUDITFWD_DROP_SERVICE_PRINCIPALS", "maybe"),
     ]);
     let err = Config::from_vars(vars(&pairs)).unwrap_err();
-    let by_var = |n: &str| {
-        err.problems
-            .iter()
-            .find(|p| p.variable == n)
-            .map(|p| p.message.clone())
-            .unwrap_or_else(|| panic!("no problem for {n}: {err}"))
-    };
+    let by_var = |n: &str| message(&err, n);
     assert!(by_var("AUDITFWD_OCI_TENANCY").contains("is not an OCID"));
     assert!(by_var("AUDITFWD_OCI_REGIONS").contains("\"ashburn\""));
     assert!(by_var("AUDITFWD_OCI_IDENTITY_ENDPOINT").contains("only for 127.0.0.0/8"));
@@ -250,13 +253,7 @@ fn absurd_values_are_refused_with_their_bounds() {
         ),
     ]);
     let err = Config::from_vars(vars(&pairs)).unwrap_err();
-    let by_var = |n: &str| {
-        err.problems
-            .iter()
-            .find(|p| p.variable == n)
-            .map(|p| p.message.clone())
-            .unwrap_or_else(|| panic!("no problem for {n}: {err}"))
-    };
+    let by_var = |n: &str| message(&err, n);
     assert_eq!(by_var("AUDITFWD_LEASE_TTL"), "\"0\" is outside 30s..1d");
     assert_eq!(
         by_var("AUDITFWD_AUDIT_RETENTION"),

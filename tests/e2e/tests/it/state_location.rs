@@ -135,14 +135,15 @@ async fn an_s3_location_must_exist_and_be_initialised() {
         auditfwd.set(&k, v);
     }
     let client = moto.client();
-    let create = async move {
+    // Boxed: the SDK call's future is large.
+    let create = Box::pin(async move {
         client
             .create_bucket()
             .bucket("auditfwd-state")
             .send()
             .await
             .expect("create the bucket");
-    };
+    });
     walk(
         &tenancy,
         &mut auditfwd,
