@@ -99,6 +99,9 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&env_file, text).context("cannot write the demo's config file")?;
     let config = auditfwd_config::Config::from_vars(vars).context("demo configuration")?;
+    auditfwd_runtime::init_state(&config, auditfwd_runtime::Init::Create, "auditfwd demo")
+        .await
+        .context("cannot initialise the demo's checkpoint directory")?;
     let runner = auditfwd_runtime::build(
         &config,
         Arc::new(SystemClock),

@@ -2,6 +2,8 @@
 //! laptop). Thin: it parses the command line and the configuration (`shared/config`), builds
 //! the pipeline (`shared/runtime`) and runs it (`shared/pipeline`).
 //!
+//! - `init`: make the checkpoint location ready (create a `file://` directory, check a bucket,
+//!   write the `auditfwd.json` marker every other command requires);
 //! - `run [--once]`: the daemon (a cycle every `AUDITFWD_INTERVAL`, `/health`, `/metrics`),
 //!   or one cycle;
 //! - `replay`: forward a time range again (or the gap ledger, `--gaps`);
@@ -22,6 +24,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod config_cmd;
 mod demo;
+mod init;
 mod replay;
 mod run;
 mod status;
@@ -43,6 +46,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Initialises the checkpoint location: creates a file:// directory, or checks that the
+    /// bucket exists, then writes the auditfwd.json marker (safe to run again).
+    Init,
     /// Runs the pipeline as a daemon (a cycle every AUDITFWD_INTERVAL, /health and /metrics
     /// on AUDITFWD_LISTEN), or one cycle with --once.
     Run {
@@ -67,7 +73,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.command);
+    init_logging(&cli.command, cli.config.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,6 +96,7 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let file = cli.config.as_deref();
     match cli.command {
+        Command::Init => init::init(file).await,
         Command::Run { once } => Box::pin(run::run(file, once)).await,
         Command::Replay(args) => replay::replay(file, args).await,
         Command::Status(args) => status::status(file, args).await,
@@ -123,16 +130,23 @@ async fn load(file: Option<&std::path::Path>) -> Result<auditfwd_config::Config,
         })
 }
 
-fn init_logging(command: &Command) {
+/// Logging from `AUDITFWD_LOG` and `AUDITFWD_LOG_FORMAT`, in the environment or the config
+/// file (a file that cannot be read leaves the environment; its error comes with the command).
+fn init_logging(command: &Command, file: Option<&std::path::Path>) {
     // Logs go to stderr (stdout carries reports); colour only on a terminal. The demo is for
     // people: only warnings unless AUDITFWD_LOG says otherwise.
     let demo = matches!(command, Command::Demo(_));
+    let env = auditfwd_config::Sources::from_env(auditfwd_config::env_vars());
+    let sources = match file {
+        Some(f) => env.clone().with_file(f).unwrap_or(env),
+        None => env,
+    };
     if let Err(e) = auditfwd_telemetry::logging::init_logging(
         auditfwd_telemetry::logging::LogTarget::Cli,
-        |name| match std::env::var(name) {
-            Ok(v) => Some(v),
-            Err(_) if demo && name == "AUDITFWD_LOG" => Some("warn".to_owned()),
-            Err(_) => None,
+        |name| match sources.get(name) {
+            Some(v) => Some(v),
+            None if demo && name == "AUDITFWD_LOG" => Some("warn".to_owned()),
+            None => None,
         },
     ) {
         let _ = writeln!(std::io::stderr(), "auditfwd: cannot set up logging: {e}");

@@ -27,7 +27,7 @@ pub(crate) async fn run(file: Option<&Path>, once: bool) -> anyhow::Result<ExitC
 }
 
 /// A cycle now and every `AUDITFWD_INTERVAL`, `/health` and `/metrics` on `AUDITFWD_LISTEN`,
-/// until SIGTERM or SIGINT.
+/// until SIGTERM, SIGINT or SIGHUP.
 async fn run_daemon(config: auditfwd_config::Config) -> anyhow::Result<ExitCode> {
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));
@@ -91,20 +91,8 @@ async fn run_once(config: auditfwd_config::Config) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// SIGTERM or SIGINT: start no new window; the one in flight finishes or is left uncommitted.
+/// SIGTERM, SIGINT or SIGHUP: start no new window; the one in flight finishes or is left
+/// uncommitted.
 pub(crate) async fn stop_on_signal(stop: CancellationToken) {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::warn!("stop requested: finishing the window in flight, starting no new one");
-    stop.cancel();
+    auditfwd_runtime::daemon::stop_on_signal(stop).await;
 }

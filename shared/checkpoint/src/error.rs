@@ -54,6 +54,26 @@ pub enum StoreError {
         "invalid object key {0:?}: keys are '/'-separated segments without '.', '..' or control characters"
     )]
     InvalidKey(String),
+    /// The checkpoint location (directory, bucket or namespace) does not exist. Never read as
+    /// "no state yet", which would restart every compartment at the initial look-back.
+    #[error("checkpoint location {location} does not exist: {remedy}")]
+    LocationMissing {
+        /// The location's URL.
+        location: String,
+        /// What to do about it.
+        remedy: &'static str,
+    },
+    /// The location exists but holds no `auditfwd.json` marker: it was never initialised, or it
+    /// is not the location the state is in (a wrong prefix, an empty mount point).
+    #[error(
+        "checkpoint location {location} has not been initialised (it holds no auditfwd.json): \
+         if it is new, run `auditfwd init` to start keeping state there; if it should already \
+         hold auditfwd's state, AUDITFWD_CHECKPOINT_URL is wrong or its volume is not mounted"
+    )]
+    NotInitialised {
+        /// The location's URL.
+        location: String,
+    },
     /// The checkpoint URL is unusable.
     #[error("AUDITFWD_CHECKPOINT_URL {url:?}: {reason}")]
     InvalidUrl {
@@ -80,7 +100,9 @@ impl StoreError {
             StoreError::PreconditionFailed { .. }
             | StoreError::Corrupt { .. }
             | StoreError::InvalidKey(_)
-            | StoreError::InvalidUrl { .. } => false,
+            | StoreError::InvalidUrl { .. }
+            | StoreError::LocationMissing { .. }
+            | StoreError::NotInitialised { .. } => false,
         }
     }
 }

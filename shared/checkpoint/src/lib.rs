@@ -46,6 +46,6 @@ pub use lease::{Lease, LeaseError};
 #[cfg(feature = "test-util")]
 pub use store::MemoryStore;
 pub use store::{
-    AnyStore, CheckpointLocation, Etag, FileStore, ObjectKey, ObjectStore, OciStore, S3Store,
-    StoredObject, WriteCondition,
+    AnyStore, CheckpointLocation, Etag, FileStore, Location, ObjectKey, ObjectStore, OciStore,
+    S3Store, StoredObject, WriteCondition,
 };

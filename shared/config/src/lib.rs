@@ -1,19 +1,30 @@
 //! auditfwd's configuration: one typed [`Config`], parsed once from environment variables at
-//! start-up. Every variable is read here and nowhere else. A bad value does not stop parsing:
-//! every problem is collected and reported together, each naming its variable and what it
-//! expects, and the process fails before doing anything. Secrets (the API key, its
-//! passphrase) are held in `secrecy` types and never printed.
+//! start-up. Every variable is written once, in the table ([`table`]); the parser reads through
+//! the table's typed handles, and `auditfwd config`, `docs/configuration.md`, `.env.example` and
+//! the warning about unknown `AUDITFWD_*` names all come from the same table. A bad value does
+//! not stop parsing: every problem is collected and reported together, each naming its variable
+//! and what it expects, and the process fails before doing anything. Secrets (the API key, its
+//! passphrase, the TLS client key) are held in `secrecy` types and never printed.
 //!
-//! - [`oci`]: authentication (variables or an OCI CLI config profile), regions, endpoints.
-//! - [`syslog`]: `AUDITFWD_SYSLOG_URL` and the message shape.
-//! - `vars` (private): reading with problems collected; duration syntax (`90s`, `20m`, `1h30m`).
+//! - [`table`]: the variables (name, group, default, secret, doc, parser); [`var`]: what a
+//!   table entry is, and [`variables`] to list them.
+//! - [`sources`]: the environment merged with `--config FILE`, where each value came from,
+//!   unknown names with the closest known one.
+//! - [`oci`], [`syslog`]: the settings that take several variables together.
+//! - [`reference`]: `docs/configuration.md` and `.env.example`, generated.
+//! - `parse`, `reader` (private): the parsers, and reading with problems collected.
 //!
-//! The full list of variables, with defaults, is `.env.example` at the repository root.
+//! Dependencies run one way: this crate builds the pipeline's types
+//! ([`auditfwd_pipeline::RunnerConfig`] via `From<&Config>`); the pipeline knows nothing of it.
 
 pub mod oci;
+mod parse;
+mod reader;
 pub mod reference;
+pub mod sources;
 pub mod syslog;
-mod vars;
+pub mod table;
+pub mod var;
 
 #[cfg(test)]
 mod tests_support {
@@ -45,21 +56,26 @@ mod tests_support {
     }
 }
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use auditfwd_checkpoint::CheckpointLocation;
 use auditfwd_pipeline::compartments::CompartmentRule;
 use auditfwd_pipeline::filter::EventFilter;
-use auditfwd_pipeline::glob::Glob;
-use auditfwd_pipeline::limits::TypeCap;
+use auditfwd_pipeline::limits::{Throttle, TypeCap, TypeCaps};
 use auditfwd_pipeline::plan::WindowPolicy;
 use auditfwd_pipeline::scrub::ScrubPolicy;
+use auditfwd_pipeline::{RateLimits, RunnerConfig};
 
 pub use oci::{KeySource, OciAuth, OciSettings};
-pub use reference::{Source, Sources};
+pub use reader::{ConfigError, Problem};
+pub use sources::{Effective, FileError, Source, Sources, Unknown};
 pub use syslog::SyslogSettings;
-pub use vars::{ConfigError, Problem};
+pub use var::{Group, ReadBy, SecretForm, Var, Variable, variable, variables};
+
+use reader::Reader;
+use table::*;
 
 /// Everything auditfwd is configured with.
 #[derive(Debug, Clone)]
@@ -102,8 +118,8 @@ pub struct Daemon {
     /// `AUDITFWD_LISTEN`: the `/health` and `/metrics` listener (default `127.0.0.1:9464`;
     /// `off` disables it).
     pub listen: Option<std::net::SocketAddr>,
-    /// `AUDITFWD_SHUTDOWN_TIMEOUT`: after SIGTERM/SIGINT, how long the window in flight may
-    /// take before it is abandoned uncommitted and the process exits (default 30s).
+    /// `AUDITFWD_SHUTDOWN_TIMEOUT`: after SIGTERM, SIGINT or SIGHUP, how long the window in
+    /// flight may take before it is abandoned uncommitted and the process exits (default 30s).
     pub shutdown_timeout: Duration,
     /// `AUDITFWD_HEALTH_DEGRADED_LAG`: `/health` says `degraded` once the oldest compartment's
     /// cursor is this far behind now (default 30m).
@@ -114,14 +130,26 @@ pub struct Daemon {
 }
 
 /// Whether the Lambda poller hands compartments to the worker over SQS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FanOutMode {
     /// Never: the poller processes every compartment itself.
     Off,
     /// Always.
     On,
     /// Above [`FanOut::threshold`] (region, compartment) pairs.
+    #[default]
     Auto,
+}
+
+impl FanOutMode {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(FanOutMode::Auto),
+            "on" | "true" => Ok(FanOutMode::On),
+            "off" | "false" => Ok(FanOutMode::Off),
+            _ => Err(format!("{s:?}: expected on, off or auto")),
+        }
+    }
 }
 
 /// Lambda fan-out over SQS.
@@ -138,7 +166,7 @@ pub struct FanOut {
 }
 
 /// The process environment as (name, value) pairs, for callers that must add to it before
-/// parsing (secrets given as KMS ciphertext). The only place auditfwd reads `std::env`.
+/// parsing (secrets fetched at start-up). The only place auditfwd reads `std::env`.
 pub fn env_vars() -> Vec<(String, String)> {
     std::env::vars().collect()
 }
@@ -155,7 +183,9 @@ pub struct Limits {
     /// `AUDITFWD_CONCURRENCY`: compartments processed at once (default 4).
     pub concurrency: usize,
     /// `AUDITFWD_LEASE_TTL`: how long a runner's claim on a compartment lasts unless renewed
-    /// (between windows); after a crash, the next run waits at most this long (default 5m).
+    /// (between windows); after a crash, the next run waits at most this long (default 5m,
+    /// 30s to 24h: a shorter claim can lapse while its window is still being sent, and then two
+    /// runners send the same compartment).
     pub lease_ttl: Duration,
     /// `AUDITFWD_EVENT_TYPE_CAPS`: per-event-type caps, `pattern=rate[:delay|:drop]`,
     /// comma-separated; the first matching pattern applies.
@@ -172,167 +202,64 @@ impl Config {
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut v = vars::Vars::new(vars);
-        let oci = oci::parse(&mut v);
-        let compartments_include = v
-            .list("AUDITFWD_COMPARTMENTS_INCLUDE")
-            .into_iter()
-            .map(CompartmentRule::new)
-            .collect();
-        let compartments_exclude = v
-            .list("AUDITFWD_COMPARTMENTS_EXCLUDE")
-            .into_iter()
-            .map(CompartmentRule::new)
-            .collect();
-        let syslog = syslog::parse(&mut v);
-        let checkpoint = match v.required("AUDITFWD_CHECKPOINT_URL", "where progress is kept: file:///dir, s3://bucket/prefix or oci://namespace/bucket/prefix") {
-            Some(url) => match CheckpointLocation::parse(&url) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    // The checkpoint crate's message already names the variable.
-                    let text = e.to_string();
-                    v.problem("AUDITFWD_CHECKPOINT_URL", text.trim_start_matches("AUDITFWD_CHECKPOINT_URL ").to_owned());
-                    None
-                }
-            },
-            None => None,
-        };
+        Self::parse(vars).0
+    }
 
-        let s3_force_path_style = v.boolean("AUDITFWD_S3_FORCE_PATH_STYLE", false);
-        let d = WindowPolicy::default();
-        let max_window = v.duration(
-            "AUDITFWD_MAX_WINDOW",
-            Duration::from_secs(u64::from(d.max_window_minutes) * 60),
+    /// Parses, and says which table variables were read.
+    pub(crate) fn parse(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> (Result<Self, ConfigError>, BTreeSet<&'static str>) {
+        let mut v = Reader::new(vars);
+        let oci = oci::settings(&mut v);
+        let compartments_include = v.get(&COMPARTMENTS_INCLUDE).unwrap_or_default();
+        let compartments_exclude = v.get(&COMPARTMENTS_EXCLUDE).unwrap_or_default();
+        let syslog = syslog::settings(&mut v);
+        let checkpoint = v.required(
+            &CHECKPOINT_URL,
+            "where progress is kept: file:///dir, s3://bucket/prefix or oci://namespace/bucket/prefix",
         );
-        if !max_window.as_secs().is_multiple_of(60) {
-            v.problem(
-                "AUDITFWD_MAX_WINDOW",
-                "must be whole minutes (the Audit API works in minutes)",
-            );
-        }
-        let windows = WindowPolicy {
-            fresh_lag: v.duration("AUDITFWD_FRESH_LAG", d.fresh_lag),
-            settle_lag: v.duration("AUDITFWD_SETTLE_LAG", d.settle_lag),
-            initial_lookback: v.duration("AUDITFWD_INITIAL_LOOKBACK", d.initial_lookback),
-            max_window_minutes: u32::try_from(max_window.as_secs() / 60).unwrap_or(u32::MAX),
-            retention: v.duration("AUDITFWD_AUDIT_RETENTION", d.retention),
-        };
-        if let Err(e) = windows.validate() {
-            v.problem(
-                "AUDITFWD_INITIAL_LOOKBACK/SETTLE_LAG/MAX_WINDOW",
-                e.to_string(),
-            );
-        }
-
-        let globs = |v: &vars::Vars, name: &str| {
-            v.list(name)
-                .iter()
-                .map(|p| Glob::new(p))
-                .collect::<Vec<_>>()
-        };
+        let s3_force_path_style = v.value(&S3_FORCE_PATH_STYLE);
+        let windows = windows(&mut v);
         let filter = EventFilter {
-            include_types: globs(&v, "AUDITFWD_EVENT_TYPES_INCLUDE"),
-            exclude_types: globs(&v, "AUDITFWD_EVENT_TYPES_EXCLUDE"),
-            include_principals: globs(&v, "AUDITFWD_PRINCIPALS_INCLUDE"),
-            exclude_principals: globs(&v, "AUDITFWD_PRINCIPALS_EXCLUDE"),
-            drop_service_principals: v.boolean("AUDITFWD_DROP_SERVICE_PRINCIPALS", false),
+            include_types: v.get(&EVENT_TYPES_INCLUDE).unwrap_or_default(),
+            exclude_types: v.get(&EVENT_TYPES_EXCLUDE).unwrap_or_default(),
+            include_principals: v.get(&PRINCIPALS_INCLUDE).unwrap_or_default(),
+            exclude_principals: v.get(&PRINCIPALS_EXCLUDE).unwrap_or_default(),
+            drop_service_principals: v.value(&DROP_SERVICE_PRINCIPALS),
         };
         let scrub = ScrubPolicy {
-            allow: v
-                .list("AUDITFWD_SCRUB_ALLOW")
-                .into_iter()
-                .map(|h| h.to_ascii_lowercase())
-                .collect(),
-            disabled: v.boolean("AUDITFWD_SCRUB_DISABLE", false),
+            allow: v.get(&SCRUB_ALLOW).unwrap_or_default(),
+            disabled: v.value(&SCRUB_DISABLE),
         };
-        let positive = "a whole number above 0";
+        let requests = u32::try_from(v.value(&OCI_REQUESTS_PER_SECOND)).unwrap_or(u32::MAX);
         let limits = Limits {
-            events_per_second: v.number::<NonZeroU32>("AUDITFWD_EVENTS_PER_SECOND", positive),
-            oci_requests_per_second: v
-                .number::<NonZeroU32>("AUDITFWD_OCI_REQUESTS_PER_SECOND", positive)
-                .unwrap_or(NonZeroU32::MIN.saturating_add(9)),
-            concurrency: v
-                .number::<NonZeroU32>("AUDITFWD_CONCURRENCY", positive)
-                .map_or(4, |n| n.get() as usize),
-            lease_ttl: v.duration("AUDITFWD_LEASE_TTL", Duration::from_secs(300)),
-            type_caps: v
-                .list("AUDITFWD_EVENT_TYPE_CAPS")
-                .iter()
-                .filter_map(|c| match TypeCap::parse(c) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        v.problem("AUDITFWD_EVENT_TYPE_CAPS", e);
-                        None
-                    }
-                })
-                .collect(),
-        };
-
-        let listen = match v.get("AUDITFWD_LISTEN").map(str::trim) {
-            None | Some("") => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9464))),
-            Some(off) if off.eq_ignore_ascii_case("off") => None,
-            Some(text) => match text.parse::<std::net::SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    let text = text.to_owned();
-                    v.problem(
-                        "AUDITFWD_LISTEN",
-                        format!("{text:?} is not an address: expected host:port such as 127.0.0.1:9464 or [::1]:9464, or off"),
-                    );
-                    None
-                }
-            },
+            events_per_second: v.get(&EVENTS_PER_SECOND),
+            // The parser refuses 0.
+            oci_requests_per_second: NonZeroU32::new(requests).unwrap_or(NonZeroU32::MIN),
+            concurrency: v.value(&CONCURRENCY),
+            lease_ttl: v.value(&LEASE_TTL),
+            type_caps: v.get(&EVENT_TYPE_CAPS).unwrap_or_default(),
         };
         let daemon = Daemon {
-            interval: v.duration("AUDITFWD_INTERVAL", Duration::from_secs(300)),
-            listen,
-            shutdown_timeout: v.duration("AUDITFWD_SHUTDOWN_TIMEOUT", Duration::from_secs(30)),
-            degraded_lag: v.duration("AUDITFWD_HEALTH_DEGRADED_LAG", Duration::from_secs(30 * 60)),
-            unhealthy_lag: v.duration(
-                "AUDITFWD_HEALTH_UNHEALTHY_LAG",
-                Duration::from_secs(2 * 3600),
-            ),
+            interval: v.value(&INTERVAL),
+            listen: v.value(&LISTEN),
+            shutdown_timeout: v.value(&SHUTDOWN_TIMEOUT),
+            degraded_lag: v.value(&HEALTH_DEGRADED_LAG),
+            unhealthy_lag: v.value(&HEALTH_UNHEALTHY_LAG),
         };
-        if daemon.interval.is_zero() {
-            v.problem("AUDITFWD_INTERVAL", "must be above 0 (such as 5m)");
-        }
         if daemon.unhealthy_lag < daemon.degraded_lag {
             v.problem(
-                "AUDITFWD_HEALTH_UNHEALTHY_LAG",
+                &HEALTH_UNHEALTHY_LAG,
                 "must be at least AUDITFWD_HEALTH_DEGRADED_LAG",
             );
         }
-        let mode = match v
-            .get("AUDITFWD_FAN_OUT")
-            .map(|m| m.trim().to_ascii_lowercase())
-        {
-            None => FanOutMode::Auto,
-            Some(m) => match m.as_str() {
-                "" | "auto" => FanOutMode::Auto,
-                "on" | "true" => FanOutMode::On,
-                "off" | "false" => FanOutMode::Off,
-                _ => {
-                    v.problem(
-                        "AUDITFWD_FAN_OUT",
-                        format!("{m:?}: expected on, off or auto"),
-                    );
-                    FanOutMode::Auto
-                }
-            },
-        };
         let fan_out = FanOut {
-            mode,
-            threshold: v
-                .number::<NonZeroU32>("AUDITFWD_FAN_OUT_THRESHOLD", positive)
-                .map_or(50, |n| n.get() as usize),
-            queue_url: v
-                .get("AUDITFWD_WORK_QUEUE_URL")
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned),
+            mode: v.value(&FAN_OUT),
+            threshold: v.value(&FAN_OUT_THRESHOLD),
+            queue_url: v.get(&WORK_QUEUE_URL),
         };
 
-        match (oci, syslog, checkpoint) {
+        let config = match (oci, syslog, checkpoint) {
             (Some(oci), Some(syslog), Some(checkpoint)) if v.problems.is_empty() => Ok(Config {
                 oci,
                 compartments_include,
@@ -350,287 +277,73 @@ impl Config {
             _ => Err(ConfigError {
                 problems: v.problems,
             }),
+        };
+        (config, v.read)
+    }
+}
+
+/// The window policy, with the rules that tie its variables together.
+fn windows(v: &mut Reader) -> WindowPolicy {
+    let max_window = v.value(&MAX_WINDOW);
+    let windows = WindowPolicy {
+        fresh_lag: v.value(&FRESH_LAG),
+        settle_lag: v.value(&SETTLE_LAG),
+        initial_lookback: v.value(&INITIAL_LOOKBACK),
+        max_window_minutes: u32::try_from(max_window.as_secs() / 60).unwrap_or(u32::MAX),
+        retention: v.value(&AUDIT_RETENTION),
+    };
+    if !windows.settle_lag.is_zero() && windows.settle_lag < windows.fresh_lag {
+        v.problem(
+            &SETTLE_LAG,
+            format!(
+                "{} is below AUDITFWD_FRESH_LAG ({}): the second listing would come before the first; use at least the fresh lag, or 0 for no second listing",
+                parse::human(windows.settle_lag),
+                parse::human(windows.fresh_lag)
+            ),
+        );
+    }
+    if let Err(e) = windows.validate() {
+        v.problem_named(
+            "AUDITFWD_INITIAL_LOOKBACK/SETTLE_LAG/MAX_WINDOW",
+            e.to_string(),
+        );
+    }
+    windows
+}
+
+/// A runner named `auditfwd-<random>` (callers that know who runs set
+/// [`RunnerConfig::owner`] themselves), with everything else from the configuration.
+impl From<&Config> for RunnerConfig {
+    fn from(config: &Config) -> Self {
+        let owner = format!("auditfwd-{:08x}", fastrand::u32(..));
+        let mut rc = RunnerConfig::new(config.windows.clone(), owner);
+        rc.include.clone_from(&config.compartments_include);
+        rc.exclude.clone_from(&config.compartments_exclude);
+        rc.filter = config.filter.clone();
+        rc.scrub = config.scrub.clone();
+        rc.concurrency = config.limits.concurrency;
+        rc.lease_ttl = config.limits.lease_ttl;
+        rc
+    }
+}
+
+/// The rate limits `AUDITFWD_EVENTS_PER_SECOND`, `AUDITFWD_OCI_REQUESTS_PER_SECOND` and
+/// `AUDITFWD_EVENT_TYPE_CAPS` describe (new limiters: clone the result to share them).
+impl From<&Config> for RateLimits {
+    fn from(config: &Config) -> Self {
+        let limits = &config.limits;
+        RateLimits {
+            events: limits
+                .events_per_second
+                .map(|r| Throttle::per_second("events", r)),
+            oci_requests: Some(Throttle::per_second(
+                "oci_requests",
+                limits.oci_requests_per_second,
+            )),
+            type_caps: TypeCaps::new(&limits.type_caps),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use auditfwd_oci::Service;
-    use auditfwd_syslog::{Framing, Payload, Roots, SyslogFormat, Transport};
-
-    const TENANCY: &str =
-        "ocid1.tenancy.oc1..aaaaaaaaba3pv6wkcr4jqae5f15p2b2m2yt2j6rx32uzr4h25vqstifsfdsq";
-    const USER: &str =
-        "ocid1.user.oc1..aaaaaaaat5nvwcna5j6aqzjcaty5eqbb6qt2jvpkanghtgdaqedqw3rynjq";
-    const KEY: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../oci/tests/fixtures/oracle-sample-key.pem"
-    );
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    fn minimal() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("AUDITFWD_OCI_TENANCY", TENANCY),
-            ("AUDITFWD_OCI_USER", USER),
-            ("AUDITFWD_OCI_KEY_FILE", KEY),
-            ("AUDITFWD_OCI_REGIONS", "us-ashburn-1"),
-            ("AUDITFWD_SYSLOG_URL", "tcp://127.0.0.1:10514"),
-            ("AUDITFWD_CHECKPOINT_URL", "file:///var/lib/auditfwd"),
-        ]
-    }
-
-    fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
-        Config::from_vars(vars(pairs))
-            .unwrap_err()
-            .problems
-            .iter()
-            .map(|p| p.variable.clone())
-            .collect()
-    }
-
-    #[test]
-    fn minimal_configuration_gets_the_documented_defaults() {
-        let c = Config::from_vars(vars(&minimal())).unwrap();
-        assert_eq!(
-            c.oci.regions.iter().map(|r| r.id()).collect::<Vec<_>>(),
-            ["us-ashburn-1"]
-        );
-        assert!(c.oci.endpoints.is_empty());
-        assert_eq!(c.syslog.sender.address, "127.0.0.1:10514");
-        assert_eq!(
-            c.syslog.sender.transport,
-            Transport::Tcp {
-                framing: Framing::OctetCounting
-            }
-        );
-        assert_eq!(
-            (c.syslog.encoder.format, c.syslog.encoder.payload),
-            (SyslogFormat::Rfc5424, Payload::Json)
-        );
-        assert_eq!(c.windows, WindowPolicy::default());
-        assert_eq!(
-            (
-                c.limits.events_per_second,
-                c.limits.oci_requests_per_second.get(),
-                c.limits.concurrency,
-                c.limits.type_caps.len()
-            ),
-            (None, 10, 4, 0)
-        );
-        assert!(!c.scrub.disabled && c.filter.include_types.is_empty());
-        assert_eq!(
-            c.oci.auth.credentials().unwrap().tenancy().as_str(),
-            TENANCY
-        );
-    }
-
-    #[test]
-    fn event_type_caps_parse_and_a_bad_one_names_the_variable() {
-        let mut v = minimal();
-        v.push((
-            "AUDITFWD_EVENT_TYPE_CAPS",
-            "*.GetObject=50:drop, com.oraclecloud.ComputeApi.*=200",
-        ));
-        let c = Config::from_vars(vars(&v)).unwrap();
-        assert_eq!(c.limits.type_caps.len(), 2);
-        let mut bad = minimal();
-        bad.push(("AUDITFWD_EVENT_TYPE_CAPS", "*.GetObject=fast"));
-        assert_eq!(problems(&bad), ["AUDITFWD_EVENT_TYPE_CAPS"]);
-    }
-
-    #[test]
-    fn a_full_configuration_is_read_into_types() {
-        let mut pairs = minimal();
-        pairs.retain(|(k, _)| !k.starts_with("AUDITFWD_SYSLOG"));
-        pairs.extend([
-            ("AUDITFWD_OCI_REGIONS", "iad, eu-frankfurt-1,us-ashburn-1"),
-            ("AUDITFWD_OCI_AUDIT_ENDPOINT", "http://127.0.0.1:18080"),
-            ("AUDITFWD_SYSLOG_URL", "relp+tls://siem.example.com:2514"),
-            ("AUDITFWD_SYSLOG_PROFILE", "qradar"),
-            ("AUDITFWD_SYSLOG_PAYLOAD", "json"),
-            ("AUDITFWD_SYSLOG_TLS_CA", "/etc/siem/ca.pem"),
-            ("AUDITFWD_SYSLOG_TLS_CERT", "/etc/siem/client.pem"),
-            ("AUDITFWD_SYSLOG_TLS_KEY", "/etc/siem/client.key"),
-            ("AUDITFWD_SYSLOG_FACILITY", "local4"),
-            ("AUDITFWD_CHECKPOINT_URL", "s3://state-bucket/prod"),
-            ("AUDITFWD_FRESH_LAG", "90s"),
-            ("AUDITFWD_SETTLE_LAG", "0"),
-            ("AUDITFWD_MAX_WINDOW", "5m"),
-            (
-                "AUDITFWD_COMPARTMENTS_EXCLUDE",
-                "sandbox, ocid1.compartment.oc1..x",
-            ),
-            ("AUDITFWD_EVENT_TYPES_EXCLUDE", "*.Get*,*.List*"),
-            ("AUDITFWD_DROP_SERVICE_PRINCIPALS", "yes"),
-            ("AUDITFWD_SCRUB_ALLOW", "User-Agent"),
-            ("AUDITFWD_EVENTS_PER_SECOND", "500"),
-            ("AUDITFWD_CONCURRENCY", "8"),
-        ]);
-        let c = Config::from_vars(vars(&pairs)).unwrap();
-        assert_eq!(
-            c.oci.regions.iter().map(|r| r.id()).collect::<Vec<_>>(),
-            ["us-ashburn-1", "eu-frankfurt-1"],
-            "deduplicated, keys resolved"
-        );
-        assert_eq!(
-            c.oci.endpoints[&Service::Audit].to_string(),
-            "http://127.0.0.1:18080"
-        );
-        let Transport::Relp {
-            tls: Some(tls),
-            window,
-        } = &c.syslog.sender.transport
-        else {
-            panic!("{:?}", c.syslog.sender.transport)
-        };
-        assert_eq!(*window, 128);
-        assert!(matches!(tls.roots, Roots::Bundle(_)) && tls.client_identity.is_some());
-        // The QRadar profile sets RFC 3164 and 4 KiB; the explicit payload wins over its LEEF.
-        assert_eq!(
-            (
-                c.syslog.encoder.format,
-                c.syslog.encoder.payload,
-                c.syslog.encoder.max_message_size
-            ),
-            (SyslogFormat::Rfc3164, Payload::Json, 4096)
-        );
-        assert_eq!(
-            c.checkpoint,
-            CheckpointLocation::S3 {
-                bucket: "state-bucket".into(),
-                prefix: "prod".into()
-            }
-        );
-        assert_eq!(
-            (
-                c.windows.fresh_lag,
-                c.windows.settle_lag,
-                c.windows.max_window_minutes
-            ),
-            (Duration::from_secs(90), Duration::ZERO, 5)
-        );
-        assert_eq!(c.compartments_exclude.len(), 2);
-        assert_eq!(c.filter.exclude_types.len(), 2);
-        assert!(c.filter.drop_service_principals);
-        assert!(c.scrub.allow.contains("user-agent"));
-        assert_eq!(c.limits.events_per_second, NonZeroU32::new(500));
-        assert_eq!(c.limits.concurrency, 8);
-    }
-
-    #[test]
-    fn an_empty_environment_names_every_required_variable_at_once() {
-        let err = Config::from_vars(Vec::new()).unwrap_err();
-        let names: Vec<&str> = err.problems.iter().map(|p| p.variable.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "AUDITFWD_OCI_TENANCY",
-                "AUDITFWD_OCI_USER",
-                "AUDITFWD_OCI_KEY_FILE",
-                "AUDITFWD_OCI_REGIONS",
-                "AUDITFWD_SYSLOG_URL",
-                "AUDITFWD_CHECKPOINT_URL"
-            ]
-        );
-        let text = err.to_string();
-        assert!(
-            text.starts_with(
-                "invalid configuration:\n  AUDITFWD_OCI_TENANCY: required: the tenancy OCID"
-            ),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn bad_values_are_reported_with_their_variable() {
-        let mut pairs = minimal();
-        pairs.retain(|(k, _)| *k != "AUDITFWD_SYSLOG_URL" && *k != "AUDITFWD_OCI_TENANCY");
-        pairs.extend([
-            ("AUDITFWD_OCI_TENANCY", "mytenancy"),
-            ("AUDITFWD_OCI_REGIONS", "us-ashburn-1,ashburn"),
-            ("AUDITFWD_OCI_IDENTITY_ENDPOINT", "http://10.0.0.5:8080"),
-            ("AUDITFWD_SYSLOG_URL", "tcp://siem:514"),
-            ("AUDITFWD_SYSLOG_TLS_CA", "/ca.pem"),
-            ("AUDITFWD_FRESH_LAG", "90"),
-            ("AUDITFWD_MAX_WINDOW", "90s"),
-            ("AUDITFWD_CONCURRENCY", "0"),
-            ("AUDITFWD_DROP_SERVICE_PRINCIPALS", "maybe"),
-        ]);
-        let err = Config::from_vars(vars(&pairs)).unwrap_err();
-        let by_var = |n: &str| {
-            err.problems
-                .iter()
-                .find(|p| p.variable == n)
-                .map(|p| p.message.clone())
-                .unwrap_or_else(|| panic!("no problem for {n}: {err}"))
-        };
-        assert!(by_var("AUDITFWD_OCI_TENANCY").contains("is not an OCID"));
-        assert!(by_var("AUDITFWD_OCI_REGIONS").contains("\"ashburn\""));
-        assert!(by_var("AUDITFWD_OCI_IDENTITY_ENDPOINT").contains("only for 127.0.0.0/8"));
-        assert!(by_var("AUDITFWD_SYSLOG_TLS_CA").contains("tls:// and relp+tls:// only"));
-        assert!(by_var("AUDITFWD_FRESH_LAG").contains("expected e.g. 90s"));
-        assert!(by_var("AUDITFWD_MAX_WINDOW").contains("whole minutes"));
-        assert!(by_var("AUDITFWD_CONCURRENCY").contains("above 0"));
-        assert!(by_var("AUDITFWD_DROP_SERVICE_PRINCIPALS").contains("boolean"));
-        assert_eq!(
-            problems(&[("AUDITFWD_SYSLOG_URL", "relp://siem")])
-                .iter()
-                .filter(|v| *v == "AUDITFWD_SYSLOG_URL")
-                .count(),
-            1
-        );
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let mut pairs = minimal();
-        pairs.retain(|(k, _)| *k != "AUDITFWD_OCI_KEY_FILE");
-        pairs.extend([
-            (
-                "AUDITFWD_OCI_KEY",
-                "-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYBYTES\n-----END PRIVATE KEY-----",
-            ),
-            ("AUDITFWD_OCI_KEY_PASSPHRASE", "hunter2"),
-        ]);
-        let c = Config::from_vars(vars(&pairs)).unwrap();
-        let dbg = format!("{c:?}");
-        assert!(
-            !dbg.contains("TOPSECRETKEYBYTES") && !dbg.contains("hunter2"),
-            "{dbg}"
-        );
-    }
-
-    #[test]
-    fn a_config_file_profile_is_an_alternative_not_a_mix() {
-        let dir = std::env::temp_dir().join(format!("auditfwd-config-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("config");
-        std::fs::write(
-            &file,
-            format!(
-                "[PROD]\nuser={USER}\ntenancy={TENANCY}\nkey_file={KEY}\nregion=us-phoenix-1\n"
-            ),
-        )
-        .unwrap();
-        let mut pairs = minimal();
-        pairs.retain(|(k, _)| !k.starts_with("AUDITFWD_OCI_") || *k == "AUDITFWD_OCI_REGIONS");
-        let path = file.display().to_string();
-        pairs.extend([
-            ("AUDITFWD_OCI_CONFIG_FILE", path.as_str()),
-            ("AUDITFWD_OCI_PROFILE", "PROD"),
-        ]);
-        let c = Config::from_vars(vars(&pairs)).unwrap();
-        assert_eq!(c.oci.auth.credentials().unwrap().user().as_str(), USER);
-        pairs.push(("AUDITFWD_OCI_TENANCY", TENANCY));
-        assert_eq!(problems(&pairs), ["AUDITFWD_OCI_TENANCY"]);
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
+mod tests;

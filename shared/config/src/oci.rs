@@ -7,7 +7,12 @@ use auditfwd_oci::auth::{ApiKeyCredentials, AuthError, OciConfigFile, PrivateKey
 use auditfwd_oci::{Endpoint, Ocid, Region, Service};
 use secrecy::SecretString;
 
-use crate::vars::Vars;
+use crate::reader::Reader;
+use crate::table::{
+    OCI_AUDIT_ENDPOINT, OCI_CONFIG_FILE, OCI_FINGERPRINT, OCI_IDENTITY_ENDPOINT, OCI_KEY,
+    OCI_KEY_FILE, OCI_KEY_PASSPHRASE, OCI_OBJECTSTORAGE_ENDPOINT, OCI_PROFILE, OCI_REGIONS,
+    OCI_TENANCY, OCI_USER,
+};
 
 /// Where the API key comes from.
 #[derive(Debug, Clone)]
@@ -96,104 +101,84 @@ pub struct OciSettings {
     pub endpoints: BTreeMap<Service, Endpoint>,
 }
 
-pub(crate) fn parse(v: &mut Vars) -> Option<OciSettings> {
-    const DIRECT: [&str; 6] = [
-        "AUDITFWD_OCI_TENANCY",
-        "AUDITFWD_OCI_USER",
-        "AUDITFWD_OCI_FINGERPRINT",
-        "AUDITFWD_OCI_KEY_FILE",
-        "AUDITFWD_OCI_KEY",
-        "AUDITFWD_OCI_KEY_PASSPHRASE",
+/// Every way to give the API private key, for the message when none is given.
+fn key_variables() -> String {
+    let mut names = vec![OCI_KEY_FILE.name(), OCI_KEY.name()];
+    names.extend(OCI_KEY.variable.secret_forms().map(|(name, _)| name));
+    names.join(", ")
+}
+
+fn auth(v: &mut Reader) -> Option<OciAuth> {
+    let direct = [
+        OCI_TENANCY.name(),
+        OCI_USER.name(),
+        OCI_FINGERPRINT.name(),
+        OCI_KEY_FILE.name(),
+        OCI_KEY.name(),
+        OCI_KEY_PASSPHRASE.name(),
     ];
-    let auth = if let Some(path) = v.get("AUDITFWD_OCI_CONFIG_FILE").map(PathBuf::from) {
-        if let Some(clash) = DIRECT.iter().find(|n| v.is_set(n)) {
-            v.problem(clash, "set either AUDITFWD_OCI_CONFIG_FILE (with AUDITFWD_OCI_PROFILE) or the AUDITFWD_OCI_TENANCY/USER/KEY variables, not both");
+    if let Some(path) = v.get(&OCI_CONFIG_FILE) {
+        if let Some(clash) = direct.into_iter().find(|n| v.raw(n).is_some()) {
+            v.problem_named(clash, "set either AUDITFWD_OCI_CONFIG_FILE (with AUDITFWD_OCI_PROFILE) or the AUDITFWD_OCI_TENANCY/USER/KEY variables, not both");
         }
-        Some(OciAuth::ConfigFile {
+        return Some(OciAuth::ConfigFile {
             path,
-            profile: v
-                .get("AUDITFWD_OCI_PROFILE")
-                .unwrap_or("DEFAULT")
-                .to_owned(),
-            home: v.get("HOME").map(PathBuf::from),
-        })
-    } else {
-        let ocid = |v: &mut Vars, name: &str, what: &str| {
-            v.required(name, what).and_then(|s| match Ocid::parse(s) {
-                Ok(o) => Some(o),
-                Err(e) => {
-                    v.problem(name, e.to_string());
-                    None
-                }
-            })
-        };
-        let tenancy = ocid(
-            v,
-            "AUDITFWD_OCI_TENANCY",
-            "the tenancy OCID (or use AUDITFWD_OCI_CONFIG_FILE)",
-        );
-        let user = ocid(
-            v,
-            "AUDITFWD_OCI_USER",
-            "the OCID of the user the API key belongs to",
-        );
-        let key = match (v.get("AUDITFWD_OCI_KEY_FILE"), v.get("AUDITFWD_OCI_KEY")) {
-            (Some(_), Some(_)) => {
-                v.problem(
-                    "AUDITFWD_OCI_KEY",
-                    "set AUDITFWD_OCI_KEY_FILE or AUDITFWD_OCI_KEY, not both",
-                );
-                None
-            }
-            (Some(f), None) => Some(KeySource::File(f.into())),
-            (None, Some(pem)) => Some(KeySource::Pem(SecretString::from(pem.to_owned()))),
-            (None, None) => {
-                v.problem("AUDITFWD_OCI_KEY_FILE", "required: the API private key as a PEM file path (or its PEM text in AUDITFWD_OCI_KEY)");
-                None
-            }
-        };
-        let fingerprint = v.get("AUDITFWD_OCI_FINGERPRINT").map(str::to_owned);
-        let passphrase = v
-            .get("AUDITFWD_OCI_KEY_PASSPHRASE")
-            .map(|p| SecretString::from(p.to_owned()));
-        match (tenancy, user, key) {
-            (Some(tenancy), Some(user), Some(key)) => Some(OciAuth::Variables {
-                tenancy,
-                user,
-                fingerprint,
-                key,
-                passphrase,
-            }),
-            _ => None,
+            profile: v.value(&OCI_PROFILE),
+            home: v.raw("HOME").map(PathBuf::from),
+        });
+    }
+    let tenancy = v.required(
+        &OCI_TENANCY,
+        "the tenancy OCID (or use AUDITFWD_OCI_CONFIG_FILE)",
+    );
+    let user = v.required(&OCI_USER, "the OCID of the user the API key belongs to");
+    let key = match (v.get(&OCI_KEY_FILE), v.get(&OCI_KEY)) {
+        (Some(_), Some(_)) => {
+            v.problem(
+                &OCI_KEY,
+                "set AUDITFWD_OCI_KEY_FILE or AUDITFWD_OCI_KEY (or one of its other forms), not both",
+            );
+            None
+        }
+        (Some(f), None) => Some(KeySource::File(f)),
+        (None, Some(pem)) => Some(KeySource::Pem(pem)),
+        (None, None) => {
+            v.problem(
+                &OCI_KEY_FILE,
+                format!(
+                    "required: the API private key, given in one of {}",
+                    key_variables()
+                ),
+            );
+            None
         }
     };
+    let fingerprint = v.get(&OCI_FINGERPRINT);
+    let passphrase = v.get(&OCI_KEY_PASSPHRASE);
+    Some(OciAuth::Variables {
+        tenancy: tenancy?,
+        user: user?,
+        fingerprint,
+        key: key?,
+        passphrase,
+    })
+}
 
-    let mut regions = Vec::new();
-    if v.required(
-        "AUDITFWD_OCI_REGIONS",
-        "the regions to collect, comma-separated (e.g. us-ashburn-1,eu-frankfurt-1)",
-    )
-    .is_some()
-    {
-        for r in v.list("AUDITFWD_OCI_REGIONS") {
-            match Region::parse(&r) {
-                Ok(region) if !regions.contains(&region) => regions.push(region),
-                Ok(_) => {}
-                Err(e) => v.problem("AUDITFWD_OCI_REGIONS", e.to_string()),
-            }
-        }
-    }
-
+pub(crate) fn settings(v: &mut Reader) -> Option<OciSettings> {
+    let auth = auth(v);
+    let regions = v
+        .required(
+            &OCI_REGIONS,
+            "the regions to collect, comma-separated (e.g. us-ashburn-1,eu-frankfurt-1)",
+        )
+        .unwrap_or_default();
     let mut endpoints = BTreeMap::new();
-    for (name, service) in [
-        ("AUDITFWD_OCI_AUDIT_ENDPOINT", Service::Audit),
-        ("AUDITFWD_OCI_IDENTITY_ENDPOINT", Service::Identity),
-        (
-            "AUDITFWD_OCI_OBJECTSTORAGE_ENDPOINT",
-            Service::ObjectStorage,
-        ),
+    for (var, service) in [
+        (&OCI_AUDIT_ENDPOINT, Service::Audit),
+        (&OCI_IDENTITY_ENDPOINT, Service::Identity),
+        (&OCI_OBJECTSTORAGE_ENDPOINT, Service::ObjectStorage),
     ] {
-        if let Some(e) = v.parse(name, |s| Endpoint::parse(s).map_err(|e| e.to_string())) {
+        if let Some(e) = v.get(var) {
             endpoints.insert(service, e);
         }
     }

@@ -16,12 +16,17 @@ use crate::{Deps, Live};
 /// What the deployed functions run on.
 pub type LiveDeps = Deps<Live>;
 
-/// Loads the configuration (with its secrets from KMS, Secrets Manager or SSM), builds the runner (named
-/// `<function>-<random>` in leases and manifests) and, when `AUDITFWD_WORK_QUEUE_URL` is set,
+/// Loads the configuration (fetching the secrets given as `_KMS`, `_SECRET_ARN` or
+/// `_SSM_PARAMETER`), marks the checkpoint location initialised if the bucket exists and it is
+/// not yet, builds the runner (named `<function>-<random>` in leases and manifests) and, when `AUDITFWD_WORK_QUEUE_URL` is set,
 /// the SQS client.
 pub async fn cold_start(function: Function) -> Result<LiveDeps, StartError> {
     let config = auditfwd_runtime::load_config().await?;
     let owner = format!("{}-{:08x}", function.as_str(), fastrand::u32(..));
+    // The SAM template makes the bucket with the functions: an empty location is a new stack.
+    // A missing bucket is still an error (see auditfwd_checkpoint::store::location).
+    auditfwd_runtime::init_state(&config, auditfwd_runtime::Init::Existing, function.as_str())
+        .await?;
     let runner = auditfwd_runtime::build(
         &config,
         Arc::new(SystemClock),

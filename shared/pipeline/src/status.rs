@@ -14,6 +14,7 @@ use auditfwd_checkpoint::layout;
 use auditfwd_checkpoint::shard::{self, CompartmentCursor, ShardId};
 use auditfwd_checkpoint::state::Gap;
 use auditfwd_checkpoint::{ObjectStore, known};
+use auditfwd_telemetry::printable;
 use auditfwd_oci::{MinuteTimestamp, Ocid, Window};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -233,11 +234,6 @@ pub async fn status<S: ObjectStore>(
     report
 }
 
-// TEMP until the settings branch (auditfwd_telemetry::printable) is merged.
-fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    std::borrow::Cow::Borrowed(s)
-}
-
 impl StatusReport {
     /// Whether anything stops delivery: the exit code of `auditfwd status` is non-zero then.
     pub fn needs_attention(&self) -> bool {
@@ -338,7 +334,7 @@ impl StatusReport {
                 let _ = writeln!(
                     out,
                     "FAILING {at}: window {} failed {} time(s) since {}: {}",
-                    f.window, f.attempts, f.first_failed_at, f.reason
+                    f.window, f.attempts, f.first_failed_at, printable(&f.reason)
                 );
             }
             for g in &r.gaps {
@@ -347,30 +343,30 @@ impl StatusReport {
                         let _ = writeln!(
                             out,
                             "ACKNOWLEDGED GAP {at}: window {}: {} (accepted {ack})",
-                            g.window, g.reason
+                            g.window, printable(&g.reason)
                         );
                     }
                     (None, true) => {
                         let _ = writeln!(
                             out,
                             "LOST {at}: window {}: {} (accept with `auditfwd gaps ack`)",
-                            g.window, g.reason
+                            g.window, printable(&g.reason)
                         );
                     }
                     (None, false) => {
                         let _ = writeln!(
                             out,
                             "GAP {at}: window {} undelivered after {} attempt(s): {} (replay with `auditfwd replay --gaps`)",
-                            g.window, g.attempts, g.reason
+                            g.window, g.attempts, printable(&g.reason)
                         );
                     }
                 }
             }
             if let (Some(e), Some(t)) = (&r.last_error, r.last_error_at) {
-                let _ = writeln!(out, "LAST ERROR {at} at {t}: {e}");
+                let _ = writeln!(out, "LAST ERROR {at} at {t}: {}", printable(e));
             }
             if let Some(e) = &r.error {
-                let _ = writeln!(out, "ERROR {at}: {e}");
+                let _ = writeln!(out, "ERROR {at}: {}", printable(e));
             }
         }
         out

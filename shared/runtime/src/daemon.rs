@@ -1,7 +1,12 @@
 //! `auditfwd run` as a daemon: a cycle now, then one every `AUDITFWD_INTERVAL` (start to start;
 //! a cycle that overruns is followed at once by the next), each finished cycle fed to the
 //! [`HealthTracker`](crate::health::HealthTracker) behind `/health`, until the stop token
-//! (SIGTERM, SIGINT) is cancelled.
+//! (SIGTERM, SIGINT or SIGHUP: [`stop_on_signal`]) is cancelled.
+//!
+//! SIGHUP conventionally asks a daemon to reload its configuration. auditfwd reads its
+//! configuration once, so there is nothing to reload, and SIGHUP's default action (end the
+//! process at once) would leave the compartment leases held until they expire. It is therefore
+//! a graceful stop like SIGTERM: restart the service to apply a new configuration.
 //!
 //! Shutdown: between cycles the daemon stops at once. During a cycle the runner, which shares
 //! the stop token, starts no new window; the window in flight gets `AUDITFWD_SHUTDOWN_TIMEOUT`
@@ -16,6 +21,8 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use auditfwd_checkpoint::ObjectStore;
 use auditfwd_pipeline::{AuditSource, Clock, RunContext, RunReport, Runner, Sink};
@@ -242,6 +249,58 @@ impl<C: Cycle> Daemon<C> {
     }
 }
 
+/// The signals that stop auditfwd gracefully, installed: from then on none of them ends the
+/// process by its default action.
+#[derive(Debug)]
+pub struct StopSignals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers for SIGTERM, SIGINT and SIGHUP.
+    pub fn install() -> std::io::Result<Self> {
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for the next of them; returns its name.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+            _ = self.hup.recv() => "SIGHUP",
+        }
+    }
+
+    /// Waits for the next of them, then cancels `stop`.
+    pub async fn cancel_on_next(mut self, stop: CancellationToken) {
+        let name = self.recv().await;
+        tracing::warn!(
+            signal = name,
+            "stop requested: finishing the window in flight, starting no new one"
+        );
+        stop.cancel();
+    }
+}
+
+/// Cancels `stop` at SIGTERM, SIGINT or SIGHUP: the runner starts no new window, and the one in
+/// flight finishes or is left uncommitted. Without the handlers (they could not be installed)
+/// the signals keep their default action, which loses nothing either: nothing is committed
+/// past delivery, and the leases expire.
+pub async fn stop_on_signal(stop: CancellationToken) {
+    match StopSignals::install() {
+        Ok(signals) => signals.cancel_on_next(stop).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGTERM, SIGINT and SIGHUP: they stop the process at once");
+        }
+    }
+}
+
 /// One log line per cycle: counts as fields; when incomplete, the summary with each reason.
 fn log_cycle(report: &RunReport, took: Duration) {
     let t = report.totals();
@@ -461,6 +520,26 @@ mod tests {
         d.stop.cancel();
         assert_eq!(d.run().await, DaemonExit::Stopped);
         assert!(d.cycle.finished().is_empty());
+    }
+
+    /// SIGHUP (here sent to this very test process) is a graceful stop, as SIGTERM is: it
+    /// cancels the stop token instead of ending the process.
+    #[tokio::test]
+    async fn sighup_cancels_the_stop_token() {
+        let stop = CancellationToken::new();
+        let signals = StopSignals::install().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            signals.cancel_on_next(stop.clone()),
+        )
+        .await
+        .unwrap();
+        assert!(stop.is_cancelled());
     }
 
     #[tokio::test(start_paused = true)]

@@ -558,6 +558,7 @@ mod tests {
             counts: Counts::default(),
             delivered_until: Some(MinuteTimestamp::floor(cursor)),
             open_gaps: Vec::new(),
+            lost_gaps: Vec::new(),
             failing: None,
         }
     }
@@ -583,12 +584,10 @@ mod tests {
             }),
             windows_committed: 0,
             failing: Some(Gap {
-                window,
-                reason,
                 first_failed_at: cursor,
                 last_failed_at: cursor,
                 attempts,
-                delivered: None,
+                ..Gap::new(window, reason, cursor)
             }),
             ..done(compartment, name, cursor)
         }
@@ -883,14 +882,7 @@ mod tests {
         let start = MinuteTimestamp::floor(t0() - minutes(50));
         let gap_window = Window::new(start, start.plus_minutes(10).unwrap()).unwrap();
         let with_gap = CompartmentReport {
-            open_gaps: vec![Gap {
-                window: gap_window,
-                reason: "NotAuthorizedOrNotFound".into(),
-                first_failed_at: t0(),
-                last_failed_at: t0(),
-                attempts: 1,
-                delivered: None,
-            }],
+            open_gaps: vec![Gap::new(gap_window, "NotAuthorizedOrNotFound", t0())],
             ..done(APP, "root/app", cursor)
         };
         let leased = CompartmentReport {

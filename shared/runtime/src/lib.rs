@@ -2,7 +2,13 @@
 //! once), one OCI client configuration per region, the checkpoint store the URL names, and a
 //! syslog sink per concurrent task. Every entry point (the `auditfwd` command, the Lambda
 //! functions) builds its pipeline here, so they cannot drift apart. [`load_config_from`] reads
-//! the environment (and `--config FILE`) and decrypts `AUDITFWD_*_KMS` secrets first.
+//! the environment (and `--config FILE`), warns about unknown `AUDITFWD_*` names, and fetches
+//! the secrets given as `_KMS`, `_SECRET_ARN` or `_SSM_PARAMETER` first.
+//!
+//! The checkpoint location is checked before anything reads state: [`build`] requires it to
+//! exist and to hold the `auditfwd.json` marker, and [`init_state`] is the one way to make it
+//! so (`auditfwd init`, and the Lambda functions' cold start on their template-made bucket; see
+//! `auditfwd_checkpoint::store::location`).
 //!
 //! The `auditfwd run` daemon lives here too: [`daemon`] (a cycle every `AUDITFWD_INTERVAL`,
 //! graceful shutdown), [`health`] (healthy/degraded/unhealthy from cursor lag, gaps and the
@@ -14,22 +20,22 @@ pub mod http;
 
 use std::sync::Arc;
 
-use auditfwd_checkpoint::{AnyStore, CheckpointLocation, FileStore, OciStore, S3Store};
+use auditfwd_checkpoint::store::location;
+use auditfwd_checkpoint::{AnyStore, CheckpointLocation, FileStore, OciStore, S3Store, StoreError};
 use auditfwd_config::Config;
 use auditfwd_oci::{Endpoint, Region, SigningClock};
-use auditfwd_pipeline::limits::{Throttle, TypeCaps};
 use auditfwd_pipeline::{Clock, OciSource, RateLimits, Runner, RunnerConfig};
 use auditfwd_syslog::{Encoder, SyslogSender, SyslogSink};
 
-pub use daemon::{Cycle, Daemon, DaemonExit, DaemonSettings};
+pub use auditfwd_checkpoint::store::{Init, Initialised, Marker};
+pub use daemon::{Cycle, Daemon, DaemonExit, DaemonSettings, StopSignals, stop_on_signal};
 pub use health::{Health, HealthHandle, HealthPolicy, HealthTracker, Status};
 pub use http::{HttpError, HttpServer};
 
 /// The runner every entry point drives.
 pub type LiveRunner = Runner<OciSource, AnyStore, SyslogSink>;
 
-/// Why the pipeline could not be built (all at start-up; none is retryable except AWS
-/// credential loading, which the SDK retries itself).
+/// Why the pipeline could not be built (all at start-up).
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The OCI key, passphrase or fingerprint is unusable.
@@ -50,12 +56,19 @@ pub enum BuildError {
     /// The syslog destination is unusable (TLS material, address).
     #[error("syslog destination: {0}")]
     Syslog(#[source] auditfwd_syslog::ConfigError),
+    /// The checkpoint location is missing, was never initialised, or could not be checked.
+    #[error(transparent)]
+    State(#[from] StoreError),
 }
 
 impl BuildError {
-    /// Whether trying again can help: never, these are configuration problems.
+    /// Whether trying again can help: only when the checkpoint store could not be reached;
+    /// everything else is a configuration problem.
     pub fn is_retryable(&self) -> bool {
-        false
+        match self {
+            BuildError::State(e) => e.is_retryable(),
+            _ => false,
+        }
     }
 }
 
@@ -68,7 +81,8 @@ pub struct BuildOptions {
     pub signing_clock: SigningClock,
 }
 
-/// Builds the runner for `config`.
+/// Builds the runner for `config`, once its checkpoint location is known to exist and to be
+/// initialised ([`BuildError::State`] otherwise, naming the URL and what to do).
 pub async fn build(
     config: &Config,
     clock: Arc<dyn Clock>,
@@ -85,7 +99,65 @@ pub async fn build(
         regions.push(oci_config(config, &credentials, region, &options)?);
     }
     let source = OciSource::new(tenancy, &regions).ok_or(BuildError::NoRegion)?;
-    let store = match &config.checkpoint {
+    let store = checkpoint_store(config, regions.first()).await?;
+    let marker = location::open(&store).await?;
+    tracing::debug!(created_at = %marker.created_at, created_by = %marker.created_by, "checkpoint location initialised");
+    let encoder = Encoder::new(config.syslog.encoder.clone()).map_err(BuildError::Syslog)?;
+    let sender = SyslogSender::new(config.syslog.sender.clone()).map_err(BuildError::Syslog)?;
+    let sinks = move || SyslogSink::new(encoder.clone(), sender.new_connection());
+
+    let mut rc = RunnerConfig::from(config);
+    if let Some(owner) = options.owner {
+        rc.owner = owner;
+    }
+    Ok(Runner::new(
+        Arc::new(source),
+        Arc::new(store),
+        sinks,
+        clock,
+        rc,
+        RateLimits::from(config),
+    ))
+}
+
+/// Makes `config`'s checkpoint location ready for [`build`]: with [`Init::Create`] (`auditfwd
+/// init`) a missing directory is created; with [`Init::Existing`] (the Lambda functions, whose
+/// bucket the template makes) the location must exist. Either way a missing bucket is an
+/// error, and the `auditfwd.json` marker is written unless one is there. `created_by` is
+/// recorded in the marker.
+pub async fn init_state(
+    config: &Config,
+    init: Init,
+    created_by: &str,
+) -> Result<Initialised, BuildError> {
+    let first = match (&config.checkpoint, config.oci.regions.first()) {
+        (CheckpointLocation::Oci { .. }, Some(region)) => {
+            let credentials = config
+                .oci
+                .auth
+                .credentials()
+                .map_err(BuildError::Credentials)?;
+            Some(oci_config(
+                config,
+                &credentials,
+                region,
+                &BuildOptions::default(),
+            )?)
+        }
+        _ => None,
+    };
+    let store = checkpoint_store(config, first.as_ref()).await?;
+    let created_by = format!("{created_by} (auditfwd {})", env!("CARGO_PKG_VERSION"));
+    Ok(location::initialise(&store, init, &created_by, chrono::Utc::now()).await?)
+}
+
+/// The store `AUDITFWD_CHECKPOINT_URL` names (an OCI store signs with the first region's
+/// client configuration).
+async fn checkpoint_store(
+    config: &Config,
+    first_region: Option<&auditfwd_oci::Config>,
+) -> Result<AnyStore, BuildError> {
+    Ok(match &config.checkpoint {
         CheckpointLocation::File(dir) => AnyStore::File(FileStore::new(dir.clone())),
         CheckpointLocation::S3 { bucket, prefix } => {
             let shared = aws_config::load_from_env().await;
@@ -103,7 +175,7 @@ pub async fn build(
             bucket,
             prefix,
         } => {
-            let first = regions.first().ok_or(BuildError::NoRegion)?;
+            let first = first_region.ok_or(BuildError::NoRegion)?;
             AnyStore::Oci(OciStore::new(
                 auditfwd_oci::object_storage::Client::new(first),
                 namespace.clone(),
@@ -111,40 +183,7 @@ pub async fn build(
                 prefix.clone(),
             ))
         }
-    };
-    let encoder = Encoder::new(config.syslog.encoder.clone()).map_err(BuildError::Syslog)?;
-    let sender = SyslogSender::new(config.syslog.sender.clone()).map_err(BuildError::Syslog)?;
-    let sinks = move || SyslogSink::new(encoder.clone(), sender.new_connection());
-
-    let owner = options
-        .owner
-        .unwrap_or_else(|| format!("auditfwd-{:08x}", fastrand::u32(..)));
-    let mut rc = RunnerConfig::new(config.windows.clone(), owner);
-    rc.include.clone_from(&config.compartments_include);
-    rc.exclude.clone_from(&config.compartments_exclude);
-    rc.filter = config.filter.clone();
-    rc.scrub = config.scrub.clone();
-    rc.concurrency = config.limits.concurrency;
-    rc.lease_ttl = config.limits.lease_ttl;
-    let limits = RateLimits {
-        events: config
-            .limits
-            .events_per_second
-            .map(|r| Throttle::per_second("events", r)),
-        oci_requests: Some(Throttle::per_second(
-            "oci_requests",
-            config.limits.oci_requests_per_second,
-        )),
-        type_caps: TypeCaps::new(&config.limits.type_caps),
-    };
-    Ok(Runner::new(
-        Arc::new(source),
-        Arc::new(store),
-        sinks,
-        clock,
-        rc,
-        limits,
-    ))
+    })
 }
 
 fn oci_config(
@@ -172,24 +211,24 @@ pub enum LoadError {
     /// A variable is missing or invalid (every problem is listed).
     #[error(transparent)]
     Config(#[from] auditfwd_config::ConfigError),
-    /// A `*_KMS` secret could not be decrypted.
+    /// A secret given as `_KMS`, `_SECRET_ARN` or `_SSM_PARAMETER` could not be fetched.
     #[error(transparent)]
     Secrets(#[from] auditfwd_secrets::SecretsError),
 }
 
 impl LoadError {
-    /// Whether trying again can help (KMS throttling or an outage; never a bad variable).
+    /// Whether trying again can help (an AWS service throttling or unreachable; never a bad
+    /// variable).
     pub fn is_retryable(&self) -> bool {
         match self {
-            LoadError::Config(_) => false,
+            LoadError::Config(e) => e.is_retryable(),
             LoadError::Secrets(e) => e.is_retryable(),
         }
     }
 }
 
-/// Reads the configuration from the environment, first decrypting any `AUDITFWD_*_KMS`
-/// secrets with AWS KMS (standard `AWS_*` variables configure the client; no KMS call is made
-/// when none is set).
+/// Reads the configuration from the environment, first fetching the secrets given in another
+/// form (standard `AWS_*` variables configure the clients; no AWS call is made when none is).
 pub async fn load_config() -> Result<Config, LoadError> {
     load_config_from(auditfwd_config::Sources::from_env(
         auditfwd_config::env_vars(),
@@ -198,29 +237,57 @@ pub async fn load_config() -> Result<Config, LoadError> {
 }
 
 /// [`load_config`] over given sources (the environment merged with `auditfwd --config FILE`).
+/// Each unknown `AUDITFWD_*` name in the environment is logged as a warning with the closest
+/// known name.
 pub async fn load_config_from(sources: auditfwd_config::Sources) -> Result<Config, LoadError> {
-    let sources = decrypt_secrets(sources).await?;
+    for unknown in sources.unknown() {
+        tracing::warn!(variable = %unknown.name, suggestion = unknown.suggestion, "{unknown}; it is ignored");
+    }
+    let sources = fetch_secrets(sources).await?;
     Ok(Config::from_vars(sources.vars())?)
 }
 
-/// Replaces every set `AUDITFWD_*_KMS` variable's plaintext partner with its decryption.
-pub async fn decrypt_secrets(
+/// Replaces the plain partner of every set `_KMS`, `_SECRET_ARN` and `_SSM_PARAMETER` variable
+/// with the secret it names, fetched once, concurrently.
+pub async fn fetch_secrets(
     mut sources: auditfwd_config::Sources,
 ) -> Result<auditfwd_config::Sources, LoadError> {
-    let vars = sources.vars();
-    let encrypted = vars.iter().any(|(k, v)| {
-        k.starts_with("AUDITFWD_")
-            && k.ends_with(auditfwd_secrets::KMS_SUFFIX)
-            && !v.trim().is_empty()
-    });
-    if encrypted {
-        let sdk = aws_config::load_from_env().await;
-        let kms = auditfwd_secrets::KmsDecrypter::new(&sdk);
-        let plain = auditfwd_secrets::decrypt_kms_vars(vars, &kms).await?;
-        for (name, secret) in plain {
-            use auditfwd_secrets::ExposeSecret as _;
-            sources.set(&name, secret.expose_secret().to_owned());
-        }
+    let plan = auditfwd_secrets::SecretPlan::from_vars(sources.vars())?;
+    if plan.is_empty() {
+        return Ok(sources);
+    }
+    let sdk = aws_config::load_from_env().await;
+    let secrets = auditfwd_secrets::AwsSecrets::new(&sdk).fetch(plan).await?;
+    for (name, secret) in secrets {
+        use auditfwd_secrets::ExposeSecret as _;
+        sources.set(&name, secret.expose_secret().to_owned());
     }
     Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The secrets crate fetches exactly the secrets the configuration table marks as secret.
+    #[test]
+    fn the_secret_variables_agree_with_the_configuration_table() {
+        let table: Vec<&str> = auditfwd_config::variables()
+            .iter()
+            .filter(|v| v.secret() && v.form_of().is_none())
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(table, auditfwd_secrets::SECRET_VARIABLES);
+        for v in auditfwd_config::variables() {
+            if let Some((plain, form)) = v.form_of() {
+                assert_eq!(v.name, format!("{plain}{}", form.suffix()));
+            }
+        }
+        assert_eq!(
+            auditfwd_config::SecretForm::ALL.map(auditfwd_config::SecretForm::suffix),
+            [
+                auditfwd_secrets::KMS_SUFFIX,
+                auditfwd_secrets::SECRET_ARN_SUFFIX,
+                auditfwd_secrets::SSM_PARAMETER_SUFFIX
+            ]
+        );
+    }
 }

@@ -1,27 +1,54 @@
-//! Errors. Messages name the variable and what to do; none contains plaintext (the secret is
-//! never formatted, and KMS does not echo it).
+//! Errors. Messages name the variable and what to do; none contains a secret (the value is
+//! never formatted, and the AWS services do not echo it).
 
-/// Why the KMS-encrypted variables could not be turned into secrets.
+use std::fmt;
+
+/// The AWS service a secret is fetched from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// AWS KMS (`Decrypt`).
+    Kms,
+    /// AWS Secrets Manager (`GetSecretValue`).
+    SecretsManager,
+    /// AWS Systems Manager Parameter Store (`GetParameter` with decryption).
+    SsmParameterStore,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::Kms => "KMS",
+            Service::SecretsManager => "Secrets Manager",
+            Service::SsmParameterStore => "SSM Parameter Store",
+        })
+    }
+}
+
+/// Why the secret variables could not be turned into secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
-    /// An `AUDITFWD_*_KMS` variable that auditfwd does not take (a typo, most likely).
+    /// An `AUDITFWD_*_KMS`, `_SECRET_ARN` or `_SSM_PARAMETER` variable for a variable auditfwd
+    /// does not take as a secret (a typo, most likely).
     #[error(
-        "{variable}: auditfwd takes no such KMS variable (expected one of AUDITFWD_OCI_KEY_KMS, \
-         AUDITFWD_OCI_KEY_PASSPHRASE_KMS, AUDITFWD_SYSLOG_TLS_KEY_KMS)"
+        "{variable}: auditfwd takes no such variable (the secrets that may be given this way \
+         are AUDITFWD_OCI_KEY, AUDITFWD_OCI_KEY_PASSPHRASE and AUDITFWD_SYSLOG_TLS_KEY, each \
+         with _KMS, _SECRET_ARN or _SSM_PARAMETER added)"
     )]
     UnknownVariable {
         /// The variable as given.
         variable: String,
     },
-    /// Both the plaintext variable and its `_KMS` form are set.
+    /// The same secret is given twice (plain, or in two forms).
     #[error(
-        "{variable}: {plain} is set too; give the secret once, either as plaintext in {plain} \
-         or as KMS ciphertext in {variable}"
+        "{variable}: {other} is set too; give the secret once, either as plaintext in {plain} \
+         or in one of {plain}_KMS, {plain}_SECRET_ARN and {plain}_SSM_PARAMETER"
     )]
     BothSet {
-        /// The `_KMS` variable.
+        /// One of the variables.
         variable: String,
-        /// The plaintext variable.
+        /// The other.
+        other: String,
+        /// The plain variable both stand for.
         plain: String,
     },
     /// The value is not base64.
@@ -36,14 +63,29 @@ pub enum SecretsError {
         source: base64::DecodeError,
     },
     /// KMS did not decrypt it.
-    #[error("{variable}: KMS could not decrypt it with encryption context {context}: {source}")]
+    #[error(
+        "{variable}: KMS could not decrypt it with encryption context {context}: {source}{}",
+        kms_hint(source)
+    )]
     Decrypt {
         /// The `_KMS` variable.
         variable: String,
         /// The encryption context used, as `auditfwd:variable=<name>`.
         context: String,
         /// What KMS (or the way to it) said.
-        source: DecryptError,
+        source: CallError,
+    },
+    /// Secrets Manager or Parameter Store did not give the value.
+    #[error("{variable}: {service} did not give {id}: {source}{}", fetch_hint(*service, source))]
+    Fetch {
+        /// The `_SECRET_ARN` or `_SSM_PARAMETER` variable.
+        variable: String,
+        /// Which service.
+        service: Service,
+        /// The secret's ARN or name, or the parameter's (not secret).
+        id: String,
+        /// What the service (or the way to it) said.
+        source: CallError,
     },
     /// The plaintext is not UTF-8 text (a PEM or a passphrase always is).
     #[error(
@@ -54,18 +96,27 @@ pub enum SecretsError {
         /// The `_KMS` variable.
         variable: String,
     },
+    /// The secret is empty.
+    #[error("{variable}: the secret it names is empty")]
+    Empty {
+        /// The variable.
+        variable: String,
+    },
 }
 
 impl SecretsError {
-    /// Whether trying again later may succeed: only when KMS was unreachable or busy; a bad
-    /// variable or a ciphertext KMS refuses stays bad.
+    /// Whether trying again later may succeed: only when the service was unreachable or busy;
+    /// a bad variable, or a secret the service refuses, stays bad.
     pub fn is_retryable(&self) -> bool {
         match self {
-            SecretsError::Decrypt { source, .. } => source.is_retryable(),
+            SecretsError::Decrypt { source, .. } | SecretsError::Fetch { source, .. } => {
+                source.is_retryable()
+            }
             SecretsError::UnknownVariable { .. }
             | SecretsError::BothSet { .. }
             | SecretsError::NotBase64 { .. }
-            | SecretsError::NotUtf8 { .. } => false,
+            | SecretsError::NotUtf8 { .. }
+            | SecretsError::Empty { .. } => false,
         }
     }
 
@@ -76,56 +127,70 @@ impl SecretsError {
             | SecretsError::BothSet { variable, .. }
             | SecretsError::NotBase64 { variable, .. }
             | SecretsError::Decrypt { variable, .. }
-            | SecretsError::NotUtf8 { variable } => variable,
+            | SecretsError::Fetch { variable, .. }
+            | SecretsError::NotUtf8 { variable }
+            | SecretsError::Empty { variable } => variable,
         }
     }
 }
 
-/// Why one KMS `Decrypt` failed, split by where it happened.
+/// Why one call to an AWS service failed, split by where it happened.
 #[derive(Debug, thiserror::Error)]
-pub enum DecryptError {
-    /// KMS answered and refused: the ciphertext was made with another encryption context or
-    /// key, or is damaged (`InvalidCiphertextException`); the role may not use the key
-    /// (`AccessDeniedException`); the key is disabled or pending deletion. Not retryable.
-    #[error("{code}{}{}", colon(message), hint(code))]
+pub enum CallError {
+    /// The service answered and refused: no such secret, access denied, a ciphertext made
+    /// for another context or key, a disabled key. Not retryable.
+    #[error("{code}{}", colon(message))]
     Rejected {
-        /// The KMS error code, e.g. `InvalidCiphertextException`.
+        /// The error code, e.g. `InvalidCiphertextException`, `ResourceNotFoundException`.
         code: String,
-        /// KMS's message (often empty).
+        /// The service's message (often empty).
         message: String,
     },
-    /// KMS answered that it cannot serve now (throttling, an internal error, a dependency
-    /// timeout, an unavailable key). Retryable.
-    #[error("{code}{}: KMS is busy or unavailable, try again", colon(message))]
+    /// The service answered that it cannot serve now (throttling, an internal error, a
+    /// dependency timeout). Retryable.
+    #[error(
+        "{code}{}: the service is busy or unavailable, try again",
+        colon(message)
+    )]
     Unavailable {
-        /// The KMS error code.
+        /// The error code.
         code: String,
-        /// KMS's message (often empty).
+        /// The service's message (often empty).
         message: String,
     },
     /// No usable answer: the request timed out, the connection failed, or the response could
     /// not be read. Retryable.
-    #[error("no answer from KMS")]
+    #[error("no answer from the service")]
     Transport {
         /// The SDK's error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// KMS answered success without the plaintext, or the request could not be built. Not
-    /// retryable.
-    #[error("unusable KMS exchange: {message}")]
+    /// The service answered success without the value, or the request could not be built.
+    /// Not retryable.
+    #[error("unusable exchange: {message}")]
     Invalid {
         /// What was wrong.
         message: String,
     },
 }
 
-impl DecryptError {
+/// The KMS `Decrypt` failure (the name the [`crate::Decrypter`] trait has always used).
+pub type DecryptError = CallError;
+
+impl CallError {
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            DecryptError::Unavailable { .. } | DecryptError::Transport { .. }
+            CallError::Unavailable { .. } | CallError::Transport { .. }
         )
+    }
+
+    fn code(&self) -> &str {
+        match self {
+            CallError::Rejected { code, .. } | CallError::Unavailable { code, .. } => code,
+            CallError::Transport { .. } | CallError::Invalid { .. } => "",
+        }
     }
 }
 
@@ -137,8 +202,8 @@ fn colon(message: &str) -> String {
     }
 }
 
-fn hint(code: &str) -> &'static str {
-    match code {
+fn kms_hint(e: &CallError) -> &'static str {
+    match e.code() {
         "InvalidCiphertextException" => {
             " (the ciphertext was made for another variable's encryption context or another \
              key, or is damaged: encrypt it again with scripts/encrypt-secret --variable and \
@@ -158,6 +223,35 @@ fn hint(code: &str) -> &'static str {
     }
 }
 
+fn fetch_hint(service: Service, e: &CallError) -> &'static str {
+    match (service, e.code()) {
+        (Service::SecretsManager, "ResourceNotFoundException") => {
+            " (no such secret: check the ARN or name, and the region)"
+        }
+        (Service::SecretsManager, "AccessDeniedException") => {
+            " (the role needs secretsmanager:GetSecretValue on the secret, and kms:Decrypt on \
+             its key if that is not the AWS-managed one)"
+        }
+        (Service::SecretsManager, "DecryptionFailure") => {
+            " (Secrets Manager could not decrypt the secret with its KMS key)"
+        }
+        (Service::SecretsManager, "InvalidRequestException") => {
+            " (the secret is scheduled for deletion, or has no current version)"
+        }
+        (Service::SsmParameterStore, "ParameterNotFound") => {
+            " (no such parameter: check the name and the region)"
+        }
+        (Service::SsmParameterStore, "AccessDeniedException") => {
+            " (the role needs ssm:GetParameter on the parameter, and kms:Decrypt on its key for \
+             a SecureString)"
+        }
+        (Service::SsmParameterStore, "InvalidKeyId") => {
+            " (the parameter's KMS key is disabled, deleted or not usable by the role)"
+        }
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,7 +261,7 @@ mod tests {
         let e = SecretsError::Decrypt {
             variable: "AUDITFWD_OCI_KEY_KMS".into(),
             context: "auditfwd:variable=AUDITFWD_OCI_KEY".into(),
-            source: DecryptError::Rejected {
+            source: CallError::Rejected {
                 code: "InvalidCiphertextException".into(),
                 message: String::new(),
             },
@@ -179,24 +273,44 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_secret_names_the_service_the_id_and_what_to_check() {
+        let e = SecretsError::Fetch {
+            variable: "AUDITFWD_OCI_KEY_SECRET_ARN".into(),
+            service: Service::SecretsManager,
+            id: "auditfwd/oci-key".into(),
+            source: CallError::Rejected {
+                code: "ResourceNotFoundException".into(),
+                message: "Secrets Manager can't find the specified secret.".into(),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "AUDITFWD_OCI_KEY_SECRET_ARN: Secrets Manager did not give auditfwd/oci-key: \
+             ResourceNotFoundException: Secrets Manager can't find the specified secret. (no such \
+             secret: check the ARN or name, and the region)"
+        );
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
     fn only_unavailable_and_transport_are_retryable() {
-        let unavailable = DecryptError::Unavailable {
+        let unavailable = CallError::Unavailable {
             code: "ThrottlingException".into(),
             message: "Rate exceeded".into(),
         };
         assert_eq!(
             unavailable.to_string(),
-            "ThrottlingException: Rate exceeded: KMS is busy or unavailable, try again"
+            "ThrottlingException: Rate exceeded: the service is busy or unavailable, try again"
         );
         assert!(unavailable.is_retryable());
         assert!(
-            DecryptError::Transport {
+            CallError::Transport {
                 source: "timed out".into()
             }
             .is_retryable()
         );
         assert!(
-            !DecryptError::Invalid {
+            !CallError::Invalid {
                 message: "no plaintext".into()
             }
             .is_retryable()
@@ -207,5 +321,12 @@ mod tests {
             }
             .is_retryable()
         );
+        let fetch = SecretsError::Fetch {
+            variable: "AUDITFWD_OCI_KEY_SSM_PARAMETER".into(),
+            service: Service::SsmParameterStore,
+            id: "/auditfwd/key".into(),
+            source: unavailable,
+        };
+        assert!(fetch.is_retryable());
     }
 }

@@ -1,30 +1,10 @@
 //! [`Decrypter`] over AWS KMS `Decrypt` (`aws-sdk-kms`).
 
-use std::time::Duration;
-
-use aws_sdk_kms::config::timeout::TimeoutConfig;
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_kms::operation::decrypt::DecryptError as KmsDecryptError;
 use aws_sdk_kms::primitives::Blob;
 use secrecy::SecretBox;
 
+use crate::aws::{classify, timeouts};
 use crate::{DecryptError, Decrypter, EncryptionContext};
-
-/// Timeouts used where the caller's `SdkConfig` sets none: a Decrypt answers in milliseconds,
-/// and a cold start that hangs on KMS is worse than one that fails and is retried.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Error codes KMS uses for "not now" (the SDK has already retried them a few times).
-const TRANSIENT_CODES: [&str; 6] = [
-    "ThrottlingException",
-    "KMSInternalException",
-    "DependencyTimeoutException",
-    "KeyUnavailableException",
-    "ServiceUnavailableException",
-    "InternalFailure",
-];
 
 /// Decrypts with AWS KMS. Built once at cold start; cheap to clone.
 #[derive(Debug, Clone)]
@@ -38,18 +18,8 @@ impl KmsDecrypter {
     /// connect, attempt and overall timeouts added where that configuration has none. The SDK's
     /// standard retries (3 attempts, backoff with jitter) apply.
     pub fn new(sdk_config: &aws_config::SdkConfig) -> Self {
-        let defaults = TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-            .operation_timeout(OPERATION_TIMEOUT);
-        let timeouts = sdk_config
-            .timeout_config()
-            .map(TimeoutConfig::to_builder)
-            .unwrap_or_default()
-            .take_unset_from(defaults)
-            .build();
         let config = aws_sdk_kms::config::Builder::from(sdk_config)
-            .timeout_config(timeouts)
+            .timeout_config(timeouts(sdk_config))
             .build();
         KmsDecrypter {
             client: aws_sdk_kms::Client::from_conf(config),
@@ -88,29 +58,5 @@ impl Decrypter for KmsDecrypter {
                 message: "Decrypt succeeded without a plaintext".into(),
             }),
         }
-    }
-}
-
-/// The one place KMS failures are classified.
-fn classify(err: SdkError<KmsDecryptError>) -> DecryptError {
-    match err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let e = service.err();
-            let code = e.code().unwrap_or("UnknownError").to_owned();
-            let message = e.message().unwrap_or_default().to_owned();
-            if status >= 500 || TRANSIENT_CODES.contains(&code.as_str()) {
-                DecryptError::Unavailable { code, message }
-            } else {
-                DecryptError::Rejected { code, message }
-            }
-        }
-        SdkError::ConstructionFailure(_) => DecryptError::Invalid {
-            message: DisplayErrorContext(&err).to_string(),
-        },
-        // Timeouts, connection failures, unreadable responses.
-        other => DecryptError::Transport {
-            source: Box::new(other),
-        },
     }
 }

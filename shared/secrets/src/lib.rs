@@ -1,40 +1,45 @@
-//! Secrets given to auditfwd as AWS KMS ciphertext, decrypted once at cold start and held in
+//! Secrets given to auditfwd outside its plain variables, fetched once at start-up and held in
 //! `secrecy` types, never logged.
 //!
 //! A Lambda function's environment is readable by anyone who may read the function's
-//! configuration, so the secrets it needs — the OCI API private key, its passphrase and the
-//! syslog mutual-TLS client key — can be given as KMS ciphertext instead of plaintext:
+//! configuration, and shares Lambda's 4 KB limit. So each secret auditfwd needs — the OCI API
+//! private key, its passphrase and the syslog mutual-TLS client key ([`SECRET_VARIABLES`]) —
+//! may be given in one of three other forms instead of plaintext (one form per secret):
 //!
-//! | ciphertext variable | becomes | encryption context |
+//! | variable | holds | read with |
 //! | --- | --- | --- |
-//! | `AUDITFWD_OCI_KEY_KMS` | `AUDITFWD_OCI_KEY` (PEM text) | `auditfwd:variable=AUDITFWD_OCI_KEY` |
-//! | `AUDITFWD_OCI_KEY_PASSPHRASE_KMS` | `AUDITFWD_OCI_KEY_PASSPHRASE` | `auditfwd:variable=AUDITFWD_OCI_KEY_PASSPHRASE` |
-//! | `AUDITFWD_SYSLOG_TLS_KEY_KMS` | `AUDITFWD_SYSLOG_TLS_KEY` (PEM text) | `auditfwd:variable=AUDITFWD_SYSLOG_TLS_KEY` |
+//! | `<NAME>_KMS` | base64 KMS ciphertext, encryption context `auditfwd:variable=<NAME>` | KMS `Decrypt` |
+//! | `<NAME>_SECRET_ARN` | a Secrets Manager secret's ARN or name; its SecretString is the value | `GetSecretValue` |
+//! | `<NAME>_SSM_PARAMETER` | an SSM Parameter Store parameter's name or ARN (a SecureString) | `GetParameter` with decryption |
 //!
-//! Each value is the base64 of a KMS `CiphertextBlob` (what `aws kms encrypt --query
-//! CiphertextBlob --output text` prints; `scripts/encrypt-secret` does it for you). It must
-//! have been encrypted with the **encryption context** `{"auditfwd:variable": "<name without
-//! _KMS>"}`: KMS binds the context to the ciphertext, so Decrypt fails unless the same context
-//! is given again. A ciphertext made for the passphrase therefore cannot be swapped into the
-//! key's variable, and the context shows in CloudTrail for each Decrypt. (The key used is the one
-//! recorded in the ciphertext; the function's IAM role allows Decrypt on auditfwd's key only.)
+//! KMS ciphertext is what `aws kms encrypt --query CiphertextBlob --output text` prints
+//! (`scripts/encrypt-secret` does it for you). It must have been encrypted with the
+//! **encryption context** `{"auditfwd:variable": "<NAME>"}`: KMS binds the context to the
+//! ciphertext, so a ciphertext made for the passphrase cannot be swapped into the key's
+//! variable, and the context shows in CloudTrail for each Decrypt. Secrets Manager and
+//! Parameter Store keep the value out of the function's configuration altogether, and a
+//! rotation needs no redeploy (the value is read at each cold start).
 //!
-//! [`decrypt_kms_vars`] finds the `*_KMS` variables among the environment, checks their names
-//! (an unknown `AUDITFWD_*_KMS` name is an error, so a typo fails fast instead of silently
-//! running without the secret), decodes, decrypts them concurrently through a [`Decrypter`],
-//! checks the plaintext is UTF-8 and returns it under the name without `_KMS`, for the caller
-//! to merge into the variables `auditfwd-config` parses (replacing an empty value of that
-//! name). An empty variable counts as unset, as everywhere in auditfwd's configuration.
+//! [`SecretPlan::from_vars`] finds these variables among the environment and checks their
+//! names first (an unknown `AUDITFWD_*_KMS`, `_SECRET_ARN` or `_SSM_PARAMETER` name is an error,
+//! so a typo fails fast instead of silently running without the secret; so is a secret given
+//! twice). [`SecretPlan::fetch`] then fetches them concurrently and returns them under the
+//! plain names, for the caller to merge into the variables `auditfwd-config` parses. An empty
+//! variable counts as unset, as everywhere in auditfwd's configuration.
 //!
-//! - [`Decrypter`]: the narrow trait over KMS `Decrypt`; [`KmsDecrypter`] is the
-//!   `aws-sdk-kms` implementation, built from the caller's `aws_config::SdkConfig` (so the
-//!   standard `AWS_*` variables, including `AWS_ENDPOINT_URL`, configure it).
-//! - [`SecretsError`] and [`DecryptError`]: each says [`is_retryable`](SecretsError::is_retryable);
-//!   messages name the variable and never contain the secret.
-//! - `testing` (feature `test-util`): a fake KMS for other crates' tests.
+//! - I/O edges, one narrow trait each: [`Decrypter`] (KMS; [`KmsDecrypter`]) and
+//!   [`SecretFetcher`] (Secrets Manager, [`SecretsManagerFetcher`]; SSM,
+//!   [`SsmParameterFetcher`]), all built from the caller's `aws_config::SdkConfig` (so the
+//!   standard `AWS_*` variables, including `AWS_ENDPOINT_URL`, configure them).
+//! - [`SecretsError`] and [`CallError`]: each says [`is_retryable`](SecretsError::is_retryable);
+//!   messages name the variable (and the secret's ARN or name, which is not secret) and never
+//!   contain the value.
+//! - `testing` (feature `test-util`): fakes for other crates' tests.
 
+mod aws;
 mod error;
 mod kms;
+mod stores;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 mod vars;
@@ -42,16 +47,19 @@ mod vars;
 use std::collections::BTreeMap;
 use std::future::Future;
 
-pub use error::{DecryptError, SecretsError};
+pub use error::{CallError, DecryptError, SecretsError, Service};
 pub use kms::KmsDecrypter;
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
-pub use vars::{CONTEXT_KEY, KMS_SUFFIX, SECRET_VARIABLES, decrypt_kms_vars, encryption_context};
+pub use stores::{SecretsManagerFetcher, SsmParameterFetcher};
+pub use vars::{
+    CONTEXT_KEY, KMS_SUFFIX, SECRET_ARN_SUFFIX, SECRET_VARIABLES, SSM_PARAMETER_SUFFIX, SecretPlan,
+    encryption_context,
+};
 
 /// A KMS encryption context: non-secret key/value pairs bound to a ciphertext.
 pub type EncryptionContext = BTreeMap<String, String>;
 
-/// Decrypts KMS ciphertext. The one I/O edge of this crate, so the variable logic is tested
-/// with a fake.
+/// Decrypts KMS ciphertext.
 pub trait Decrypter: Send + Sync {
     /// Decrypts `ciphertext` (the raw `CiphertextBlob` bytes, not base64) under `context`,
     /// which must be the encryption context it was encrypted with.
@@ -60,4 +68,41 @@ pub trait Decrypter: Send + Sync {
         ciphertext: &[u8],
         context: &EncryptionContext,
     ) -> impl Future<Output = Result<SecretBox<Vec<u8>>, DecryptError>> + Send;
+}
+
+/// Reads a secret stored by name (a Secrets Manager secret, an SSM parameter).
+pub trait SecretFetcher: Send + Sync {
+    /// The value stored under `id` (an ARN or a name).
+    fn fetch(&self, id: &str) -> impl Future<Output = Result<SecretString, CallError>> + Send;
+}
+
+/// The three real clients, from one shared AWS configuration.
+#[derive(Debug, Clone)]
+pub struct AwsSecrets {
+    /// KMS.
+    pub kms: KmsDecrypter,
+    /// Secrets Manager.
+    pub secrets_manager: SecretsManagerFetcher,
+    /// SSM Parameter Store.
+    pub ssm: SsmParameterFetcher,
+}
+
+impl AwsSecrets {
+    /// The clients (no call is made until a secret is fetched).
+    pub fn new(sdk_config: &aws_config::SdkConfig) -> Self {
+        AwsSecrets {
+            kms: KmsDecrypter::new(sdk_config),
+            secrets_manager: SecretsManagerFetcher::new(sdk_config),
+            ssm: SsmParameterFetcher::new(sdk_config),
+        }
+    }
+
+    /// Fetches what `plan` names.
+    pub async fn fetch(
+        &self,
+        plan: SecretPlan,
+    ) -> Result<Vec<(String, SecretString)>, SecretsError> {
+        plan.fetch(&self.kms, &self.secrets_manager, &self.ssm)
+            .await
+    }
 }

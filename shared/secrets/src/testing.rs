@@ -1,13 +1,19 @@
-//! A fake KMS for tests (feature `test-util`): its "ciphertext" is the plaintext tagged with
-//! the encryption context, so it is readable, deterministic and needs no key, yet it refuses a
-//! ciphertext given with another context exactly as KMS does.
+//! Fakes for tests (feature `test-util`).
+//!
+//! [`FakeKms`]: its "ciphertext" is the plaintext tagged with the encryption context, so it is
+//! readable, deterministic and needs no key, yet it refuses a ciphertext given with another
+//! context exactly as KMS does. [`FakeStore`]: secrets by id, answering a missing one as
+//! Secrets Manager does.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
-use secrecy::SecretBox;
+use secrecy::{SecretBox, SecretString};
 
-use crate::{DecryptError, Decrypter, EncryptionContext, encryption_context};
+use crate::{
+    CallError, DecryptError, Decrypter, EncryptionContext, SecretFetcher, encryption_context,
+};
 
 const MAGIC: &[u8] = b"fake-kms:";
 
@@ -72,5 +78,51 @@ impl Decrypter for FakeKms {
                 message: String::new(),
             }),
         }
+    }
+}
+
+/// A [`SecretFetcher`] over a map of ids to values.
+#[derive(Debug, Default)]
+pub struct FakeStore {
+    /// Fetch calls so far.
+    pub calls: AtomicUsize,
+    values: BTreeMap<String, String>,
+    failure: Option<fn() -> CallError>,
+}
+
+impl FakeStore {
+    /// A store holding `values` (id, value).
+    pub fn with<'a>(values: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        FakeStore {
+            values: values
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            ..FakeStore::default()
+        }
+    }
+
+    /// A store whose every fetch fails with `failure()`.
+    pub fn failing(failure: fn() -> CallError) -> Self {
+        FakeStore {
+            failure: Some(failure),
+            ..FakeStore::default()
+        }
+    }
+}
+
+impl SecretFetcher for FakeStore {
+    async fn fetch(&self, id: &str) -> Result<SecretString, CallError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(failure) = self.failure {
+            return Err(failure());
+        }
+        self.values
+            .get(id)
+            .map(|v| SecretString::from(v.clone()))
+            .ok_or_else(|| CallError::Rejected {
+                code: "ResourceNotFoundException".into(),
+                message: String::new(),
+            })
     }
 }

@@ -25,7 +25,7 @@ pub mod prometheus;
 
 pub use emf::{EmfHandle, EmfRecorder, install_emf};
 pub use error::TelemetryError;
-pub use logging::{LogFormat, LogSettings, LogTarget, init_logging};
+pub use logging::{LogFormat, LogSettings, LogTarget, init_logging, printable};
 pub use names::{METRICS, MetricKind, MetricSpec, Total, Unit};
 pub use prometheus::{PrometheusHandle, install_prometheus};
 

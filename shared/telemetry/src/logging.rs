@@ -13,10 +13,16 @@
 //! (upper case, which Lambda's log-level filtering reads), `message`, the event's fields at the
 //! top level, `target`, and the current span.
 //!
+//! Text lines are one event each, whatever the data: every field value (and the message) goes
+//! through [`printable`], so a compartment name holding a newline or an escape sequence cannot
+//! start a forged line (a fake `GAP …`) or repaint the terminal. JSON lines are escaped by JSON.
+//!
 //! Reading the variables ([`LogSettings::resolve`]) is separate from installing the subscriber
 //! ([`LogSettings::init`]) so the rules are tested without touching the process: the entry
 //! point passes its environment in (`|name| std::env::var(name).ok()`).
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -167,10 +173,62 @@ impl LogSettings {
                 .with_span_list(false)
                 .with_filter(filter)
                 .boxed(),
-            (LogFormat::Text, LogTarget::Lambda) => base.without_time().with_filter(filter).boxed(),
-            (LogFormat::Text, LogTarget::Cli) => base.with_filter(filter).boxed(),
+            (LogFormat::Text, LogTarget::Lambda) => base
+                .without_time()
+                .fmt_fields(printable_fields())
+                .with_filter(filter)
+                .boxed(),
+            (LogFormat::Text, LogTarget::Cli) => base
+                .fmt_fields(printable_fields())
+                .with_filter(filter)
+                .boxed(),
         }
     }
+}
+
+/// Text fields as `name=value` (the message bare), each value through [`printable`].
+fn printable_fields()
+-> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static {
+    use tracing_subscriber::field::MakeExt as _;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            writer.write_str(&printable(&text))
+        } else {
+            write!(writer, "{}={}", field.name(), printable(&text))
+        }
+    })
+    .delimited(" ")
+}
+
+/// `text` with every character that could break a line of text output or control a terminal
+/// escaped: the C0 controls (`\n`, `\r`, `\t`, else `\u{1b}` style), DEL, the C1 controls
+/// (U+0080 to U+009F, including NEL) and the Unicode line and paragraph separators (U+2028,
+/// U+2029). Everything else, backslashes included, is kept as is. Borrows when there is nothing
+/// to escape, which is nearly always.
+///
+/// For any text that comes from outside and reaches a text log, a report or a terminal
+/// (compartment names, event fields, error messages from a server).
+pub fn printable(text: &str) -> Cow<'_, str> {
+    fn escaped(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+    }
+    if !text.chars().any(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if escaped(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Resolves the settings for `target` from `env` and installs them (see the module doc for the
@@ -361,6 +419,38 @@ mod tests {
         assert_eq!(line["events"], 12);
         assert_eq!(line["span"]["region"], "eu-frankfurt-1");
         assert!(line["timestamp"].is_string());
+    }
+
+    #[test]
+    fn printable_escapes_what_could_forge_a_line_and_borrows_otherwise() {
+        assert!(matches!(printable("prod/app-1 é ü"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable("a\nGAP x\r\t\u{1b}[2J\u{7f}\u{85}\u{9b}\u{2028}\u{2029}\\n"),
+            "a\\nGAP x\\r\\t\\u{1b}[2J\\u{7f}\\u{85}\\u{9b}\\u{2028}\\u{2029}\\n"
+        );
+    }
+
+    #[test]
+    fn text_lines_escape_field_values_and_the_message() {
+        for target in [LogTarget::Cli, LogTarget::Lambda] {
+            let settings = resolve(target, &[]);
+            let capture = Capture::default();
+            let writer = capture.clone();
+            let subscriber =
+                Registry::default().with(settings.layer(move || writer.clone(), false));
+            tracing::subscriber::with_default(subscriber, || {
+                let name = "evil\nGAP 2026-03-02T09:00Z forged\u{1b}[31m";
+                tracing::warn!(compartment = %name, other = name, "listing {name} failed");
+            });
+            let text = capture.text();
+            assert_eq!(text.lines().count(), 1, "{text}");
+            assert!(!text.contains('\u{1b}'), "{text}");
+            assert!(
+                text.contains("compartment=evil\\nGAP 2026-03-02T09:00Z forged\\u{1b}[31m"),
+                "{text}"
+            );
+            assert!(text.contains("listing evil\\nGAP"), "{text}");
+        }
     }
 
     #[test]

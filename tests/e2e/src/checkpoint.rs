@@ -70,6 +70,15 @@ impl Checkpoint {
             }
         };
         env.push(("AUDITFWD_CHECKPOINT_URL".into(), url));
+        // What `auditfwd init` does: the commands refuse a location without its marker.
+        auditfwd_checkpoint::store::location::initialise(
+            &store,
+            auditfwd_checkpoint::store::Init::Existing,
+            "e2e",
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("initialise the checkpoint location");
         Checkpoint {
             backend,
             env,

@@ -3,7 +3,8 @@
 use bytes::Bytes;
 
 use super::{
-    Etag, FileStore, ObjectKey, ObjectStore, OciStore, S3Store, StoredObject, WriteCondition,
+    Etag, FileStore, Location, ObjectKey, ObjectStore, OciStore, S3Store, StoredObject,
+    WriteCondition,
 };
 use crate::error::StoreError;
 
@@ -57,6 +58,32 @@ impl ObjectStore for AnyStore {
             AnyStore::File(s) => s.list(prefix, start_after).await,
             AnyStore::S3(s) => s.list(prefix, start_after).await,
             AnyStore::Oci(s) => s.list(prefix, start_after).await,
+        }
+    }
+}
+
+impl Location for AnyStore {
+    fn url(&self) -> String {
+        match self {
+            AnyStore::File(s) => s.url(),
+            AnyStore::S3(s) => s.url(),
+            AnyStore::Oci(s) => s.url(),
+        }
+    }
+
+    async fn exists(&self) -> Result<bool, StoreError> {
+        match self {
+            AnyStore::File(s) => s.exists().await,
+            AnyStore::S3(s) => s.exists().await,
+            AnyStore::Oci(s) => s.exists().await,
+        }
+    }
+
+    async fn create(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStore::File(s) => s.create().await,
+            AnyStore::S3(s) => s.create().await,
+            AnyStore::Oci(s) => s.create().await,
         }
     }
 }

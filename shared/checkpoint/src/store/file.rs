@@ -1,14 +1,19 @@
 //! `file:///dir`: checkpoint objects as files in a local directory.
 //!
 //! Writes are atomic (temporary file, fsync, rename, fsync of the directory), so a crash
-//! leaves either the old or the new version, never a torn one. Conditional writes take an
-//! exclusive advisory lock on a per-object lock file for the check-then-rename, so two
-//! processes on the same machine (or on a shared filesystem with working `flock`) cannot both
-//! win. The etag is a digest of the content.
+//! leaves either the old or the new version, never a torn one. Writes and deletes take an
+//! exclusive advisory lock on the directory's lock file (`.lock`) for the check-then-rename, so
+//! two processes on the same machine (or on a shared filesystem with working `flock`) cannot
+//! both win. The etag is a digest of the content.
+//!
+//! The root directory is never created here (`auditfwd init` does it, see
+//! [`location`](super::location)): a missing root is [`StoreError::LocationMissing`] on every
+//! operation, so a mistyped path or an unmounted volume can never read as "no state yet".
+//! Directories below the root are created as objects need them.
 //!
 //! Listing walks only the directory the prefix names (and what lies below it), and never shows
-//! the store's own files: `.tmp-*` temporaries a crash left behind and `.<name>.lock` lock
-//! files, which [`ObjectKey`] reserves.
+//! the store's own files: `.tmp-*` temporaries a crash left behind and `.lock` files (also the
+//! `.<name>.lock` files of earlier versions), which [`ObjectKey`] reserves.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -18,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
+use super::location::{DIRECTORY_REMEDY, Location};
 use super::{Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, check_prefix, in_listing};
 use crate::error::StoreError;
 
@@ -30,7 +36,7 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// A store rooted at `root` (created on first write).
+    /// A store rooted at `root`, which must exist (see [`Location::create`]).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         FileStore { root: root.into() }
     }
@@ -62,31 +68,84 @@ fn io(key: &ObjectKey, op: &'static str) -> impl FnOnce(std::io::Error) -> Store
     move |source| StoreError::Io { key, op, source }
 }
 
-fn read_current(path: &Path, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+fn file_url(root: &Path) -> String {
+    format!("file://{}", root.display())
+}
+
+fn missing(root: &Path) -> StoreError {
+    StoreError::LocationMissing {
+        location: file_url(root),
+        remedy: DIRECTORY_REMEDY,
+    }
+}
+
+/// A "not found" below `root` means "no such object" only while `root` itself exists.
+fn not_found(root: &Path) -> Result<(), StoreError> {
+    if root.is_dir() {
+        Ok(())
+    } else {
+        Err(missing(root))
+    }
+}
+
+fn read_current(
+    root: &Path,
+    path: &Path,
+    key: &ObjectKey,
+) -> Result<Option<StoredObject>, StoreError> {
     match fs::read(path) {
         Ok(body) => Ok(Some(StoredObject {
             etag: etag_of(&body),
             body: Bytes::from(body),
         })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if absent(&e) => not_found(root).map(|()| None),
         Err(e) => Err(io(key, "read")(e)),
     }
 }
 
-/// Holds the object's lock file locked until dropped.
-fn lock(path: &Path, key: &ObjectKey) -> Result<File, StoreError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io(key, "create directory"))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let lock = OpenOptions::new()
+/// Creates the directories between `root` (which must exist) and `dir`, one level at a time,
+/// so a missing root fails instead of being created.
+fn create_below(root: &Path, dir: &Path, key: &ObjectKey) -> Result<(), StoreError> {
+    let Ok(rel) = dir.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut path = root.to_path_buf();
+    for part in rel.components() {
+        path.push(part);
+        match fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if absent(&e) => return Err(missing(root)),
+            Err(e) => return Err(io(key, "create directory")(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The name of a directory's lock file (reserved by [`ObjectKey`]).
+const LOCK_FILE: &str = ".lock";
+
+/// Holds the lock of the directory `path` is in until dropped.
+///
+/// One lock file per directory rather than per object: a per-object lock file cannot be removed
+/// after use without a race (a process that opened it just before the unlink goes on to lock
+/// the orphaned file while a third creates and locks a new one, and both believe they hold the
+/// lock), so it had to stay forever, one for every object ever written. A directory's lock file
+/// is one more file in a directory that exists anyway. The price is that writes to objects of
+/// the same directory take turns, each for one write and fsync.
+fn lock(root: &Path, path: &Path, key: &ObjectKey) -> Result<File, StoreError> {
+    let parent = path.parent().unwrap_or(root);
+    create_below(root, parent, key)?;
+    let lock = match OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(parent.join(format!(".{name}.lock")))
-        .map_err(io(key, "open lock file"))?;
+        .open(parent.join(LOCK_FILE))
+    {
+        Ok(f) => f,
+        Err(e) if absent(&e) => return Err(missing(root)),
+        Err(e) => return Err(io(key, "open lock file")(e)),
+    };
     lock.lock().map_err(io(key, "lock"))?;
     Ok(lock)
 }
@@ -117,13 +176,14 @@ fn sync_dir(dir: &Path, key: &ObjectKey) -> Result<(), StoreError> {
 }
 
 fn put_blocking(
+    root: &Path,
     path: &Path,
     key: &ObjectKey,
     body: &[u8],
     condition: &WriteCondition,
 ) -> Result<Etag, StoreError> {
-    let _lock = lock(path, key)?;
-    check(read_current(path, key)?.as_ref(), condition, key)?;
+    let _lock = lock(root, path, key)?;
+    check(read_current(root, path, key)?.as_ref(), condition, key)?;
     let parent = path.parent().unwrap_or(Path::new("."));
     let tmp = parent.join(format!(
         ".tmp-{}-{}",
@@ -145,12 +205,13 @@ fn put_blocking(
 }
 
 fn delete_blocking(
+    root: &Path,
     path: &Path,
     key: &ObjectKey,
     if_match: Option<&Etag>,
 ) -> Result<(), StoreError> {
-    let _lock = lock(path, key)?;
-    let current = read_current(path, key)?;
+    let _lock = lock(root, path, key)?;
+    let current = read_current(root, path, key)?;
     if let Some(etag) = if_match {
         check(
             current.as_ref(),
@@ -197,6 +258,7 @@ fn list_blocking(
             source,
         }
     };
+    not_found(root)?;
     let mut keys = Vec::new();
     // (directory, the key prefix of what is in it, whether entries must match `partial`)
     let mut pending = vec![(dir, dir_key, true)];
@@ -268,8 +330,8 @@ async fn blocking<T: Send + 'static>(
 
 impl ObjectStore for FileStore {
     async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
-        let (path, k) = (self.path(key), key.clone());
-        blocking(key.as_str(), move || read_current(&path, &k)).await
+        let (root, path, k) = (self.root.clone(), self.path(key), key.clone());
+        blocking(key.as_str(), move || read_current(&root, &path, &k)).await
     }
 
     async fn put(
@@ -278,17 +340,22 @@ impl ObjectStore for FileStore {
         body: Bytes,
         condition: WriteCondition,
     ) -> Result<Etag, StoreError> {
-        let (path, k) = (self.path(key), key.clone());
+        let (root, path, k) = (self.root.clone(), self.path(key), key.clone());
         blocking(key.as_str(), move || {
-            put_blocking(&path, &k, &body, &condition)
+            put_blocking(&root, &path, &k, &body, &condition)
         })
         .await
     }
 
     async fn delete(&self, key: &ObjectKey, if_match: Option<&Etag>) -> Result<(), StoreError> {
-        let (path, k, etag) = (self.path(key), key.clone(), if_match.cloned());
+        let (root, path, k, etag) = (
+            self.root.clone(),
+            self.path(key),
+            key.clone(),
+            if_match.cloned(),
+        );
         blocking(key.as_str(), move || {
-            delete_blocking(&path, &k, etag.as_ref())
+            delete_blocking(&root, &path, &k, etag.as_ref())
         })
         .await
     }
@@ -305,5 +372,128 @@ impl ObjectStore for FileStore {
             start_after.map(str::to_owned),
         );
         blocking(prefix, move || list_blocking(&root, &p, after.as_deref())).await
+    }
+}
+
+impl Location for FileStore {
+    fn url(&self) -> String {
+        file_url(&self.root)
+    }
+
+    async fn exists(&self) -> Result<bool, StoreError> {
+        let root = self.root.clone();
+        blocking("", move || match fs::metadata(&root) {
+            Ok(m) => Ok(m.is_dir()),
+            Err(e) if absent(&e) => Ok(false),
+            Err(source) => Err(StoreError::Io {
+                key: String::new(),
+                op: "stat the checkpoint directory",
+                source,
+            }),
+        })
+        .await
+    }
+
+    async fn create(&self) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        blocking("", move || {
+            fs::create_dir_all(&root).map_err(|source| StoreError::Io {
+                key: String::new(),
+                op: "create the checkpoint directory",
+                source,
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn files_named(dir: &Path, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(d) = pending.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().into_string().unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    pending.push(e.path());
+                } else if pred(&name) {
+                    out.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn one_lock_file_per_directory_however_many_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        for i in 0..20 {
+            let key = ObjectKey::new(format!("state/t/r/c{i}.json")).unwrap();
+            let etag = store
+                .put(&key, Bytes::from_static(b"{}"), WriteCondition::IfAbsent)
+                .await
+                .unwrap();
+            store
+                .put(
+                    &key,
+                    Bytes::from_static(b"{ }"),
+                    WriteCondition::IfMatch(etag),
+                )
+                .await
+                .unwrap();
+            if i % 2 == 0 {
+                store.delete(&key, None).await.unwrap();
+            }
+        }
+        let key = ObjectKey::new("top.json").unwrap();
+        store
+            .put(
+                &key,
+                Bytes::from_static(b"1"),
+                WriteCondition::Unconditional,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            files_named(dir.path(), |n| n.ends_with(".lock")),
+            [".lock", "state/t/r/.lock"]
+        );
+        assert_eq!(store.list("", None).await.unwrap().len(), 11);
+    }
+
+    #[tokio::test]
+    async fn a_missing_root_is_never_created_and_never_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("unmounted");
+        let store = FileStore::new(&root);
+        let key = ObjectKey::new("state/t/r/c.json").unwrap();
+        let missing = |e: StoreError| {
+            assert!(
+                matches!(&e, StoreError::LocationMissing { location, .. } if location == &format!("file://{}", root.display())),
+                "{e}"
+            );
+        };
+        missing(store.get(&key).await.unwrap_err());
+        missing(store.list("state/", None).await.unwrap_err());
+        missing(store.delete(&key, None).await.unwrap_err());
+        missing(
+            store
+                .put(&key, Bytes::from_static(b"{}"), WriteCondition::IfAbsent)
+                .await
+                .unwrap_err(),
+        );
+        assert!(!root.exists(), "the store created its root");
+        assert!(!store.exists().await.unwrap());
+        store.create().await.unwrap();
+        assert!(store.exists().await.unwrap());
+        assert_eq!(store.get(&key).await.unwrap(), None);
     }
 }

@@ -5,12 +5,16 @@
 //! two runners from clobbering each other: the loser gets [`StoreError::PreconditionFailed`]
 //! and must re-read. Backends are chosen by URL ([`CheckpointLocation`]).
 //!
+//! [`location`] checks that the location exists and was initialised (the `auditfwd.json`
+//! marker) before any state is read from it, so a wrong URL never reads as a fresh start.
+//!
 //! [`ObjectStore::list`] lists keys by prefix in key order, for readers that scan a range
 //! (manifests by window start). It is not a consistent snapshot: a key written or deleted while
 //! the listing runs may or may not appear.
 
 mod any;
 mod file;
+pub mod location;
 #[cfg(feature = "test-util")]
 mod memory;
 mod oci;
@@ -24,6 +28,7 @@ use bytes::Bytes;
 
 pub use any::AnyStore;
 pub use file::FileStore;
+pub use location::{Init, Initialised, Location, MARKER_KEY, Marker};
 #[cfg(feature = "test-util")]
 pub use memory::MemoryStore;
 pub use oci::OciStore;
@@ -75,7 +80,7 @@ pub enum WriteCondition {
 
 /// A key inside a store: `/`-separated, non-empty segments, no `.` or `..`, no control
 /// characters, so it can never escape a file store's root. Segments named like the file store's
-/// own files (`.tmp-*` temporaries, `.<name>.lock` lock files) are reserved, so such a file can
+/// own files (`.tmp-*` temporaries, `.lock` and the older `.<name>.lock` lock files) are reserved, so such a file can
 /// never be mistaken for an object, read or listed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey(String);

@@ -1,11 +1,13 @@
 //! `oci://namespace/bucket/prefix`: checkpoint objects in OCI Object Storage, through the
 //! project's own OCI client (`if-match` / `if-none-match: *`, 412 as a lost precondition).
 //! Listing is `ListObjects` with `prefix` and `start`, following `nextStartWith`; OCI's `start`
-//! is inclusive, so a name equal to `start_after` is dropped here.
+//! is inclusive, so a name equal to `start_after` is dropped here. A missing bucket or namespace
+//! (`BucketNotFound`, `NamespaceNotFound`) is [`StoreError::LocationMissing`] on every operation.
 
 use auditfwd_oci::{Error as OciError, object_storage};
 use bytes::Bytes;
 
+use super::location::{BUCKET_REMEDY, Location};
 use super::{
     Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, check_prefix, keys_from_names,
     prefixed, prefixed_str,
@@ -49,22 +51,34 @@ impl OciStore {
     fn name(&self, key: &ObjectKey) -> String {
         prefixed(&self.prefix, key)
     }
-}
 
-fn map_err(key: &ObjectKey, source: OciError) -> StoreError {
-    map_err_at(key.as_str(), source)
-}
-
-fn map_err_at(key: &str, source: OciError) -> StoreError {
-    match source {
-        OciError::PreconditionFailed { .. } => StoreError::PreconditionFailed {
-            key: key.to_owned(),
-        },
-        source => StoreError::Oci {
-            key: key.to_owned(),
-            source: Box::new(source),
-        },
+    fn map_err(&self, key: &ObjectKey, source: OciError) -> StoreError {
+        self.map_err_at(key.as_str(), source)
     }
+
+    fn map_err_at(&self, key: &str, source: OciError) -> StoreError {
+        match source {
+            OciError::PreconditionFailed { .. } => StoreError::PreconditionFailed {
+                key: key.to_owned(),
+            },
+            source if location_missing(&source) => StoreError::LocationMissing {
+                location: self.url(),
+                remedy: BUCKET_REMEDY,
+            },
+            source => StoreError::Oci {
+                key: key.to_owned(),
+                source: Box::new(source),
+            },
+        }
+    }
+}
+
+/// Whether OCI answered that the bucket or the namespace does not exist (both are 404s, like a
+/// missing object, and must never read as "no checkpoint yet").
+fn location_missing(e: &OciError) -> bool {
+    e.is_not_found()
+        && e.service_error()
+            .is_some_and(|s| matches!(s.code.as_str(), "BucketNotFound" | "NamespaceNotFound"))
 }
 
 impl ObjectStore for OciStore {
@@ -82,15 +96,8 @@ impl ObjectStore for OciStore {
                 body: out.body,
                 etag: Etag::new(out.metadata.etag),
             })),
-            // A missing bucket is also a 404; it must not read as "no checkpoint yet".
-            Err(e)
-                if e.is_not_found()
-                    && e.service_error()
-                        .is_some_and(|s| s.code != "BucketNotFound") =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(map_err(key, e)),
+            Err(e) if e.is_not_found() && !location_missing(&e) => Ok(None),
+            Err(e) => Err(self.map_err(key, e)),
         }
     }
 
@@ -113,7 +120,7 @@ impl ObjectStore for OciStore {
             WriteCondition::IfAbsent => req.if_none_match_any(),
             WriteCondition::IfMatch(etag) => req.if_match(etag.as_str()),
         };
-        let out = req.send().await.map_err(|e| map_err(key, e))?;
+        let out = req.send().await.map_err(|e| self.map_err(key, e))?;
         Ok(Etag::new(out.etag))
     }
 
@@ -129,12 +136,13 @@ impl ObjectStore for OciStore {
         }
         match req.send().await {
             Ok(_) => Ok(()),
+            Err(e) if location_missing(&e) => Err(self.map_err(key, e)),
             // Absent: done, unless a version was named, which then no longer exists.
             Err(e) if e.is_not_found() && if_match.is_none() => Ok(()),
             Err(e) if e.is_not_found() => Err(StoreError::PreconditionFailed {
                 key: key.as_str().to_owned(),
             }),
-            Err(e) => Err(map_err(key, e)),
+            Err(e) => Err(self.map_err(key, e)),
         }
     }
 
@@ -160,9 +168,44 @@ impl ObjectStore for OciStore {
         let mut pages = req.into_paginator();
         let mut names = Vec::new();
         while let Some(page) = pages.next_page().await {
-            let page = page.map_err(|e| map_err_at(prefix, e))?;
+            let page = page.map_err(|e| self.map_err_at(prefix, e))?;
             names.extend(page.objects.into_iter().map(|o| o.name));
         }
         Ok(keys_from_names(&self.prefix, names, prefix, start_after))
+    }
+}
+
+impl Location for OciStore {
+    fn url(&self) -> String {
+        format!(
+            "oci://{}/{}/{}",
+            self.namespace,
+            self.bucket,
+            self.prefix.trim_matches('/')
+        )
+    }
+
+    async fn exists(&self) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .list_objects()
+            .namespace(&self.namespace)
+            .bucket(&self.bucket)
+            .prefix(prefixed_str(&self.prefix, ""))
+            .limit(1)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if location_missing(&e) => Ok(false),
+            Err(e) => Err(self.map_err_at("", e)),
+        }
+    }
+
+    async fn create(&self) -> Result<(), StoreError> {
+        Err(StoreError::LocationMissing {
+            location: self.url(),
+            remedy: BUCKET_REMEDY,
+        })
     }
 }

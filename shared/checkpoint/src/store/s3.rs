@@ -3,6 +3,7 @@
 //! or a 409 `ConditionalRequestConflict` (a concurrent conditional write), is a lost race.
 //!
 //! Listing is `ListObjectsV2` with `Prefix` and `StartAfter`, following continuation tokens.
+//! A missing bucket (`NoSuchBucket`) is [`StoreError::LocationMissing`] on every operation.
 //!
 //! The caller builds the `aws_sdk_s3::Client` (from `aws-config`, so the standard `AWS_*`
 //! variables, including `AWS_ENDPOINT_URL`, apply).
@@ -12,6 +13,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
+use super::location::{BUCKET_REMEDY, Location};
 use super::{
     Etag, ObjectKey, ObjectStore, StoredObject, WriteCondition, check_prefix, keys_from_names,
     prefixed, prefixed_str,
@@ -51,6 +53,19 @@ impl S3Store {
 
     fn name(&self, key: &ObjectKey) -> String {
         prefixed(&self.prefix, key)
+    }
+
+    fn map_err<E>(&self, key: &str, op: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        if err.code() == Some("NoSuchBucket") {
+            return StoreError::LocationMissing {
+                location: self.url(),
+                remedy: BUCKET_REMEDY,
+            };
+        }
+        map_err(key, op, err)
     }
 }
 
@@ -109,7 +124,7 @@ impl ObjectStore for S3Store {
         let out = match res {
             Ok(out) => out,
             Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
-            Err(e) => return Err(map_err(key.as_str(), "GetObject", e)),
+            Err(e) => return Err(self.map_err(key.as_str(), "GetObject", e)),
         };
         let etag = out
             .e_tag()
@@ -161,7 +176,7 @@ impl ObjectStore for S3Store {
                     key: key.as_str().to_owned(),
                 });
             }
-            Err(e) => return Err(map_err(key.as_str(), "PutObject", e)),
+            Err(e) => return Err(self.map_err(key.as_str(), "PutObject", e)),
         };
         out.e_tag()
             .map(Etag::new)
@@ -194,7 +209,7 @@ impl ObjectStore for S3Store {
                         key: key.as_str().to_owned(),
                     })
                 }
-                Err(e) => Err(map_err(key.as_str(), "DeleteObject", e)),
+                Err(e) => Err(self.map_err(key.as_str(), "DeleteObject", e)),
             };
         }
         self.client
@@ -204,7 +219,7 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| map_err(key.as_str(), "DeleteObject", e))
+            .map_err(|e| self.map_err(key.as_str(), "DeleteObject", e))
     }
 
     async fn list(
@@ -228,7 +243,7 @@ impl ObjectStore for S3Store {
         let mut pages = req.into_paginator().send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_err(prefix, "ListObjectsV2", e))?;
+            let page = page.map_err(|e| self.map_err(prefix, "ListObjectsV2", e))?;
             names.extend(
                 page.contents
                     .unwrap_or_default()
@@ -237,5 +252,38 @@ impl ObjectStore for S3Store {
             );
         }
         Ok(keys_from_names(&self.prefix, names, prefix, start_after))
+    }
+}
+
+impl Location for S3Store {
+    fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix.trim_matches('/'))
+    }
+
+    async fn exists(&self) -> Result<bool, StoreError> {
+        // One key of the prefix: needs only s3:ListBucket, which the store needs anyway.
+        let mut req = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .max_keys(1);
+        let prefix = prefixed_str(&self.prefix, "");
+        if !prefix.is_empty() {
+            req = req.prefix(prefix);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match self.map_err("", "ListObjectsV2", e) {
+                StoreError::LocationMissing { .. } => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn create(&self) -> Result<(), StoreError> {
+        Err(StoreError::LocationMissing {
+            location: self.url(),
+            remedy: BUCKET_REMEDY,
+        })
     }
 }

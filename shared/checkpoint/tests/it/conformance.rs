@@ -15,6 +15,8 @@ async fn memory_store_keeps_the_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn file_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("a")).unwrap();
+    std::fs::create_dir(dir.path().join("b")).unwrap();
     conditional_writes(&FileStore::new(dir.path().join("a"))).await;
     no_lost_updates(Arc::new(FileStore::new(dir.path().join("b")))).await;
 }

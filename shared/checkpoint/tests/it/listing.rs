@@ -137,6 +137,7 @@ async fn memory_store_lists_by_prefix_in_order() {
 async fn file_store_lists_by_prefix_in_order_without_its_own_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
+    std::fs::create_dir(&root).unwrap();
     let store = FileStore::new(&root);
     assert!(
         listed(&store, "", None).await.is_empty(),
@@ -144,8 +145,11 @@ async fn file_store_lists_by_prefix_in_order_without_its_own_files() {
     );
     lists_keys_by_prefix_in_order(&store).await;
 
-    // Lock files exist beside every object written, and a crash can leave temporaries.
-    assert!(root.join("state/t/r/.c.json.lock").exists());
+    // A lock file exists in every directory written to, and a crash can leave temporaries.
+    assert!(root.join("state/t/r/.lock").exists());
+    assert!(!root.join("state/t/r/.c.json.lock").exists());
+    // Lock files of earlier versions (one per object) are never listed either.
+    std::fs::write(root.join("state/t/r/.c.json.lock"), b"").unwrap();
     std::fs::write(root.join("manifests/t/r/c/.tmp-99-0"), b"half a docu").unwrap();
     std::fs::write(root.join(".tmp-1-2"), b"x").unwrap();
     std::fs::create_dir_all(root.join("manifests/t/r/c/.tmp-7-7")).unwrap();

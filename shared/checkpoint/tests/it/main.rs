@@ -6,5 +6,6 @@ mod conformance;
 mod documents;
 mod lease;
 mod listing;
+mod location;
 mod oci;
 mod s3;

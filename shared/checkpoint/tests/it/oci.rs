@@ -106,10 +106,30 @@ async fn oci_store_listing_a_missing_bucket_is_an_error_not_an_empty_list() {
     let (emu, client) = emulator().await;
     let store = OciStore::new(client, emu.namespace(), "no-such-bucket", "");
     let err = store.list("manifests/", None).await.unwrap_err();
-    let StoreError::Oci { key, source } = &err else {
-        panic!("expected an OCI error, got {err}")
+    let StoreError::LocationMissing { location, .. } = &err else {
+        panic!("expected a missing location, got {err}")
     };
-    assert_eq!(key, "manifests/");
-    assert!(source.is_not_found() && !err.is_retryable(), "{err}");
-    assert!(err.to_string().contains("BucketNotFound"), "{err}");
+    assert_eq!(
+        location,
+        &format!("oci://{}/no-such-bucket/", emu.namespace())
+    );
+    assert!(!err.is_retryable(), "{err}");
+}
+
+#[tokio::test]
+async fn oci_location_must_exist_and_be_initialised() {
+    let (emu, client) = emulator().await;
+    let ns = emu.namespace();
+    crate::location::location_lifecycle(
+        &OciStore::new(client.clone(), &ns, "no-such-bucket", "auditfwd"),
+        &OciStore::new(client.clone(), &ns, BUCKET, "auditfwd"),
+        auditfwd_checkpoint::store::Init::Existing,
+    )
+    .await;
+    // A namespace that does not exist is a missing location too.
+    let wrong = OciStore::new(client, "no-such-namespace", BUCKET, "auditfwd");
+    let err = auditfwd_checkpoint::store::location::open(&wrong)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LocationMissing { .. }), "{err}");
 }

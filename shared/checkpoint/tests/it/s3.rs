@@ -64,16 +64,10 @@ async fn s3_store_keeps_the_checkpoint_contract_on_moto() {
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            StoreError::Backend {
-                retryable: false,
-                ..
-            }
-        ),
+        matches!(&err, StoreError::LocationMissing { location, .. } if location == "s3://no-such-bucket/"),
         "{err}"
     );
-    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
+    assert!(!err.is_retryable());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,15 +106,26 @@ async fn s3_store_lists_every_page_relative_to_its_prefix_on_moto() {
     let missing = S3Store::new(client, "no-such-bucket", "");
     let err = missing.list("manifests/", None).await.unwrap_err();
     assert!(
-        matches!(
-            err,
-            StoreError::Backend {
-                retryable: false,
-                op: "ListObjectsV2",
-                ..
-            }
-        ),
+        matches!(&err, StoreError::LocationMissing { location, .. } if location == "s3://no-such-bucket/"),
         "{err}"
     );
-    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn s3_location_must_exist_and_be_initialised() {
+    let moto = Moto::start();
+    let client = moto.client();
+    client
+        .create_bucket()
+        .bucket("auditfwd-state")
+        .send()
+        .await
+        .unwrap();
+    crate::location::location_lifecycle(
+        &S3Store::new(client.clone(), "no-such-bucket", "auditfwd"),
+        &S3Store::new(client, "auditfwd-state", "auditfwd"),
+        auditfwd_checkpoint::store::Init::Create,
+    )
+    .await;
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use auditfwd_secrets::{ExposeSecret, KmsDecrypter, SecretsError, decrypt_kms_vars};
+use auditfwd_secrets::{ExposeSecret, KmsDecrypter, SecretsError};
 
 use crate::moto::{Moto, venv_bin};
 
@@ -105,7 +105,7 @@ async fn encrypt_secret_output_decrypts_under_its_variable_only() {
     assert!(!key_ciphertext.contains("BEGIN"));
 
     let decrypter = KmsDecrypter::new(&config);
-    let secrets = decrypt_kms_vars(
+    let secrets = crate::moto::resolve(
         [
             ("AUDITFWD_OCI_KEY_KMS".to_owned(), key_ciphertext.clone()),
             (
@@ -123,7 +123,7 @@ async fn encrypt_secret_output_decrypts_under_its_variable_only() {
     assert_eq!(secrets[1].1.expose_secret(), "correct horse");
 
     // The key's ciphertext in the syslog key's variable: refused by KMS.
-    let err = decrypt_kms_vars(
+    let err = crate::moto::resolve(
         [("AUDITFWD_SYSLOG_TLS_KEY_KMS".to_owned(), key_ciphertext)],
         &decrypter,
     )

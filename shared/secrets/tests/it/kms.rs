@@ -5,8 +5,7 @@
 //! `InvalidCiphertextException`. That is what these tests rely on.
 
 use auditfwd_secrets::{
-    DecryptError, Decrypter, ExposeSecret, KmsDecrypter, SecretsError, decrypt_kms_vars,
-    encryption_context,
+    DecryptError, Decrypter, ExposeSecret, KmsDecrypter, SecretsError, encryption_context,
 };
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine as _;
@@ -70,7 +69,7 @@ async fn decrypts_kms_variables_and_refuses_a_swapped_ciphertext() {
     )
     .await;
 
-    let secrets = decrypt_kms_vars(
+    let secrets = crate::moto::resolve(
         vars(&[
             ("AUDITFWD_OCI_KEY_KMS", &key_ciphertext),
             ("AUDITFWD_OCI_KEY_PASSPHRASE_KMS", &passphrase_ciphertext),
@@ -93,7 +92,7 @@ async fn decrypts_kms_variables_and_refuses_a_swapped_ciphertext() {
     );
 
     // The passphrase's ciphertext swapped into the key's variable: KMS refuses it.
-    let err = decrypt_kms_vars(
+    let err = crate::moto::resolve(
         vars(&[("AUDITFWD_OCI_KEY_KMS", &passphrase_ciphertext)]),
         &decrypter,
     )
@@ -121,7 +120,7 @@ async fn decrypts_kms_variables_and_refuses_a_swapped_ciphertext() {
 
     // Encrypted without any context (a plain `aws kms encrypt`): refused too.
     let bare = encrypt(&kms, &key, None, PEM.as_bytes()).await;
-    let err = decrypt_kms_vars(vars(&[("AUDITFWD_OCI_KEY_KMS", &bare)]), &decrypter)
+    let err = crate::moto::resolve(vars(&[("AUDITFWD_OCI_KEY_KMS", &bare)]), &decrypter)
         .await
         .unwrap_err();
     assert!(

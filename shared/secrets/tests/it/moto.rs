@@ -40,3 +40,19 @@ pub(crate) fn sdk_config(endpoint: &str) -> SdkConfig {
         )))
         .build()
 }
+
+/// Plans and fetches `vars` with `kms`; the Secrets Manager and SSM clients point nowhere (the
+/// KMS tests name no secret there).
+pub(crate) async fn resolve(
+    vars: impl IntoIterator<Item = (String, String)>,
+    kms: &auditfwd_secrets::KmsDecrypter,
+) -> Result<Vec<(String, auditfwd_secrets::SecretString)>, auditfwd_secrets::SecretsError> {
+    let nowhere = sdk_config("http://127.0.0.1:9");
+    auditfwd_secrets::SecretPlan::from_vars(vars)?
+        .fetch(
+            kms,
+            &auditfwd_secrets::SecretsManagerFetcher::new(&nowhere),
+            &auditfwd_secrets::SsmParameterFetcher::new(&nowhere),
+        )
+        .await
+}

@@ -344,6 +344,9 @@ async fn health_goes_degraded_then_unhealthy_while_the_audit_api_fails_and_healt
     .collect();
     let config = Config::from_vars(vars).expect("configuration");
     let signing = clock.clone();
+    auditfwd_runtime::init_state(&config, auditfwd_runtime::Init::Existing, "e2e")
+        .await
+        .expect("initialise the checkpoint directory");
     let runner = auditfwd_runtime::build(
         &config,
         Arc::new(clock.clone()),

@@ -19,3 +19,4 @@ mod pipeline_kill;
 mod pipeline_live;
 mod pipeline_outage;
 mod receivers;
+mod state_location;

@@ -110,6 +110,9 @@ async fn live_mode_delivers_late_events_exactly_once_and_counts_them() {
     .collect();
     let config = Config::from_vars(vars).unwrap();
     let signing = clock.clone();
+    auditfwd_runtime::init_state(&config, auditfwd_runtime::Init::Existing, "e2e")
+        .await
+        .expect("initialise the checkpoint directory");
     let runner = auditfwd_runtime::build(
         &config,
         Arc::new(SharedClock(clock.clone())),

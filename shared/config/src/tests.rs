@@ -1,0 +1,376 @@
+//! Parsing whole configurations: defaults, every problem at once, bounds, secrets.
+
+use super::*;
+use auditfwd_oci::Service;
+use auditfwd_syslog::{Framing, Payload, Roots, SyslogFormat, Transport};
+
+const TENANCY: &str =
+    "ocid1.tenancy.oc1..aaaaaaaaba3pv6wkcr4jqae5f15p2b2m2yt2j6rx32uzr4h25vqstifsfdsq";
+const USER: &str = "ocid1.user.oc1..aaaaaaaat5nvwcna5j6aqzjcaty5eqbb6qt2jvpkanghtgdaqedqw3rynjq";
+const KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../oci/tests/fixtures/oracle-sample-key.pem"
+);
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn minimal() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AUDITFWD_OCI_TENANCY", TENANCY),
+        ("AUDITFWD_OCI_USER", USER),
+        ("AUDITFWD_OCI_KEY_FILE", KEY),
+        ("AUDITFWD_OCI_REGIONS", "us-ashburn-1"),
+        ("AUDITFWD_SYSLOG_URL", "tcp://127.0.0.1:10514"),
+        ("AUDITFWD_CHECKPOINT_URL", "file:///var/lib/auditfwd"),
+    ]
+}
+
+/// The problem `err` reports for variable `name`.
+fn message(err: &ConfigError, name: &str) -> String {
+    err.problems
+        .iter()
+        .find(|p| p.variable == name)
+        .map(|p| p.message.clone())
+        .unwrap_or_else(|| panic!("no problem for {name}: {err}"))
+}
+
+fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
+    Config::from_vars(vars(pairs))
+        .unwrap_err()
+        .problems
+        .iter()
+        .map(|p| p.variable.clone())
+        .collect()
+}
+
+#[test]
+fn minimal_configuration_gets_the_documented_defaults() {
+    let c = Config::from_vars(vars(&minimal())).unwrap();
+    assert_eq!(
+        c.oci.regions.iter().map(|r| r.id()).collect::<Vec<_>>(),
+        ["us-ashburn-1"]
+    );
+    assert!(c.oci.endpoints.is_empty());
+    assert_eq!(c.syslog.sender.address, "127.0.0.1:10514");
+    assert_eq!(
+        c.syslog.sender.transport,
+        Transport::Tcp {
+            framing: Framing::OctetCounting
+        }
+    );
+    assert_eq!(
+        (c.syslog.encoder.format, c.syslog.encoder.payload),
+        (SyslogFormat::Rfc5424, Payload::Json)
+    );
+    assert_eq!(c.windows, WindowPolicy::default());
+    assert_eq!(
+        (
+            c.limits.events_per_second,
+            c.limits.oci_requests_per_second.get(),
+            c.limits.concurrency,
+            c.limits.type_caps.len()
+        ),
+        (None, 10, 4, 0)
+    );
+    assert!(!c.scrub.disabled && c.filter.include_types.is_empty());
+    assert_eq!(
+        c.oci.auth.credentials().unwrap().tenancy().as_str(),
+        TENANCY
+    );
+}
+
+#[test]
+fn event_type_caps_parse_and_a_bad_one_names_the_variable() {
+    let mut v = minimal();
+    v.push((
+        "AUDITFWD_EVENT_TYPE_CAPS",
+        "*.GetObject=50:drop, com.oraclecloud.ComputeApi.*=200",
+    ));
+    let c = Config::from_vars(vars(&v)).unwrap();
+    assert_eq!(c.limits.type_caps.len(), 2);
+    let mut bad = minimal();
+    bad.push(("AUDITFWD_EVENT_TYPE_CAPS", "*.GetObject=fast"));
+    assert_eq!(problems(&bad), ["AUDITFWD_EVENT_TYPE_CAPS"]);
+}
+
+#[test]
+fn a_full_configuration_is_read_into_types() {
+    let mut pairs = minimal();
+    pairs.retain(|(k, _)| !k.starts_with("AUDITFWD_SYSLOG"));
+    pairs.extend([
+        ("AUDITFWD_OCI_REGIONS", "iad, eu-frankfurt-1,us-ashburn-1"),
+        ("AUDITFWD_OCI_AUDIT_ENDPOINT", "http://127.0.0.1:18080"),
+        ("AUDITFWD_SYSLOG_URL", "relp+tls://siem.example.com:2514"),
+        ("AUDITFWD_SYSLOG_PROFILE", "qradar"),
+        ("AUDITFWD_SYSLOG_PAYLOAD", "json"),
+        ("AUDITFWD_SYSLOG_TLS_CA", "/etc/siem/ca.pem"),
+        ("AUDITFWD_SYSLOG_TLS_CERT", "/etc/siem/client.pem"),
+        ("AUDITFWD_SYSLOG_TLS_KEY", "/etc/siem/client.key"),
+        ("AUDITFWD_SYSLOG_FACILITY", "local4"),
+        ("AUDITFWD_CHECKPOINT_URL", "s3://state-bucket/prod"),
+        ("AUDITFWD_FRESH_LAG", "90s"),
+        ("AUDITFWD_SETTLE_LAG", "0"),
+        ("AUDITFWD_MAX_WINDOW", "5m"),
+        (
+            "AUDITFWD_COMPARTMENTS_EXCLUDE",
+            "sandbox, ocid1.compartment.oc1..x",
+        ),
+        ("AUDITFWD_EVENT_TYPES_EXCLUDE", "*.Get*,*.List*"),
+        ("AUDITFWD_DROP_SERVICE_PRINCIPALS", "yes"),
+        ("AUDITFWD_SCRUB_ALLOW", "User-Agent"),
+        ("AUDITFWD_EVENTS_PER_SECOND", "500"),
+        ("AUDITFWD_CONCURRENCY", "8"),
+    ]);
+    let c = Config::from_vars(vars(&pairs)).unwrap();
+    assert_eq!(
+        c.oci.regions.iter().map(|r| r.id()).collect::<Vec<_>>(),
+        ["us-ashburn-1", "eu-frankfurt-1"],
+        "deduplicated, keys resolved"
+    );
+    assert_eq!(
+        c.oci.endpoints[&Service::Audit].to_string(),
+        "http://127.0.0.1:18080"
+    );
+    let Transport::Relp {
+        tls: Some(tls),
+        window,
+    } = &c.syslog.sender.transport
+    else {
+        panic!("{:?}", c.syslog.sender.transport)
+    };
+    assert_eq!(*window, 128);
+    assert!(matches!(tls.roots, Roots::Bundle(_)) && tls.client_identity.is_some());
+    // The QRadar profile sets RFC 3164 and 4 KiB; the explicit payload wins over its LEEF.
+    assert_eq!(
+        (
+            c.syslog.encoder.format,
+            c.syslog.encoder.payload,
+            c.syslog.encoder.max_message_size
+        ),
+        (SyslogFormat::Rfc3164, Payload::Json, 4096)
+    );
+    assert_eq!(
+        c.checkpoint,
+        CheckpointLocation::S3 {
+            bucket: "state-bucket".into(),
+            prefix: "prod".into()
+        }
+    );
+    assert_eq!(
+        (
+            c.windows.fresh_lag,
+            c.windows.settle_lag,
+            c.windows.max_window_minutes
+        ),
+        (Duration::from_secs(90), Duration::ZERO, 5)
+    );
+    assert_eq!(c.compartments_exclude.len(), 2);
+    assert_eq!(c.filter.exclude_types.len(), 2);
+    assert!(c.filter.drop_service_principals);
+    assert!(c.scrub.allow.contains("user-agent"));
+    assert_eq!(c.limits.events_per_second, NonZeroU32::new(500));
+    assert_eq!(c.limits.concurrency, 8);
+}
+
+#[test]
+fn an_empty_environment_names_every_required_variable_at_once() {
+    let err = Config::from_vars(Vec::new()).unwrap_err();
+    let names: Vec<&str> = err.problems.iter().map(|p| p.variable.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "AUDITFWD_OCI_TENANCY",
+            "AUDITFWD_OCI_USER",
+            "AUDITFWD_OCI_KEY_FILE",
+            "AUDITFWD_OCI_REGIONS",
+            "AUDITFWD_SYSLOG_URL",
+            "AUDITFWD_CHECKPOINT_URL"
+        ]
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "invalid configuration:\n  AUDITFWD_OCI_TENANCY: required: the tenancy OCID"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_values_are_reported_with_their_variable() {
+    let mut pairs = minimal();
+    pairs.retain(|(k, _)| *k != "AUDITFWD_SYSLOG_URL" && *k != "AUDITFWD_OCI_TENANCY");
+    pairs.extend([
+        ("AUDITFWD_OCI_TENANCY", "mytenancy"),
+        ("AUDITFWD_OCI_REGIONS", "us-ashburn-1,ashburn"),
+        ("AUDITFWD_OCI_IDENTITY_ENDPOINT", "http://10.0.0.5:8080"),
+        ("AUDITFWD_SYSLOG_URL", "tcp://siem:514"),
+        ("AUDITFWD_SYSLOG_TLS_CA", "/ca.pem"),
+        ("AUDITFWD_FRESH_LAG", "90"),
+        ("AUDITFWD_MAX_WINDOW", "90s"),
+        ("AUDITFWD_CONCURRENCY", "0"),
+        ("AUDITFWD_DROP_SERVICE_PRINCIPALS", "maybe"),
+    ]);
+    let err = Config::from_vars(vars(&pairs)).unwrap_err();
+    let by_var = |n: &str| message(&err, n);
+    assert!(by_var("AUDITFWD_OCI_TENANCY").contains("is not an OCID"));
+    assert!(by_var("AUDITFWD_OCI_REGIONS").contains("\"ashburn\""));
+    assert!(by_var("AUDITFWD_OCI_IDENTITY_ENDPOINT").contains("only for 127.0.0.0/8"));
+    assert!(by_var("AUDITFWD_SYSLOG_TLS_CA").contains("tls:// and relp+tls:// only"));
+    assert!(by_var("AUDITFWD_FRESH_LAG").contains("expected e.g. 90s"));
+    assert!(by_var("AUDITFWD_MAX_WINDOW").contains("whole minutes"));
+    assert!(by_var("AUDITFWD_CONCURRENCY").contains("not a whole number from 1 to 256"));
+    assert!(by_var("AUDITFWD_DROP_SERVICE_PRINCIPALS").contains("boolean"));
+    assert_eq!(
+        problems(&[("AUDITFWD_SYSLOG_URL", "relp://siem")])
+            .iter()
+            .filter(|v| *v == "AUDITFWD_SYSLOG_URL")
+            .count(),
+        1
+    );
+}
+
+/// Values that parse but would break a promise: rejected, each naming its variable and the
+/// bounds, all at once.
+#[test]
+fn absurd_values_are_refused_with_their_bounds() {
+    let mut pairs = minimal();
+    pairs.retain(|(k, _)| *k != "AUDITFWD_SYSLOG_URL");
+    pairs.extend([
+        ("AUDITFWD_LEASE_TTL", "0"),
+        ("AUDITFWD_AUDIT_RETENTION", "30d"),
+        ("AUDITFWD_SYSLOG_RELP_WINDOW", "0"),
+        ("AUDITFWD_FRESH_LAG", "5m"),
+        ("AUDITFWD_SETTLE_LAG", "2m"),
+        (
+            "AUDITFWD_SYSLOG_URL",
+            "relp://auditfwd:hunter2@siem:2514/x?y",
+        ),
+    ]);
+    let err = Config::from_vars(vars(&pairs)).unwrap_err();
+    let by_var = |n: &str| message(&err, n);
+    assert_eq!(by_var("AUDITFWD_LEASE_TTL"), "\"0\" is outside 30s..1d");
+    assert_eq!(
+        by_var("AUDITFWD_AUDIT_RETENTION"),
+        "\"30d\" is outside 90d..365d"
+    );
+    assert!(by_var("AUDITFWD_SYSLOG_RELP_WINDOW").contains("from 1 to 65535"));
+    assert!(by_var("AUDITFWD_SETTLE_LAG").contains("below AUDITFWD_FRESH_LAG (5m)"));
+    assert!(by_var("AUDITFWD_SYSLOG_URL").contains("user or password"));
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(!err.is_retryable());
+
+    let mut huge = minimal();
+    huge.push(("AUDITFWD_LEASE_TTL", "99999999999d"));
+    assert_eq!(problems(&huge), ["AUDITFWD_LEASE_TTL"]);
+    // A settle lag of 0 turns the second listing off, whatever the fresh lag.
+    let mut off = minimal();
+    off.extend([("AUDITFWD_FRESH_LAG", "5m"), ("AUDITFWD_SETTLE_LAG", "0")]);
+    assert!(Config::from_vars(vars(&off)).is_ok());
+    for (name, value) in [
+        ("AUDITFWD_LEASE_TTL", "30s"),
+        ("AUDITFWD_LEASE_TTL", "24h"),
+        ("AUDITFWD_AUDIT_RETENTION", "365d"),
+        ("AUDITFWD_SYSLOG_RELP_WINDOW", "1"),
+    ] {
+        let mut ok = minimal();
+        ok.push((name, value));
+        assert!(Config::from_vars(vars(&ok)).is_ok(), "{name}={value}");
+    }
+}
+
+#[test]
+fn without_a_key_the_error_names_every_way_to_give_one() {
+    let mut pairs = minimal();
+    pairs.retain(|(k, _)| *k != "AUDITFWD_OCI_KEY_FILE");
+    let err = Config::from_vars(vars(&pairs)).unwrap_err();
+    let message = &err.problems[0].message;
+    for name in [
+        "AUDITFWD_OCI_KEY_FILE",
+        "AUDITFWD_OCI_KEY,",
+        "AUDITFWD_OCI_KEY_KMS",
+        "AUDITFWD_OCI_KEY_SECRET_ARN",
+        "AUDITFWD_OCI_KEY_SSM_PARAMETER",
+    ] {
+        assert!(message.contains(name), "{name} missing from: {message}");
+    }
+}
+
+#[test]
+fn the_runner_and_rate_limits_come_from_the_configuration() {
+    let mut pairs = minimal();
+    pairs.extend([
+        ("AUDITFWD_CONCURRENCY", "7"),
+        ("AUDITFWD_LEASE_TTL", "2m"),
+        ("AUDITFWD_COMPARTMENTS_EXCLUDE", "sandbox"),
+        ("AUDITFWD_SCRUB_DISABLE", "true"),
+        ("AUDITFWD_EVENTS_PER_SECOND", "100"),
+        ("AUDITFWD_EVENT_TYPE_CAPS", "*.GetObject=5:drop"),
+    ]);
+    let c = Config::from_vars(vars(&pairs)).unwrap();
+    let rc = RunnerConfig::from(&c);
+    assert_eq!(rc.windows, c.windows);
+    assert_eq!(
+        (rc.concurrency, rc.lease_ttl),
+        (7, Duration::from_secs(120))
+    );
+    assert_eq!(rc.exclude.len(), 1);
+    assert!(rc.include.is_empty() && rc.scrub.disabled);
+    assert!(rc.owner.starts_with("auditfwd-"), "{}", rc.owner);
+    let limits = RateLimits::from(&c);
+    assert!(limits.events.is_some() && limits.oci_requests.is_some());
+    assert!(!limits.type_caps.is_empty());
+    assert!(
+        RateLimits::from(&Config::from_vars(vars(&minimal())).unwrap())
+            .events
+            .is_none()
+    );
+}
+
+#[test]
+fn secrets_never_print() {
+    let mut pairs = minimal();
+    pairs.retain(|(k, _)| *k != "AUDITFWD_OCI_KEY_FILE");
+    pairs.extend([
+        (
+            "AUDITFWD_OCI_KEY",
+            "-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYBYTES\n-----END PRIVATE KEY-----",
+        ),
+        ("AUDITFWD_OCI_KEY_PASSPHRASE", "hunter2"),
+    ]);
+    let c = Config::from_vars(vars(&pairs)).unwrap();
+    let dbg = format!("{c:?}");
+    assert!(
+        !dbg.contains("TOPSECRETKEYBYTES") && !dbg.contains("hunter2"),
+        "{dbg}"
+    );
+}
+
+#[test]
+fn a_config_file_profile_is_an_alternative_not_a_mix() {
+    let dir = std::env::temp_dir().join(format!("auditfwd-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config");
+    std::fs::write(
+        &file,
+        format!("[PROD]\nuser={USER}\ntenancy={TENANCY}\nkey_file={KEY}\nregion=us-phoenix-1\n"),
+    )
+    .unwrap();
+    let mut pairs = minimal();
+    pairs.retain(|(k, _)| !k.starts_with("AUDITFWD_OCI_") || *k == "AUDITFWD_OCI_REGIONS");
+    let path = file.display().to_string();
+    pairs.extend([
+        ("AUDITFWD_OCI_CONFIG_FILE", path.as_str()),
+        ("AUDITFWD_OCI_PROFILE", "PROD"),
+    ]);
+    let c = Config::from_vars(vars(&pairs)).unwrap();
+    assert_eq!(c.oci.auth.credentials().unwrap().user().as_str(), USER);
+    pairs.push(("AUDITFWD_OCI_TENANCY", TENANCY));
+    assert_eq!(problems(&pairs), ["AUDITFWD_OCI_TENANCY"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
