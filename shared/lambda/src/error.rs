@@ -22,6 +22,9 @@ pub enum LambdaError {
     /// The compartment tree could not be listed, so nothing was done.
     #[error("cannot list the compartment tree: {0}")]
     CompartmentTree(#[source] std::sync::Arc<auditfwd_oci::Error>),
+    /// The tenancy's shard layout could not be read or created, so nothing was sent.
+    #[error("cannot read the shard layout: {0}")]
+    Layout(#[source] auditfwd_pipeline::Pending),
     /// Fan-out is on but `AUDITFWD_WORK_QUEUE_URL` is not set.
     #[error("{what} needs the work queue, but AUDITFWD_WORK_QUEUE_URL is not set")]
     NoQueue {
@@ -72,7 +75,9 @@ impl LambdaError {
             | LambdaError::BadReplay(_) => false,
             LambdaError::Send { retryable, .. } => *retryable,
             LambdaError::ReplayResult { source, .. } => source.is_retryable(),
-            LambdaError::CompartmentTree(_) | LambdaError::HardStop { .. } => true,
+            LambdaError::CompartmentTree(_)
+            | LambdaError::Layout(_)
+            | LambdaError::HardStop { .. } => true,
         }
     }
 
@@ -81,6 +86,7 @@ impl LambdaError {
         match self {
             LambdaError::BadEvent { .. } => "BadEvent",
             LambdaError::CompartmentTree(_) => "CompartmentTree",
+            LambdaError::Layout(_) => "Layout",
             LambdaError::NoQueue { .. } => "NoQueue",
             LambdaError::Send { .. } => "Send",
             LambdaError::BadReplay(_) => "BadReplay",

@@ -2,22 +2,21 @@
 //!
 //! The runner records lag over the compartments one run worked, which on Lambda is not all of
 //! them: a poller that fans out works none, one stopped by its deadline leaves some unstarted,
-//! and a worker sees a batch of five. So after each run the poller reads the cursor of every
-//! collected compartment the run did not report one for (one state GET each, a few at a time)
-//! and records freshness over all of them with `auditfwd_telemetry::freshness::record`:
-//! `FreshnessLagAlarm` then covers compartments whose work is stuck in the queue, and the
-//! dashboard's "furthest behind" table lists them.
+//! and a worker sees a few shards. So after each run the poller takes the cursor of every
+//! collected compartment from the shard states (one GET per shard of about 128 compartments,
+//! read anyway to decide what to send) and records freshness over all of them with
+//! `auditfwd_telemetry::freshness::record`: `FreshnessLagAlarm` then covers compartments
+//! whose work is stuck in the queue, and the dashboard's "furthest behind" table lists them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use auditfwd_checkpoint::{Scope, state};
-use auditfwd_pipeline::{RunReport, WorkItem};
+use auditfwd_checkpoint::shard::{self, ShardId, ShardState};
+use auditfwd_checkpoint::{ObjectStore, Scope};
+use auditfwd_pipeline::{RunReport, ShardItem, WorkItem};
 use auditfwd_telemetry::freshness::{self, CompartmentFreshness};
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
-
-use crate::{Backend, BackendRunner};
 
 /// State reads in flight at once.
 const READS_AT_ONCE: usize = 16;
@@ -29,63 +28,75 @@ struct Cursor {
     open_gaps: usize,
 }
 
-/// Records freshness over every item of the tree: cursors from `report` where the run
-/// reported one, read from the store otherwise (unless `read_missing` is false: an invocation
-/// already past its stop point spends no time on reads, and the next run covers them).
-/// Returns how many compartments had no cursor (never worked, not read, or the read failed:
-/// logged).
-pub async fn record_tree<B: Backend>(
-    runner: &BackendRunner<B>,
-    items: &[WorkItem],
-    report: &RunReport,
-    read_missing: bool,
-) -> usize {
-    let mut cursors: BTreeMap<Scope, Cursor> = report
-        .compartments
-        .iter()
-        .filter_map(|c| {
-            c.delivered_until.map(|d| {
-                (
-                    c.scope.clone(),
-                    Cursor {
-                        delivered_until: Some(d.as_datetime()),
-                        open_gaps: c.open_gaps.len(),
-                    },
-                )
-            })
-        })
-        .collect();
-    let missing: Vec<Scope> = items
-        .iter()
-        .map(|i| i.scope.clone())
-        .filter(|s| read_missing && !cursors.contains_key(s))
-        .collect();
-    // Owned scopes and a shared store: the reads run concurrently as 'static futures.
-    let store = Arc::clone(runner.store());
-    let read: Vec<(Scope, Cursor)> = futures::stream::iter(missing)
-        .map(move |scope| {
-            let store = Arc::clone(&store);
+/// Reads the state of every shard of `shards`, a few at a time. A shard without state, or
+/// whose read failed (logged), is absent.
+pub async fn read_shards<S: ObjectStore + 'static>(
+    store: &Arc<S>,
+    shards: &[ShardItem],
+) -> BTreeMap<ShardId, ShardState> {
+    let ids: Vec<ShardId> = shards.iter().map(|s| s.shard.clone()).collect();
+    futures::stream::iter(ids)
+        .map(|id| {
+            let store = Arc::clone(store);
             async move {
-                let cursor = match state::load(&*store, &scope).await {
-                    Ok(Some((s, _))) => Cursor {
-                        delivered_until: Some(s.delivered_until.as_datetime()),
-                        open_gaps: s.gaps.len(),
-                    },
-                    Ok(None) => Cursor::default(),
+                match shard::load(&*store, &id).await {
+                    Ok(Some((s, _))) => Some((id, s)),
+                    Ok(None) => None,
                     Err(e) => {
-                        tracing::warn!(%scope, error = %e, "cannot read the compartment's state for its freshness");
-                        Cursor::default()
+                        tracing::warn!(shard = %id, error = %e, "cannot read the shard's state");
+                        None
                     }
-                };
-                (scope, cursor)
+                }
             }
         })
         .buffer_unordered(READS_AT_ONCE)
+        .filter_map(std::future::ready)
         .collect()
-        .await;
-    cursors.extend(read);
-    let now = runner.clock().now();
-    let compartments = freshness_of(items, &cursors, now);
+        .await
+}
+
+/// Records freshness over every compartment of `shards`: cursors from `report` where the run
+/// reported one, from the shard states `states` otherwise. Returns how many compartments had
+/// no cursor (never worked, or their shard's state not read).
+pub fn record_tree(
+    shards: &[ShardItem],
+    report: &RunReport,
+    states: &BTreeMap<ShardId, ShardState>,
+    now: DateTime<Utc>,
+) -> usize {
+    let mut cursors: BTreeMap<Scope, Cursor> = BTreeMap::new();
+    for s in shards {
+        let Some(state) = states.get(&s.shard) else {
+            continue;
+        };
+        for item in &s.compartments {
+            if let Some(c) = state.compartments.get(item.scope.compartment.as_str()) {
+                cursors.insert(
+                    item.scope.clone(),
+                    Cursor {
+                        delivered_until: Some(c.delivered_until.as_datetime()),
+                        open_gaps: c.gaps.iter().filter(|g| g.needs_attention(now)).count(),
+                    },
+                );
+            }
+        }
+    }
+    for c in &report.compartments {
+        if let Some(d) = c.delivered_until {
+            cursors.insert(
+                c.scope.clone(),
+                Cursor {
+                    delivered_until: Some(d.as_datetime()),
+                    open_gaps: c.open_gaps.len(),
+                },
+            );
+        }
+    }
+    let items: Vec<WorkItem> = shards
+        .iter()
+        .flat_map(|s| s.compartments.iter().cloned())
+        .collect();
+    let compartments = freshness_of(&items, &cursors, now);
     freshness::record(&compartments);
     compartments
         .iter()

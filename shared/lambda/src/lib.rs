@@ -24,6 +24,7 @@
 //! - [`status`]: how compartments ended; [`start`]: cold start; [`error`]: what fails an invocation, retryable or not.
 
 pub mod budget;
+pub mod dispatch;
 pub mod error;
 pub mod fanout;
 pub mod freshness;

@@ -1,24 +1,32 @@
-//! The work queue's message: one (region, compartment) and the work due there.
+//! The work queue's message: one shard's live cycle, or the rest of a replay in one
+//! compartment.
 //!
 //! ```json
-//! {"version": 1, "kind": "live",
+//! {"version": 2, "kind": "live",
 //!  "tenancy": "ocid1.tenancy.oc1..aaaa", "region": "eu-frankfurt-1",
-//!  "compartment": "ocid1.compartment.oc1..bbbb", "name": "root/prod/app",
+//!  "shard": "0003-of-0016",
+//!  "compartments": [{"id": "ocid1.compartment.oc1..bbbb", "name": "root/prod/app"}, ...],
 //!  "dueUntil": "2026-11-22T14:04:00Z",
 //!  "sentAt": "2026-11-22T14:05:02.113Z", "sentBy": "poller 5f0c...-request-id"}
 //! ```
 //!
-//! - `kind: "live"` (from the poller): the compartment's live cycle: gap ledger, settle
-//!   passes, fresh windows. `dueUntil` is where fresh work ended when the poller looked
-//!   (`now - fresh lag`, whole minutes); the worker plans again from the checkpoint when the
-//!   message arrives, so it delivers everything due *then* (a late or repeated message only
-//!   finds less to do).
+//! - `kind: "live"` (from the poller): the live cycle of one shard's compartments (gap
+//!   ledger, settle re-listing, fresh range), worked under the shard's one lease and committed
+//!   with the shard's two writes. `shard` is the poller's label for logs; the worker groups
+//!   the compartments again under the tenancy's layout, so a message sent before a layout
+//!   change is still worked correctly. `dueUntil` is where fresh work ended when the poller
+//!   looked (`now - fresh lag`, whole minutes); the worker plans again from the checkpoint
+//!   when the message arrives, so it delivers everything due *then* (a late or repeated
+//!   message only finds less to do). At 128 compartments per shard a message is about 20 KB,
+//!   well under SQS's 256 KiB.
 //! - `kind: "replay"` (from a replay that reached its deadline, or a worker continuing one):
-//!   the rest of a replay in this compartment, `from`..`to` with `replayId`, `dryRun` and
+//!   the rest of a replay in one compartment, `from`..`to` with `replayId`, `dryRun` and
 //!   `part` (1 for the first continuation).
 //!
-//! `version` is checked: a message of another version is refused (and ends in the dead-letter
-//! queue) rather than misread. Unknown fields are ignored, so adding one is compatible.
+//! `version` is checked: version 1 messages (one compartment each, still in the queue from
+//! before an upgrade) are read and converted; any other version is refused (and ends in the
+//! dead-letter queue) rather than misread. Unknown fields are ignored, so adding one is
+//! compatible.
 
 use auditfwd_checkpoint::Scope;
 use auditfwd_oci::{MinuteTimestamp, Ocid};
@@ -26,8 +34,8 @@ use auditfwd_pipeline::WorkItem;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The message format this code writes and reads.
-pub const MESSAGE_VERSION: u32 = 1;
+/// The message format this code writes.
+pub const MESSAGE_VERSION: u32 = 2;
 
 /// SQS's limit on a message body, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -42,10 +50,6 @@ pub struct WorkMessage {
     pub tenancy: Ocid,
     /// The region id.
     pub region: String,
-    /// The compartment.
-    pub compartment: Ocid,
-    /// The compartment's path in the tree, for logs and reports.
-    pub name: String,
     /// What to do there.
     #[serde(flatten)]
     pub work: Work,
@@ -53,6 +57,15 @@ pub struct WorkMessage {
     pub sent_at: DateTime<Utc>,
     /// Which invocation sent it (`poller <request id>`, `replay <request id>`, ...).
     pub sent_by: String,
+}
+
+/// A compartment named in a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The compartment OCID.
+    pub id: Ocid,
+    /// Its path in the tree, for logs and reports.
+    pub name: String,
 }
 
 /// The work a message asks for.
@@ -63,12 +76,17 @@ pub struct WorkMessage {
     rename_all_fields = "camelCase"
 )]
 pub enum Work {
-    /// The live cycle of the compartment.
+    /// The live cycle of one shard's compartments.
     Live {
+        /// The shard, as `NNNN-of-NNNN` (for logs; the worker groups again).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<String>,
+        /// The compartments.
+        compartments: Vec<Member>,
         /// Where fresh work ended when the poller looked.
         due_until: MinuteTimestamp,
     },
-    /// The rest of a replay in the compartment.
+    /// The rest of a replay in one compartment.
     Replay(ReplayPart),
 }
 
@@ -76,6 +94,10 @@ pub enum Work {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayPart {
+    /// The compartment.
+    pub compartment: Ocid,
+    /// Its path in the tree.
+    pub name: String,
     /// The replay's id (the request id of the replay invocation); results are under
     /// `replays/<id>/` in the state store.
     pub replay_id: String,
@@ -97,7 +119,7 @@ pub enum MessageError {
     Malformed(#[from] serde_json::Error),
     /// Another format version.
     #[error(
-        "work message version {found} is not supported (this function reads version {MESSAGE_VERSION})"
+        "work message version {found} is not supported (this function reads versions 1 and {MESSAGE_VERSION})"
     )]
     Version {
         /// The version found.
@@ -108,28 +130,139 @@ pub enum MessageError {
     TooLarge(usize),
 }
 
-impl WorkMessage {
-    /// A message for `item`.
-    pub fn new(item: &WorkItem, work: Work, sent_at: DateTime<Utc>, sent_by: &str) -> Self {
+/// Version 1: one compartment per message.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageV1 {
+    tenancy: Ocid,
+    region: String,
+    compartment: Ocid,
+    name: String,
+    #[serde(flatten)]
+    work: WorkV1,
+    sent_at: DateTime<Utc>,
+    sent_by: String,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+enum WorkV1 {
+    Live {
+        due_until: MinuteTimestamp,
+    },
+    Replay {
+        replay_id: String,
+        from: MinuteTimestamp,
+        to: MinuteTimestamp,
+        dry_run: bool,
+        part: u32,
+    },
+}
+
+impl From<MessageV1> for WorkMessage {
+    fn from(m: MessageV1) -> Self {
+        let work = match m.work {
+            WorkV1::Live { due_until } => Work::Live {
+                shard: None,
+                compartments: vec![Member {
+                    id: m.compartment,
+                    name: m.name,
+                }],
+                due_until,
+            },
+            WorkV1::Replay {
+                replay_id,
+                from,
+                to,
+                dry_run,
+                part,
+            } => Work::Replay(ReplayPart {
+                compartment: m.compartment,
+                name: m.name,
+                replay_id,
+                from,
+                to,
+                dry_run,
+                part,
+            }),
+        };
         WorkMessage {
             version: MESSAGE_VERSION,
-            tenancy: item.scope.tenancy.clone(),
-            region: item.scope.region.clone(),
-            compartment: item.scope.compartment.clone(),
-            name: item.name.clone(),
+            tenancy: m.tenancy,
+            region: m.region,
             work,
+            sent_at: m.sent_at,
+            sent_by: m.sent_by,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Versioned {
+    version: u32,
+}
+
+impl WorkMessage {
+    /// A live message for `items` (one shard's compartments, all in `tenancy` and `region`).
+    pub fn live(
+        tenancy: &Ocid,
+        region: &str,
+        shard: Option<String>,
+        items: &[WorkItem],
+        due_until: MinuteTimestamp,
+        sent_at: DateTime<Utc>,
+        sent_by: &str,
+    ) -> Self {
+        WorkMessage {
+            version: MESSAGE_VERSION,
+            tenancy: tenancy.clone(),
+            region: region.to_owned(),
+            work: Work::Live {
+                shard,
+                compartments: items
+                    .iter()
+                    .map(|i| Member {
+                        id: i.scope.compartment.clone(),
+                        name: i.name.clone(),
+                    })
+                    .collect(),
+                due_until,
+            },
             sent_at,
             sent_by: sent_by.to_owned(),
         }
     }
 
-    /// Parses and checks a message body.
-    pub fn parse(body: &str) -> Result<Self, MessageError> {
-        let m: WorkMessage = serde_json::from_str(body)?;
-        if m.version != MESSAGE_VERSION {
-            return Err(MessageError::Version { found: m.version });
+    /// A replay continuation in `tenancy` and `region`.
+    pub fn replay(
+        tenancy: &Ocid,
+        region: &str,
+        part: ReplayPart,
+        sent_at: DateTime<Utc>,
+        sent_by: &str,
+    ) -> Self {
+        WorkMessage {
+            version: MESSAGE_VERSION,
+            tenancy: tenancy.clone(),
+            region: region.to_owned(),
+            work: Work::Replay(part),
+            sent_at,
+            sent_by: sent_by.to_owned(),
         }
-        Ok(m)
+    }
+
+    /// Parses and checks a message body (version 1 bodies are converted).
+    pub fn parse(body: &str) -> Result<Self, MessageError> {
+        let Versioned { version } = serde_json::from_str(body)?;
+        match version {
+            MESSAGE_VERSION => Ok(serde_json::from_str(body)?),
+            1 => Ok(serde_json::from_str::<MessageV1>(body)?.into()),
+            found => Err(MessageError::Version { found }),
+        }
     }
 
     /// The message body.
@@ -141,20 +274,28 @@ impl WorkMessage {
         Ok(body)
     }
 
-    /// Which (tenancy, region, compartment).
-    pub fn scope(&self) -> Scope {
+    fn scope(&self, compartment: &Ocid) -> Scope {
         Scope::new(
             self.tenancy.clone(),
             self.region.clone(),
-            self.compartment.clone(),
+            compartment.clone(),
         )
     }
 
-    /// The pipeline's unit of work.
-    pub fn item(&self) -> WorkItem {
-        WorkItem {
-            scope: self.scope(),
-            name: self.name.clone(),
+    /// The pipeline's units of work: the live message's compartments, or the replay's one.
+    pub fn items(&self) -> Vec<WorkItem> {
+        match &self.work {
+            Work::Live { compartments, .. } => compartments
+                .iter()
+                .map(|m| WorkItem {
+                    scope: self.scope(&m.id),
+                    name: m.name.clone(),
+                })
+                .collect(),
+            Work::Replay(part) => vec![WorkItem {
+                scope: self.scope(&part.compartment),
+                name: part.name.clone(),
+            }],
         }
     }
 }
@@ -163,14 +304,14 @@ impl WorkMessage {
 mod tests {
     use super::*;
 
-    fn item() -> WorkItem {
+    fn tenancy() -> Ocid {
+        Ocid::parse("ocid1.tenancy.oc1..aaaa").unwrap()
+    }
+
+    fn item(c: &str, name: &str) -> WorkItem {
         WorkItem {
-            scope: Scope::new(
-                Ocid::parse("ocid1.tenancy.oc1..aaaa").unwrap(),
-                "eu-frankfurt-1",
-                Ocid::parse("ocid1.compartment.oc1..bbbb").unwrap(),
-            ),
-            name: "root/prod/app".into(),
+            scope: Scope::new(tenancy(), "eu-frankfurt-1", Ocid::parse(c).unwrap()),
+            name: name.into(),
         }
     }
 
@@ -180,11 +321,16 @@ mod tests {
 
     #[test]
     fn a_live_message_has_the_documented_shape_and_round_trips() {
-        let m = WorkMessage::new(
-            &item(),
-            Work::Live {
-                due_until: MinuteTimestamp::parse("2026-11-22T14:04:00Z").unwrap(),
-            },
+        let items = [
+            item("ocid1.compartment.oc1..bbbb", "root/prod/app"),
+            item("ocid1.compartment.oc1..cccc", "root/prod/db"),
+        ];
+        let m = WorkMessage::live(
+            &tenancy(),
+            "eu-frankfurt-1",
+            Some("0003-of-0016".into()),
+            &items,
+            MinuteTimestamp::parse("2026-11-22T14:04:00Z").unwrap(),
             at("2026-11-22T14:05:02.113Z"),
             "poller req-1",
         );
@@ -193,28 +339,35 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({
-                "version": 1, "kind": "live",
+                "version": 2, "kind": "live",
                 "tenancy": "ocid1.tenancy.oc1..aaaa", "region": "eu-frankfurt-1",
-                "compartment": "ocid1.compartment.oc1..bbbb", "name": "root/prod/app",
+                "shard": "0003-of-0016",
+                "compartments": [
+                    {"id": "ocid1.compartment.oc1..bbbb", "name": "root/prod/app"},
+                    {"id": "ocid1.compartment.oc1..cccc", "name": "root/prod/db"}
+                ],
                 "dueUntil": "2026-11-22T14:04:00Z",
                 "sentAt": "2026-11-22T14:05:02.113Z", "sentBy": "poller req-1"
             })
         );
         assert_eq!(WorkMessage::parse(&body).unwrap(), m);
-        assert_eq!(m.item(), item());
+        assert_eq!(m.items(), items);
     }
 
     #[test]
     fn a_replay_message_round_trips() {
-        let m = WorkMessage::new(
-            &item(),
-            Work::Replay(ReplayPart {
+        let m = WorkMessage::replay(
+            &tenancy(),
+            "eu-frankfurt-1",
+            ReplayPart {
+                compartment: Ocid::parse("ocid1.compartment.oc1..bbbb").unwrap(),
+                name: "root/prod/app".into(),
                 replay_id: "r-1".into(),
                 from: MinuteTimestamp::parse("2026-11-22T10:30:00Z").unwrap(),
                 to: MinuteTimestamp::parse("2026-11-22T12:00:00Z").unwrap(),
                 dry_run: true,
                 part: 1,
-            }),
+            },
             at("2026-11-22T14:05:02Z"),
             "replay req-2",
         );
@@ -223,6 +376,36 @@ mod tests {
         assert!(body.contains(r#""replayId":"r-1""#), "{body}");
         assert!(body.contains(r#""dryRun":true"#), "{body}");
         assert_eq!(WorkMessage::parse(&body).unwrap(), m);
+        assert_eq!(
+            m.items(),
+            [item("ocid1.compartment.oc1..bbbb", "root/prod/app")]
+        );
+    }
+
+    /// Messages already in the queue when the functions are upgraded are still worked.
+    #[test]
+    fn version_1_messages_are_read_as_one_compartment() {
+        let live = r#"{"version": 1, "kind": "live", "tenancy": "ocid1.tenancy.oc1..aaaa",
+            "region": "eu-frankfurt-1", "compartment": "ocid1.compartment.oc1..bbbb",
+            "name": "root/prod/app", "dueUntil": "2026-11-22T14:04:00Z",
+            "sentAt": "2026-11-22T14:05:02Z", "sentBy": "poller x"}"#;
+        let m = WorkMessage::parse(live).unwrap();
+        assert_eq!(m.version, MESSAGE_VERSION);
+        assert_eq!(
+            m.items(),
+            [item("ocid1.compartment.oc1..bbbb", "root/prod/app")]
+        );
+        assert!(matches!(m.work, Work::Live { shard: None, .. }));
+        let replay = r#"{"version": 1, "kind": "replay", "tenancy": "ocid1.tenancy.oc1..aaaa",
+            "region": "eu-frankfurt-1", "compartment": "ocid1.compartment.oc1..bbbb",
+            "name": "root/prod/app", "replayId": "r-1", "from": "2026-11-22T10:30:00Z",
+            "to": "2026-11-22T12:00:00Z", "dryRun": false, "part": 3,
+            "sentAt": "2026-11-22T14:05:02Z", "sentBy": "replay x"}"#;
+        let Work::Replay(part) = WorkMessage::parse(replay).unwrap().work else {
+            panic!("not a replay");
+        };
+        assert_eq!(part.part, 3);
+        assert_eq!(part.compartment.as_str(), "ocid1.compartment.oc1..bbbb");
     }
 
     #[test]
@@ -231,15 +414,15 @@ mod tests {
             WorkMessage::parse("not json"),
             Err(MessageError::Malformed(_))
         ));
-        let future = r#"{"version": 2, "kind": "live", "tenancy": "ocid1.tenancy.oc1..aaaa",
-            "region": "r", "compartment": "ocid1.compartment.oc1..bbbb", "name": "n",
+        let future = r#"{"version": 3, "kind": "live", "tenancy": "ocid1.tenancy.oc1..aaaa",
+            "region": "r", "compartments": [{"id": "ocid1.compartment.oc1..bbbb", "name": "n"}],
             "dueUntil": "2026-11-22T14:04:00Z", "sentAt": "2026-11-22T14:05:02Z", "sentBy": "x"}"#;
         assert!(matches!(
             WorkMessage::parse(future),
-            Err(MessageError::Version { found: 2 })
+            Err(MessageError::Version { found: 3 })
         ));
         let bad_ocid = future
-            .replace("\"version\": 2", "\"version\": 1")
+            .replace("\"version\": 3", "\"version\": 2")
             .replace("ocid1.compartment.oc1..bbbb", "nope");
         assert!(matches!(
             WorkMessage::parse(&bad_ocid),

@@ -1,6 +1,8 @@
 //! The poller: invoked by the EventBridge schedule (or by hand), it lists the compartment tree,
-//! then works every (region, compartment) itself or sends each to the work queue
-//! ([`crate::fanout`]).
+//! groups it into shards, then works every shard itself or sends each to the work queue
+//! ([`crate::fanout`]): one message per shard of about 128 compartments, and only when the
+//! shard's last message has been worked ([`crate::dispatch`]), so the queue never holds more
+//! than one message per shard however far the workers fall behind.
 //!
 //! Working directly, it starts no window after the budget's stop point, commits what was
 //! delivered and leaves the rest to the next run. Its answer ([`PollerResponse`]) lists the
@@ -14,18 +16,20 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use auditfwd_oci::MinuteTimestamp;
-use auditfwd_pipeline::{Discovery, RunContext, RunReport, WorkItem};
+use auditfwd_pipeline::{AuditSource as _, Discovery, RunContext, ShardItem};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::dispatch::{self, Decision};
 use crate::error::LambdaError;
 use crate::fanout::{self, Route};
+use crate::freshness;
 use crate::invocation::{Function, Invocation, Summary};
-use crate::message::{Work, WorkMessage};
+use crate::message::WorkMessage;
 use crate::queue;
 use crate::status::{self, Totals, Unfinished};
-use crate::{Backend, BackendRunner, Deps, Handler, Live};
+use crate::{Backend, Deps, Handler, Live};
 
 /// What started the poller: its payload, typed. An EventBridge event (the schedule), or
 /// anything else (`{}` from `aws lambda invoke`), which is a manual run: the poller needs
@@ -162,22 +166,65 @@ async fn poll_inner<B: Backend>(
     let decision = fanout::decide(&deps.fan_out, items.len(), deps.queue.is_some())?;
     tracing::info!(route = ?decision.route, work_items = items.len(), "{}", decision.why);
     let work_items = items.len();
+    let layout = runner
+        .layout_for(&items)
+        .await
+        .map_err(LambdaError::Layout)?;
+    let shards = auditfwd_pipeline::group(items, &layout);
     match (decision.route, &deps.queue) {
         (Route::FanOut, Some(queue)) => {
+            let store = runner.store();
+            let tenancy = runner.source().tenancy();
             let now = runner.clock().now();
+            let states = freshness::read_shards(store, &shards).await;
+            let mut record = dispatch::load(&**store, tenancy).await;
+            let (mut leased, mut queued) = (0usize, 0usize);
+            let mut to_send: Vec<&ShardItem> = Vec::new();
+            for s in &shards {
+                let sent = record.sent.get(&dispatch::shard_key(&s.shard)).copied();
+                match dispatch::decide(sent, states.get(&s.shard), now) {
+                    Decision::Send => to_send.push(s),
+                    Decision::Leased(until) => {
+                        leased += 1;
+                        tracing::debug!(shard = %s.shard, %until, "shard leased elsewhere: not sent");
+                    }
+                    Decision::Queued(at) => {
+                        queued += 1;
+                        tracing::debug!(shard = %s.shard, sent_at = %at, "shard's last message not worked yet: not sent");
+                    }
+                }
+            }
             let fresh_lag = chrono::Duration::from_std(runner.config().windows.fresh_lag)
                 .unwrap_or_else(|_| chrono::Duration::minutes(1));
             let due_until = MinuteTimestamp::floor(now - fresh_lag);
             let sent_by = format!("poller {}", inv.request_id);
-            let messages: Vec<WorkMessage> = items
+            let messages: Vec<WorkMessage> = to_send
                 .iter()
-                .map(|item| WorkMessage::new(item, Work::Live { due_until }, now, &sent_by))
+                .map(|s| {
+                    WorkMessage::live(
+                        tenancy,
+                        &s.shard.region,
+                        Some(format!("{:04}-of-{:04}", s.shard.index, s.shard.count)),
+                        &s.compartments,
+                        due_until,
+                        now,
+                        &sent_by,
+                    )
+                })
                 .collect();
             let sent = queue::send_all(queue, &messages).await;
+            for (i, s) in to_send.iter().enumerate() {
+                if !sent.failed.iter().any(|(f, _)| *f == i) {
+                    record.sent.insert(dispatch::shard_key(&s.shard), now);
+                }
+            }
+            if let Err(e) = dispatch::save(&**store, tenancy, &record).await {
+                tracing::warn!(error = %e, "cannot write the dispatch record: the next poll may send shards twice");
+            }
             if let Some((_, reason)) = sent.failed.first() {
                 for (i, why) in &sent.failed {
-                    if let Some(m) = messages.get(*i) {
-                        tracing::error!(region = %m.region, compartment = %m.compartment, name = %m.name, error = %why, "work message not sent; the next run sends it again");
+                    if let Some(s) = to_send.get(*i) {
+                        tracing::error!(shard = %s.shard, compartments = s.compartments.len(), error = %why, "work message not sent; the next run sends it again");
                     }
                 }
                 return Err(LambdaError::Send {
@@ -187,7 +234,8 @@ async fn poll_inner<B: Backend>(
                     retryable: sent.retryable,
                 });
             }
-            record_freshness::<B>(runner, inv, &items, &report, None).await;
+            let without_cursor = freshness::record_tree(&shards, &report, &states, now);
+            log_without_cursor(without_cursor);
             Ok(PollerResponse {
                 route: Route::FanOut,
                 why: decision.why,
@@ -198,7 +246,9 @@ async fn poll_inner<B: Backend>(
                 totals: Totals::default(),
                 unfinished: Vec::new(),
                 summary: format!(
-                    "{work_items} (region, compartment) pairs sent to the work queue\n{}",
+                    "{work_items} (region, compartment) pairs in {} shards: {} sent to the work queue, {queued} still queued, {leased} being worked\n{}",
+                    shards.len(),
+                    sent.sent,
                     report_notes(&report.to_string())
                 )
                 .trim_end()
@@ -206,9 +256,21 @@ async fn poll_inner<B: Backend>(
             })
         }
         _ => {
-            let report = runner.process(&ctx, report, items.clone()).await;
+            let report = runner
+                .process_shards(&ctx, report, shards.clone(), &layout)
+                .await;
             let unfinished = status::unfinished(&report);
-            record_freshness::<B>(runner, inv, &items, &report, Some(&unfinished)).await;
+            // Compartments the run did not reach: their cursors from the shard states
+            // (skipped when already past the stop point; the next run covers them).
+            let states = if inv.budget.stopping() {
+                BTreeMap::new()
+            } else {
+                freshness::read_shards(runner.store(), &shards).await
+            };
+            let without_cursor =
+                freshness::record_tree(&shards, &report, &states, runner.clock().now());
+            log_without_cursor(without_cursor);
+            record_unfinished(&shards, &unfinished);
             for u in &unfinished {
                 tracing::warn!(region = %u.region, compartment = %u.compartment, name = %u.name, state = ?u.state, reason = %u.reason, "compartment not complete");
             }
@@ -227,36 +289,29 @@ async fn poll_inner<B: Backend>(
     }
 }
 
-/// Freshness over the whole tree (every item, not only those this run worked) and, when the
-/// poller worked them itself, how many it left unfinished per region.
-async fn record_freshness<B: Backend>(
-    runner: &BackendRunner<B>,
-    inv: &Invocation,
-    items: &[WorkItem],
-    report: &RunReport,
-    unfinished: Option<&[Unfinished]>,
-) {
-    let read_missing = !inv.budget.stopping();
-    let without_cursor =
-        crate::freshness::record_tree::<B>(runner, items, report, read_missing).await;
+fn log_without_cursor(without_cursor: usize) {
     if without_cursor > 0 {
         tracing::info!(
             without_cursor,
             "compartments without a delivered cursor yet (new, or never completed a window)"
         );
     }
-    if let Some(unfinished) = unfinished {
-        let mut per_region: BTreeMap<&str, usize> =
-            items.iter().map(|i| (i.scope.region.as_str(), 0)).collect();
-        // Leased elsewhere is being worked by its holder: not this run's undone work.
-        for u in unfinished
-            .iter()
-            .filter(|u| u.state != status::State::LeasedElsewhere)
-        {
-            *per_region.entry(u.region.as_str()).or_default() += 1;
-        }
-        auditfwd_telemetry::freshness::record_unfinished(per_region);
+}
+
+/// How many compartments the poller, working them itself, left unfinished per region.
+fn record_unfinished(shards: &[ShardItem], unfinished: &[Unfinished]) {
+    let mut per_region: BTreeMap<&str, usize> = shards
+        .iter()
+        .map(|s| (s.shard.region.as_str(), 0))
+        .collect();
+    // Leased elsewhere is being worked by its holder: not this run's undone work.
+    for u in unfinished
+        .iter()
+        .filter(|u| u.state != status::State::LeasedElsewhere)
+    {
+        *per_region.entry(u.region.as_str()).or_default() += 1;
     }
+    auditfwd_telemetry::freshness::record_unfinished(per_region);
 }
 
 /// A run summary without its first line (the totals, meaningless when nothing was processed).

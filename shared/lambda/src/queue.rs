@@ -294,7 +294,6 @@ async fn send_batch_with_retries<Q: WorkQueue>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Work;
     use auditfwd_checkpoint::Scope;
     use auditfwd_oci::{MinuteTimestamp, Ocid};
     use auditfwd_pipeline::WorkItem;
@@ -311,11 +310,12 @@ mod tests {
                     ),
                     name: format!("root/c{i}"),
                 };
-                WorkMessage::new(
-                    &item,
-                    Work::Live {
-                        due_until: MinuteTimestamp::parse("2026-11-22T14:04:00Z").unwrap(),
-                    },
+                WorkMessage::live(
+                    &item.scope.tenancy,
+                    &item.scope.region,
+                    None,
+                    std::slice::from_ref(&item),
+                    MinuteTimestamp::parse("2026-11-22T14:04:00Z").unwrap(),
                     chrono::Utc::now(),
                     "test",
                 )

@@ -313,7 +313,9 @@ async fn replay_inner<B: Backend>(
                             &u.region,
                             &u.compartment,
                             &u.name,
-                            ReplayPart {
+                            |compartment, name| ReplayPart {
+                                compartment,
+                                name,
                                 replay_id: replay_id.clone(),
                                 from: u.from,
                                 to: report.to,
@@ -429,7 +431,7 @@ pub async fn continue_part<B: Backend>(
     };
     let result: Option<CompartmentReplay> = if part.from < part.to {
         runner
-            .replay_items(ctx, &request, vec![message.item()], &NoProgress)
+            .replay_items(ctx, &request, message.items(), &NoProgress)
             .await
             .into_iter()
             .next()
@@ -480,7 +482,7 @@ pub async fn continue_part<B: Backend>(
             part.part, part.from
         ))
     };
-    tracing::info!(replay_id = %part.replay_id, scope = %message.scope(), part = part.part,
+    tracing::info!(replay_id = %part.replay_id, region = %message.region, compartment = %part.compartment, part = part.part,
         from = %part.from, until = %replayed_until, outcome = ?outcome, "replay part");
 
     let status = match &outcome {
@@ -488,11 +490,7 @@ pub async fn continue_part<B: Backend>(
         PartOutcome::Continued => PartStatus::Continuing,
         PartOutcome::Retry(_) => PartStatus::Retrying,
     };
-    let key = compartment_key(
-        &part.replay_id,
-        &message.region,
-        message.compartment.as_str(),
-    );
+    let key = compartment_key(&part.replay_id, &message.region, part.compartment.as_str());
     let store = &**runner.store();
     let earlier = match &key {
         Ok(k) => doc::read::<CompartmentRecord, _>(store, k).await,
@@ -504,8 +502,8 @@ pub async fn continue_part<B: Backend>(
             version: 1,
             replay_id: part.replay_id.clone(),
             region: message.region.clone(),
-            compartment: message.compartment.to_string(),
-            name: message.name.clone(),
+            compartment: part.compartment.to_string(),
+            name: part.name.clone(),
             to: part.to,
             dry_run: part.dry_run,
             status,
@@ -537,20 +535,17 @@ fn continuation<B: Backend>(
     region: &str,
     compartment: &str,
     name: &str,
-    part: ReplayPart,
+    part: impl FnOnce(auditfwd_oci::Ocid, String) -> ReplayPart,
     sent_by: &str,
 ) -> Option<WorkMessage> {
     let compartment = auditfwd_oci::Ocid::parse(compartment).ok()?;
-    Some(WorkMessage {
-        version: crate::message::MESSAGE_VERSION,
-        tenancy: runner.source().tenancy().clone(),
-        region: region.to_owned(),
-        compartment,
-        name: name.to_owned(),
-        work: Work::Replay(part),
-        sent_at: runner.clock().now(),
-        sent_by: sent_by.to_owned(),
-    })
+    Some(WorkMessage::replay(
+        runner.source().tenancy(),
+        region,
+        part(compartment, name.to_owned()),
+        runner.clock().now(),
+        sent_by,
+    ))
 }
 
 async fn write_json<T: Serialize, S: ObjectStore>(

@@ -3,21 +3,27 @@
 //! so only those return to the queue, after its visibility timeout; a message that fails five
 //! times moves to the dead-letter queue.
 //!
-//! Live messages are worked together (bounded concurrency, one lease per compartment), then
-//! replay parts one by one, all under the invocation's budget. What fails a message:
+//! Live messages (one shard's compartments each) are worked together, shard by shard under one
+//! lease each, then replay parts one by one, all under the invocation's budget. What fails a
+//! message:
 //!
 //! | message | success | batch item failure |
 //! |---|---|---|
-//! | live | the compartment completed; **or another runner holds its lease** (see below) | pending (deadline, syslog destination down, checkpoint write failed), a failing window, open gaps |
+//! | live | every compartment completed, or recorded an OCI failure (a failing window, gaps) in the shard state; **or another runner holds the shard's lease** (see below) | a compartment left pending for any other reason (deadline, syslog destination down, checkpoint write failed) |
 //! | replay part | the range is done; or the rest was handed on as the next part (after progress, or at the deadline) | no progress and not the deadline (syslog destination down, OCI refusing): SQS retries it later |
 //! | either | | a body that is not a work message, another tenancy, a region not configured (poison: it reaches the dead-letter queue) |
 //!
+//! **A failing window or a gap does not fail the message.** Both are written to the shard
+//! state, which the next scheduled poll reads: the poller sends the shard again and its gap
+//! ledger is retried with backoff. Failing the message would only bring the same work back
+//! sooner, and a gap OCI can never fill (events past retention, recorded as *lost*) would
+//! push the message into the dead-letter queue every cycle, for ever.
+//!
 //! **Leased elsewhere counts as success.** The lease holder is a poller working directly or
 //! another worker with a duplicate message; it delivers and commits. If it died instead, its
-//! lease lapses after `AUDITFWD_LEASE_TTL` and the next scheduled poll sends the compartment
+//! lease lapses after `AUDITFWD_LEASE_TTL` and the next scheduled poll sends the shard
 //! again: the schedule is the retry. Failing the message would only bring it back 6 × the
-//! worker timeout later, when the holder has long finished, and a long-held compartment would
-//! push healthy messages into the dead-letter queue and fire its alarm for nothing.
+//! worker timeout later, when the holder has long finished.
 //!
 //! Duplicate messages for one compartment in a batch are worked once and answered alike.
 
@@ -25,7 +31,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use auditfwd_checkpoint::Scope;
-use auditfwd_pipeline::{AuditSource as _, RunContext, RunReport, WorkItem};
+use auditfwd_pipeline::{AuditSource as _, Pending, RunContext, RunReport, WorkItem};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::Serialize;
 
@@ -136,6 +142,7 @@ async fn work_inner<B: Backend>(
     let tenancy = runner.source().tenancy().clone();
     let regions = runner.source().regions();
     let mut failures: Vec<MessageFailure> = Vec::new();
+    // Each compartment once, with the messages that asked for it.
     let mut live: BTreeMap<Scope, (WorkItem, Vec<String>)> = BTreeMap::new();
     let mut parts: Vec<(String, WorkMessage, ReplayPart)> = Vec::new();
     let messages = event.records.len();
@@ -174,16 +181,17 @@ async fn work_inner<B: Backend>(
         }
         match message.work.clone() {
             Work::Live { .. } => {
-                live.entry(message.scope())
-                    .or_insert_with(|| (message.item(), Vec::new()))
-                    .1
-                    .push(id);
+                for item in message.items() {
+                    live.entry(item.scope.clone())
+                        .or_insert_with(|| (item, Vec::new()))
+                        .1
+                        .push(id.clone());
+                }
             }
             Work::Replay(part) => parts.push((id, message, part)),
         }
     }
 
-    let live_count = live.len();
     let items: Vec<WorkItem> = live.values().map(|(item, _)| item.clone()).collect();
     let report = if items.is_empty() {
         RunReport::default()
@@ -199,6 +207,7 @@ async fn work_inner<B: Backend>(
         *unfinished.entry(c.scope.region.as_str()).or_default() += usize::from(undone);
     }
     auditfwd_telemetry::freshness::record_unfinished(unfinished);
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
     for c in &report.compartments {
         let Some((_, ids)) = live.get(&c.scope) else {
             continue;
@@ -207,30 +216,40 @@ async fn work_inner<B: Backend>(
         match state {
             State::Complete => {}
             State::LeasedElsewhere => {
-                tracing::info!(scope = %c.scope, name = %c.name, %reason, "compartment leased elsewhere: its holder delivers it (message done)");
+                tracing::info!(scope = %c.scope, name = %c.name, %reason, "shard leased elsewhere: its holder delivers it (message done)");
             }
-            State::Pending | State::Failing | State::OpenGaps => {
-                tracing::warn!(scope = %c.scope, name = %c.name, state = ?state, %reason, "compartment not complete: its message returns to the queue");
+            // OCI would not serve a window: recorded as failing (or a gap) in the shard state.
+            State::Pending if c.pending().and_then(Pending::failed_window).is_some() => {
+                tracing::warn!(scope = %c.scope, name = %c.name, %reason, "OCI failure recorded in the shard state; the next poll sends the shard again (message done)");
+            }
+            State::Failing | State::OpenGaps => {
+                tracing::warn!(scope = %c.scope, name = %c.name, state = ?state, %reason, "recorded in the shard state; the next poll sends the shard again (message done)");
+            }
+            State::Pending => {
+                tracing::warn!(scope = %c.scope, name = %c.name, %reason, "compartment pending: its message returns to the queue");
                 for id in ids {
-                    failures.push(MessageFailure {
-                        message_id: id.clone(),
-                        reason: format!("{state:?}: {reason}"),
-                    });
+                    failed
+                        .entry(id.clone())
+                        .or_insert_with(|| format!("{}: {reason}", c.name));
                 }
             }
         }
     }
     // A compartment the runner did not report on (it always does) must not pass silently.
-    for (scope, (_, ids)) in &live {
+    for (scope, (item, ids)) in &live {
         if !report.compartments.iter().any(|c| &c.scope == scope) {
             for id in ids {
-                failures.push(MessageFailure {
-                    message_id: id.clone(),
-                    reason: "not processed".into(),
-                });
+                failed
+                    .entry(id.clone())
+                    .or_insert_with(|| format!("{}: not processed", item.name));
             }
         }
     }
+    failures.extend(
+        failed
+            .into_iter()
+            .map(|(message_id, reason)| MessageFailure { message_id, reason }),
+    );
 
     let replay_parts = parts.len();
     for (id, message, part) in parts {
@@ -261,7 +280,7 @@ async fn work_inner<B: Backend>(
     Ok(WorkerResponse {
         batch,
         messages,
-        live: live_count,
+        live: live.len(),
         replay_parts,
         stopped_for_deadline: status::stopped_for_deadline(&report),
         totals: Totals::of(&report),

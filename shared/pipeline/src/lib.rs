@@ -43,7 +43,7 @@ pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
 pub use runner::{
     CompartmentReport, Discovery, Mode, Outcome, Pending, RateLimits, RunContext, RunReport,
-    Runner, RunnerConfig, StopReason, Warning, WorkItem,
+    Runner, RunnerConfig, ShardItem, StopReason, Warning, WorkItem, group,
 };
 pub use sink::{Outbound, Sink, SinkFailure};
 pub use source::{AuditSource, EventPages, OciSource, Page};

@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use auditfwd_checkpoint::manifest::{DeliveryManifest, ManifestDocument};
-use auditfwd_checkpoint::state::{self, CompartmentState};
-use auditfwd_checkpoint::{AnyStore, IdDigest, ObjectKey, ObjectStore, S3Store, Scope};
+use auditfwd_checkpoint::shard_manifest::ShardManifest;
+use auditfwd_checkpoint::{AnyStore, IdDigest, S3Store};
 use auditfwd_config::Config;
+use auditfwd_e2e::checkpoint::{self, Cursors};
 use auditfwd_e2e::moto::Moto;
 use auditfwd_e2e::rsyslog::Rsyslog;
 use auditfwd_e2e::tenancy::Tenancy;
@@ -188,62 +188,24 @@ impl LambdaEnv {
         }
     }
 
-    /// Every compartment's state.
-    pub(crate) async fn states(&self) -> BTreeMap<String, Option<CompartmentState>> {
-        let mut out = BTreeMap::new();
-        for scope in self.tenancy.scopes() {
-            let s = state::load(&self.store, &scope)
-                .await
-                .unwrap()
-                .map(|(s, _)| s);
-            out.insert(scope.compartment.to_string(), s);
-        }
-        out
+    /// Every compartment's cursor, from its shard's state.
+    pub(crate) async fn states(&self) -> Cursors {
+        checkpoint::cursors(&self.store, &self.tenancy.scopes()).await
     }
 
-    /// Every delivery manifest, with its compartment.
-    pub(crate) async fn manifests(&self) -> Vec<(String, DeliveryManifest)> {
-        let s3 = self.moto.client();
-        let listed = s3
-            .list_objects_v2()
-            .bucket(BUCKET)
-            .prefix(format!("{PREFIX}/manifests/"))
-            .send()
+    /// Every shard manifest.
+    pub(crate) async fn manifests(&self) -> Vec<ShardManifest> {
+        checkpoint::manifests(&self.store, &self.tenancy.scopes()).await
+    }
+
+    /// Shards whose lease is held now, with the lease's owner.
+    pub(crate) async fn leases(&self) -> Vec<(String, String)> {
+        checkpoint::shards(&self.store, &self.tenancy.scopes())
             .await
-            .unwrap();
-        let mut out = Vec::new();
-        for o in listed.contents() {
-            let key = o.key().unwrap();
-            let inner = key.strip_prefix(&format!("{PREFIX}/")).unwrap();
-            let object = self
-                .store
-                .get(&ObjectKey::new(inner).unwrap())
-                .await
-                .unwrap()
-                .unwrap();
-            let ManifestDocument::V1(m) = serde_json::from_slice(&object.body).unwrap();
-            // manifests/<tenancy>/<region>/<compartment>/<window>.<pass>.json
-            let compartment = inner.split('/').nth(3).unwrap().to_owned();
-            out.push((compartment, m));
-        }
-        out
-    }
-
-    /// Leases present now.
-    pub(crate) async fn leases(&self) -> Vec<Scope> {
-        let mut out = Vec::new();
-        for scope in self.tenancy.scopes() {
-            if self
-                .store
-                .get(&scope.lease_key().unwrap())
-                .await
-                .unwrap()
-                .is_some()
-            {
-                out.push(scope);
-            }
-        }
-        out
+            .states
+            .into_iter()
+            .filter_map(|(id, s)| Some((id.to_string(), s?.lease?.owner)))
+            .collect()
     }
 }
 
@@ -289,22 +251,24 @@ pub(crate) fn sqs_event_json(messages: &[aws_sdk_sqs::types::Message]) -> serde_
     serde_json::json!({ "Records": records })
 }
 
-/// Fails unless every committed window's events (all of them: the backlog is frozen) were
-/// received, with the manifest's digest equal to the digest of those ids: nothing was
-/// committed that the receiver did not get.
+/// Fails unless every committed range's events (all of them: the backlog is frozen) were
+/// received, and the manifests' per-window digests, merged per compartment, equal the digest
+/// of exactly those events: nothing was committed that the receiver did not get, and each was
+/// recorded as forwarded once. Returns the ids committed.
 pub(crate) fn assert_manifests_delivered(
     tenancy: &Tenancy,
-    manifests: &[(String, DeliveryManifest)],
+    manifests: &[ShardManifest],
     received: &BTreeMap<String, usize>,
 ) -> BTreeSet<String> {
     let truth = tenancy.truth();
     let mut committed = BTreeSet::new();
-    for (compartment, m) in manifests {
-        let start = m.window.start().as_datetime();
-        let end = m.window.end().as_datetime();
+    let mut recorded: BTreeMap<&str, IdDigest> = BTreeMap::new();
+    for r in manifests.iter().flat_map(|m| &m.ranges) {
+        let start = r.range.start().as_datetime();
+        let end = r.range.end().as_datetime();
         let ids: Vec<&str> = truth
             .iter()
-            .filter(|e| &e.compartment == compartment && e.time >= start && e.time < end)
+            .filter(|e| e.compartment == r.compartment && e.time >= start && e.time < end)
             .map(|e| e.id.as_str())
             .collect();
         let missing: Vec<&&str> = ids
@@ -313,22 +277,33 @@ pub(crate) fn assert_manifests_delivered(
             .collect();
         assert!(
             missing.is_empty(),
-            "window {} of {compartment} committed, but {} of its events never arrived (e.g. {:?})",
-            m.window,
+            "range {} of {} committed, but {} of its events never arrived (e.g. {:?})",
+            r.range,
+            r.compartment,
             missing.len(),
             missing.first()
         );
-        let mut digest = IdDigest::default();
-        for id in &ids {
-            digest.add(id);
+        let digest = recorded.entry(r.compartment.as_str()).or_default();
+        for t in &r.windows {
+            let d = IdDigest::from_hex(&t.digest)
+                .unwrap_or_else(|| panic!("manifest digest {:?} is not hex", t.digest));
+            digest.merge(&d);
+        }
+        committed.extend(ids.into_iter().map(str::to_owned));
+    }
+    for (compartment, digest) in &recorded {
+        let mut expected = IdDigest::default();
+        for e in truth
+            .iter()
+            .filter(|e| e.compartment == *compartment && committed.contains(&e.id))
+        {
+            expected.add(&e.id);
         }
         assert_eq!(
             digest.to_hex(),
-            m.forwarded_ids_digest,
-            "window {} of {compartment}: the manifest's ids are not the window's events",
-            m.window
+            expected.to_hex(),
+            "{compartment}: the manifests' forwarded ids are not the committed events, once each"
         );
-        committed.extend(ids.into_iter().map(str::to_owned));
     }
     committed
 }

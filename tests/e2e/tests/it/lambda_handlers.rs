@@ -92,27 +92,36 @@ async fn direct_and_fan_out_paths_deliver_the_same_events_exactly_once() {
         .unwrap();
     assert_eq!(r.route, Route::FanOut, "{}", r.summary);
     assert!(r.complete);
-    assert_eq!(r.messages_sent, scopes.len());
     assert!(
         second.received().is_empty(),
         "the poller itself sends nothing"
     );
     let messages = env.receive_all().await;
-    assert_eq!(messages.len(), scopes.len());
-    let compartments: BTreeSet<String> = messages
-        .iter()
-        .map(|m| {
-            let w = WorkMessage::parse(m.body().unwrap()).unwrap();
-            assert!(matches!(w.work, Work::Live { .. }));
-            assert_eq!(w.sent_by, "poller p-3");
-            w.compartment.to_string()
-        })
-        .collect();
+    assert_eq!(r.messages_sent, messages.len());
+    let mut compartments: Vec<String> = Vec::new();
+    for m in &messages {
+        let w = WorkMessage::parse(m.body().unwrap()).unwrap();
+        assert!(matches!(w.work, Work::Live { shard: Some(_), .. }));
+        assert_eq!(w.sent_by, "poller p-3");
+        compartments.extend(w.items().iter().map(|i| i.scope.compartment.to_string()));
+    }
+    compartments.sort();
+    let mut expected: Vec<String> = scopes.iter().map(|s| s.compartment.to_string()).collect();
+    expected.sort();
     assert_eq!(
-        compartments.len(),
-        scopes.len(),
-        "one message per compartment"
+        compartments, expected,
+        "every compartment in exactly one shard message"
     );
+    assert!(
+        messages.len() < scopes.len(),
+        "one message per shard, not per compartment"
+    );
+    // Back-pressure: polled again before a worker took the messages, it sends nothing more.
+    let r = poller::poll(&poller_deps, &trigger, &invocation(Function::Poller, "p-4"))
+        .await
+        .unwrap();
+    assert_eq!(r.messages_sent, 0, "{}", r.summary);
+    assert!(env.receive_all().await.is_empty());
 
     let worker_deps = env.deps_at(vars, "worker", "fanout");
     for (i, batch) in messages.chunks(5).enumerate() {
@@ -148,22 +157,56 @@ async fn direct_and_fan_out_paths_deliver_the_same_events_exactly_once() {
     .unwrap();
     assert!(r.failed_ids().is_empty());
     assert_eq!(r.totals.counts.forwarded, 0);
+    assert!(env.leases().await.is_empty(), "leases released");
+
+    // Worked: the next poll sends every shard again.
+    let r = poller::poll(&poller_deps, &trigger, &invocation(Function::Poller, "p-5"))
+        .await
+        .unwrap();
+    assert_eq!(r.messages_sent, messages.len(), "{}", r.summary);
 }
 
+/// A compartment that turns inaccessible is recorded in its shard's state (its window failing
+/// at the cursor) and does not fail the message: the next poll sends the shard again, and
+/// once access is back everything is delivered. Only work left pending (here: the syslog
+/// destination down) returns a message to the queue, and a poison body fails alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_inaccessible_compartment_comes_back_as_a_batch_item_failure() {
+async fn an_inaccessible_compartment_waits_in_the_shard_state_and_a_pending_shard_returns_to_the_queue()
+ {
     let env = LambdaEnv::start(703, shape).await;
     let emu = &env.tenancy.emu;
     let deps = env.deps(env.vars("on"), "fanout");
-    let r = poller::poll(
-        &deps,
-        &Trigger::manual(),
-        &invocation(Function::Poller, "p-1"),
+    let poll = |id: &'static str| {
+        let deps = &deps;
+        async move {
+            let r = poller::poll(deps, &Trigger::manual(), &invocation(Function::Poller, id))
+                .await
+                .unwrap();
+            assert_eq!(r.route, Route::FanOut);
+            r
+        }
+    };
+
+    // The syslog destination is down: every compartment is pending, every message returns.
+    poll("p-0").await;
+    let messages = env.receive_all().await;
+    let mut down = env.vars("on");
+    set(&mut down, "AUDITFWD_SYSLOG_URL", "relp://127.0.0.1:9");
+    let down_deps = env.deps(down, "worker-down");
+    let r = worker::work(
+        &down_deps,
+        sqs_event(&messages),
+        &invocation(Function::Worker, "w-0"),
     )
     .await
     .unwrap();
-    assert_eq!(r.route, Route::FanOut);
-    let messages = env.receive_all().await;
+    let mut failed: Vec<&str> = r.failed_ids();
+    failed.sort_unstable();
+    let mut all: Vec<&str> = messages.iter().map(|m| m.message_id().unwrap()).collect();
+    all.sort_unstable();
+    assert_eq!(failed, all, "{:?}", r.failures);
+    assert!(env.rsyslog.counts().is_empty());
+    assert!(env.leases().await.is_empty(), "leases released");
 
     // A leaf compartment with events turns inaccessible before the worker gets there.
     let parents: BTreeSet<String> = emu
@@ -186,20 +229,7 @@ async fn an_inaccessible_compartment_comes_back_as_a_batch_item_failure() {
         .compartment;
     emu.set_compartment_access(&lost.id, Access::NotFound)
         .unwrap();
-    let lost_message = messages
-        .iter()
-        .find(|m| {
-            WorkMessage::parse(m.body().unwrap())
-                .unwrap()
-                .compartment
-                .as_str()
-                == lost.id
-        })
-        .unwrap()
-        .message_id()
-        .unwrap()
-        .to_owned();
-
+    // SQS delivers the failed messages again.
     let r = worker::work(
         &deps,
         sqs_event(&messages),
@@ -207,34 +237,30 @@ async fn an_inaccessible_compartment_comes_back_as_a_batch_item_failure() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        r.failed_ids(),
-        vec![lost_message.as_str()],
-        "{:?}",
-        r.failures
-    );
-    assert_eq!(
-        serde_json::to_value(&r.batch).unwrap(),
-        serde_json::json!({"batchItemFailures": [{"itemIdentifier": lost_message}]})
-    );
+    assert!(r.failed_ids().is_empty(), "{:?}", r.failures);
     let expected: BTreeSet<String> = truth
         .iter()
         .filter(|e| e.compartment != lost.id)
         .map(|e| e.id.clone())
         .collect();
     assert_exactly_once(&expected, &env.rsyslog.counts());
+    let states = env.states().await;
+    let cursor = states[&lost.id].as_ref().unwrap();
+    assert!(
+        cursor.failing.is_some() || !cursor.gaps.is_empty(),
+        "the inaccessible compartment's failure is recorded: {cursor:?}"
+    );
 
-    // Access is back; SQS delivers the failed message again: the gap is delivered.
+    // Access is back; the next poll sends the shard again (it was worked), and its worker
+    // delivers the rest.
     emu.set_compartment_access(&lost.id, Access::Normal)
         .unwrap();
-    let retry: Vec<_> = messages
-        .iter()
-        .filter(|m| m.message_id() == Some(lost_message.as_str()))
-        .cloned()
-        .collect();
+    let r = poll("p-1").await;
+    assert!(r.messages_sent > 0, "{}", r.summary);
+    let again = env.receive_all().await;
     let r = worker::work(
         &deps,
-        sqs_event(&retry),
+        sqs_event(&again),
         &invocation(Function::Worker, "w-2"),
     )
     .await
@@ -242,13 +268,20 @@ async fn an_inaccessible_compartment_comes_back_as_a_batch_item_failure() {
     assert!(r.failed_ids().is_empty(), "{:?}", r.failures);
     assert_exactly_once(&env.tenancy.truth_ids(), &env.rsyslog.counts());
     let states = env.states().await;
-    assert!(
-        states.values().all(|s| s.as_ref().unwrap().gaps.is_empty()),
-        "gaps left: {states:?}"
-    );
+    // What the gap ledger still holds only waits for its settle re-listing (not_before).
+    let now = chrono::Utc::now();
+    for (c, s) in &states {
+        let s = s.as_ref().unwrap();
+        assert!(s.failing.is_none(), "{c} still failing: {:?}", s.failing);
+        assert!(
+            s.gaps.iter().all(|g| !g.needs_attention(now)),
+            "{c}: gaps left: {:?}",
+            s.gaps
+        );
+    }
 
     // Poison: a body that is not a work message fails alone.
-    let mut poison = sqs_event(&retry);
+    let mut poison = sqs_event(&again);
     poison.records[0].body = Some("{\"hello\": 1}".to_owned());
     poison.records[0].message_id = Some("poison-1".to_owned());
     let r = worker::work(&deps, poison, &invocation(Function::Worker, "w-3"))
@@ -320,7 +353,6 @@ async fn a_deadline_seconds_away_stops_cleanly_commits_only_delivered_windows_an
     // (the windows in flight at the stop finished and committed).
     let received = env.rsyslog.counts();
     let manifests = env.manifests().await;
-    assert_eq!(manifests.len() as u64, r.totals.windows_committed);
     let committed = assert_manifests_delivered(&env.tenancy, &manifests, &received);
     assert_exactly_once(&committed, &received);
     assert!(committed.len() < env.tenancy.truth_ids().len());
