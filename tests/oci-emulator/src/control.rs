@@ -88,28 +88,28 @@ struct SettingsChange {
 #[serde(untagged)]
 enum LatencyChange {
     All(u64),
-    PerApi {
-        #[serde(default)]
-        audit: Option<u64>,
-        #[serde(default, rename = "identity")]
-        identity: Option<u64>,
-        #[serde(default, rename = "objectStorage")]
-        object_storage: Option<u64>,
-    },
+    PerApi(LatencyPerApi),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LatencyPerApi {
+    #[serde(default)]
+    audit: Option<u64>,
+    #[serde(default)]
+    identity: Option<u64>,
+    #[serde(default)]
+    object_storage: Option<u64>,
 }
 
 impl LatencyChange {
     fn apply(&self, mut l: Latency) -> Latency {
         match *self {
             Self::All(ms) => Latency::uniform(ms),
-            Self::PerApi {
-                audit,
-                identity,
-                object_storage,
-            } => {
-                l.audit_ms = audit.unwrap_or(l.audit_ms);
-                l.identity_ms = identity.unwrap_or(l.identity_ms);
-                l.object_storage_ms = object_storage.unwrap_or(l.object_storage_ms);
+            Self::PerApi(ref p) => {
+                l.audit_ms = p.audit.unwrap_or(l.audit_ms);
+                l.identity_ms = p.identity.unwrap_or(l.identity_ms);
+                l.object_storage_ms = p.object_storage.unwrap_or(l.object_storage_ms);
                 l
             }
         }

@@ -28,13 +28,6 @@ pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
-fn selection_code(s: TimeSelection) -> u8 {
-    match s {
-        TimeSelection::Event => 0,
-        TimeSelection::Processed => 1,
-    }
-}
-
 pub(crate) fn lock<T>(l: &Mutex<T>) -> MutexGuard<'_, T> {
     l.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -456,5 +449,13 @@ impl Shared {
 
     pub(crate) fn event_json(&self, event_id: &str) -> Option<bytes::Bytes> {
         read(&self.store).event_json(event_id)
+    }
+}
+
+/// [`TimeSelection`] as the byte `Shared` keeps it in (an atomic, read on every ListEvents).
+fn selection_code(s: TimeSelection) -> u8 {
+    match s {
+        TimeSelection::Event => 0,
+        TimeSelection::Processed => 1,
     }
 }

@@ -59,11 +59,10 @@ impl TimeSelection {
 impl std::str::FromStr for TimeSelection {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "event" => Ok(Self::Event),
-            "processed" => Ok(Self::Processed),
-            other => Err(format!("'{other}' is not event or processed")),
-        }
+        [Self::Event, Self::Processed]
+            .into_iter()
+            .find(|selection| selection.name() == s)
+            .ok_or_else(|| format!("'{s}' is not event or processed"))
     }
 }
 

@@ -216,6 +216,17 @@ async fn latency_holds_each_request_without_holding_up_others() {
     .await;
     assert_eq!(r.json()["latencyMs"]["objectStorage"], 30);
     assert_eq!(emu.latency(), Latency::uniform(30));
+    // A misspelt setting is refused, and nothing changes.
+    for bad in [
+        json!({"latencyMs": {"audt": 5}}),
+        json!({"timeSelection": "ingested"}),
+        json!({"pageSize": 0}),
+        json!({"latency": 5}),
+    ] {
+        let r = control(&emu, Method::PUT, "/_emulator/settings", Some(bad.clone())).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    assert_eq!(emu.latency(), Latency::uniform(30));
 }
 
 #[tokio::test]
