@@ -83,6 +83,28 @@ impl Cli {
         })
     }
 
+    /// `oci audit event list --all` over one compartment and window.
+    async fn list_events(
+        &self,
+        compartment: &str,
+        start: chrono::DateTime<Utc>,
+        end: chrono::DateTime<Utc>,
+    ) -> serde_json::Value {
+        self.ok_json(&[
+            "audit",
+            "event",
+            "list",
+            "--compartment-id",
+            compartment,
+            "--start-time",
+            &rfc3339(start),
+            "--end-time",
+            &rfc3339(end),
+            "--all",
+        ])
+        .await
+    }
+
     /// Runs a call that must fail with `status` and OCI error `code`.
     async fn fails_with(&self, args: &[&str], status: u16, code: &str) {
         let out = self.run(args).await;
@@ -128,20 +150,7 @@ async fn cli_audit_event_list_all_equals_ground_truth() {
     let end = minute_floor(Utc::now()) - Duration::minutes(30);
     let start = end - Duration::minutes(60);
     let compartment = emu.compartment_ids()[1].clone();
-    let out = cli
-        .ok_json(&[
-            "audit",
-            "event",
-            "list",
-            "--compartment-id",
-            &compartment,
-            "--start-time",
-            &rfc3339(start),
-            "--end-time",
-            &rfc3339(end),
-            "--all",
-        ])
-        .await;
+    let out = cli.list_events(&compartment, start, end).await;
     let truth: Vec<String> = emu
         .visible_ground_truth(Some(&compartment), start, end)
         .unwrap()
@@ -182,20 +191,7 @@ async fn cli_audit_event_list_all_selects_by_processing_time_in_processed_mode()
     let end = minute_floor(Utc::now()) - Duration::minutes(1);
     let start = end - Duration::minutes(60);
     let compartment = emu.tenancy_id();
-    let out = cli
-        .ok_json(&[
-            "audit",
-            "event",
-            "list",
-            "--compartment-id",
-            &compartment,
-            "--start-time",
-            &rfc3339(start),
-            "--end-time",
-            &rfc3339(end),
-            "--all",
-        ])
-        .await;
+    let out = cli.list_events(&compartment, start, end).await;
     let truth = emu
         .ground_truth_by(
             TimeSelection::Processed,

@@ -250,33 +250,14 @@ async fn five_thousand_compartments_with_a_thin_stream_are_cheap_to_serve() {
     assert_eq!(all.len(), 5_001);
 
     // The whole tree in pages of 1000.
-    let mut listed = Vec::new();
-    let mut page: Option<String> = None;
-    loop {
-        let mut pairs = vec![
-            ("compartmentId", root.as_str()),
-            ("compartmentIdInSubtree", "true"),
-            ("limit", "1000"),
-        ];
-        if let Some(p) = &page {
-            pairs.push(("page", p.as_str()));
-        }
-        let r = c
-            .get(&Client::query("/20160918/compartments", &pairs))
-            .await;
-        assert_eq!(r.status, 200);
-        listed.extend(
-            r.json()
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["id"].as_str().unwrap().to_string()),
-        );
-        match r.header("opc-next-page") {
-            Some(p) => page = Some(p),
-            None => break,
-        }
-    }
+    let subtree = [
+        ("compartmentId", root.as_str()),
+        ("compartmentIdInSubtree", "true"),
+        ("limit", "1000"),
+    ];
+    let listed = c
+        .collect_pages("/20160918/compartments", &subtree, "id", || {})
+        .await;
     assert_eq!(listed, all[1..]);
 
     // A thin stream: in the last ten minutes most compartments had nothing.

@@ -119,40 +119,6 @@ async fn busy(clock: &ManualClock) -> EmulatorHandle {
         .unwrap()
 }
 
-/// Pages through a window, moving the clock on by `step` before each next page, so events keep
-/// turning visible during the listing. Returns the ids in the order received.
-async fn list_while_time_passes(
-    c: &Client<'_>,
-    clock: &ManualClock,
-    compartment: &str,
-    (start, end): (DateTime<Utc>, DateTime<Utc>),
-    step: Duration,
-) -> Vec<String> {
-    let (s, e) = (rfc3339(start), rfc3339(end));
-    let mut out = Vec::new();
-    let mut page: Option<String> = None;
-    loop {
-        let mut pairs = vec![
-            ("compartmentId", compartment),
-            ("startTime", s.as_str()),
-            ("endTime", e.as_str()),
-        ];
-        if let Some(p) = &page {
-            pairs.push(("page", p.as_str()));
-        }
-        let r = c.get(&Client::query("/20190901/auditEvents", &pairs)).await;
-        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-        for ev in r.json().as_array().unwrap() {
-            out.push(ev["eventId"].as_str().unwrap().to_string());
-        }
-        match r.header("opc-next-page") {
-            Some(p) => page = Some(p),
-            None => return out,
-        }
-        clock.advance(step);
-    }
-}
-
 #[tokio::test]
 async fn pages_are_stable_in_both_selections_while_events_turn_visible() {
     for selection in [TimeSelection::Event, TimeSelection::Processed] {
@@ -178,7 +144,10 @@ async fn pages_are_stable_in_both_selections_while_events_turn_visible() {
             - at_start.len();
         assert!(hidden_at_start > 0, "{selection:?}: some events in flight");
 
-        let got = list_while_time_passes(&c, &clock, &root, window, Duration::seconds(20)).await;
+        // Each next page 20 s later, so events keep turning visible during the listing.
+        let got = c
+            .list_event_ids_with(&root, window, || clock.advance(Duration::seconds(20)))
+            .await;
         let unique: BTreeSet<String> = got.iter().cloned().collect();
         assert_eq!(
             unique.len(),
