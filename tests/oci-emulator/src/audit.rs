@@ -1,5 +1,6 @@
-//! Audit `ListEvents` and `GetConfiguration`. The window selects events by `eventTime` in
-//! `[startTime, endTime)` among those already visible (ingested) when the call is served.
+//! Audit `ListEvents` and `GetConfiguration`. The window `[startTime, endTime)` selects, among
+//! the events already visible (ingested) when the call is served, those whose `eventTime` is in
+//! it, or with [`crate::TimeSelection::Processed`] those whose processing time is.
 
 use std::collections::HashMap;
 
@@ -56,19 +57,28 @@ pub(crate) fn list_events(shared: &Shared, q: &HashMap<String, String>) -> Resul
         ));
     }
     check_compartment(shared, compartment_id)?;
+    let selection = shared.time_selection();
     let after = match q.get("page") {
-        Some(p) => Some(
-            decode_page_token(p)
-                .ok_or_else(|| ApiError::invalid_parameter("Invalid page token"))?,
-        ),
+        Some(p) => {
+            let position = decode_page_token(p)
+                .ok_or_else(|| ApiError::invalid_parameter("Invalid page token"))?;
+            if position.selection != selection {
+                // The emulator was switched between pages: the token points into another order.
+                return Err(ApiError::invalid_parameter(
+                    "Invalid page token: it belongs to a listing in another time selection",
+                ));
+            }
+            Some(position)
+        }
         None => None,
     };
     shared.catch_up();
     let page = read(&shared.store).page(
         compartment_id,
+        selection,
         start.timestamp_millis(),
         end.timestamp_millis(),
-        after.as_ref().map(|(ms, id)| (*ms, id.as_str())),
+        after.as_ref().map(|p| (p.ms, p.event_id.as_str())),
         shared.clock.now_ms(),
         shared.page_size.load(std::sync::atomic::Ordering::Relaxed),
     );

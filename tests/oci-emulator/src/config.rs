@@ -5,6 +5,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use chrono::Duration;
 
 use crate::events::EventSpec;
+use crate::latency::Latency;
+use crate::store::TimeSelection;
 use crate::tenancy::TenancySpec;
 
 /// Emulator settings. Build with [`crate::Emulator::builder`].
@@ -18,10 +20,20 @@ pub struct EmulatorConfig {
     pub events: EventSpec,
     /// History generated at start-up, ending at the clock's "now" (backlog mode).
     pub backlog: Duration,
+    /// The newest part of the backlog left without events (whole minutes): a catch-up
+    /// benchmark's history then ends before a collector's first run reaches "now".
+    pub backlog_end_ago: Duration,
+    /// Exactly this many events per compartment, at random times over the backlog, instead of
+    /// the per-minute rate (a catch-up benchmark's "20 events each over the last 24 h").
+    pub backlog_events_per_compartment: Option<usize>,
     /// Keep generating events as the clock advances (live mode).
     pub live: bool,
     /// Events per `ListEvents` page.
     pub page_size: usize,
+    /// Which time `ListEvents`' window selects on (switchable at run time).
+    pub time_selection: TimeSelection,
+    /// Added to every OCI request before it is answered (switchable at run time).
+    pub latency: Latency,
     /// Default `limit` of `ListCompartments`.
     pub compartment_page_size: usize,
     /// PutObject into an unknown bucket creates it (otherwise `404 BucketNotFound`).
@@ -39,8 +51,12 @@ impl Default for EmulatorConfig {
             tenancy: TenancySpec::default(),
             events: EventSpec::default(),
             backlog: Duration::hours(2),
+            backlog_end_ago: Duration::zero(),
+            backlog_events_per_compartment: None,
             live: true,
             page_size: 100,
+            time_selection: TimeSelection::Event,
+            latency: Latency::default(),
             compartment_page_size: 100,
             auto_create_buckets: true,
             request_log_capacity: 100_000,

@@ -1,5 +1,6 @@
 //! The unauthenticated control API under `/_emulator/` (loopback only): ground truth, adding
-//! events and compartments, faults, the request log, keys, the clock and settings. Every
+//! events and compartments, faults, the request log and counters, keys, the clock and settings
+//! (page size, time selection, latency, live stream). Every
 //! operation is also a method on [`crate::EmulatorHandle`]; this is the same thing over HTTP for
 //! the binary, scripts and other languages.
 
@@ -15,7 +16,9 @@ use crate::error::{ApiError, EmulatorError};
 use crate::faults::FaultRule;
 use crate::http_util::{Reply, parse_time};
 use crate::keys::public_key_from_pem;
+use crate::latency::Latency;
 use crate::state::{NewEvents, Shared, lock, write};
+use crate::store::TimeSelection;
 use crate::tenancy::{Access, rfc3339_ms};
 
 fn bad(e: impl std::fmt::Display) -> Reply {
@@ -66,10 +69,85 @@ struct ClockChange {
     shift_ms: i64,
 }
 
+/// `PUT /_emulator/settings`: every field optional, the missing ones stay as they are.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Settings {
-    page_size: usize,
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsChange {
+    #[serde(default)]
+    page_size: Option<usize>,
+    #[serde(default)]
+    time_selection: Option<TimeSelection>,
+    #[serde(default)]
+    latency_ms: Option<LatencyChange>,
+    #[serde(default)]
+    live: Option<bool>,
+}
+
+/// A number sets every service's latency; an object sets the services it names.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum LatencyChange {
+    All(u64),
+    PerApi(LatencyPerApi),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LatencyPerApi {
+    #[serde(default)]
+    audit: Option<u64>,
+    #[serde(default)]
+    identity: Option<u64>,
+    #[serde(default)]
+    object_storage: Option<u64>,
+}
+
+impl LatencyChange {
+    fn apply(&self, mut l: Latency) -> Latency {
+        match *self {
+            Self::All(ms) => Latency::uniform(ms),
+            Self::PerApi(ref p) => {
+                l.audit_ms = p.audit.unwrap_or(l.audit_ms);
+                l.identity_ms = p.identity.unwrap_or(l.identity_ms);
+                l.object_storage_ms = p.object_storage.unwrap_or(l.object_storage_ms);
+                l
+            }
+        }
+    }
+}
+
+fn settings_json(shared: &Shared) -> Value {
+    let l = shared.latency.get();
+    json!({
+        "pageSize": shared.page_size.load(Ordering::Relaxed),
+        "timeSelection": shared.time_selection(),
+        "latencyMs": {
+            "audit": l.audit_ms,
+            "identity": l.identity_ms,
+            "objectStorage": l.object_storage_ms,
+        },
+        "live": shared.is_live(),
+    })
+}
+
+fn change_settings(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+    let req: SettingsChange = parse_body(body)?;
+    if req.page_size == Some(0) {
+        return Err(bad("pageSize must be at least 1"));
+    }
+    if let Some(n) = req.page_size {
+        shared.page_size.store(n, Ordering::Relaxed);
+    }
+    if let Some(selection) = req.time_selection {
+        shared.set_time_selection(selection);
+    }
+    if let Some(change) = &req.latency_ms {
+        shared.latency.set(change.apply(shared.latency.get()));
+    }
+    if let Some(live) = req.live {
+        shared.set_live(live);
+    }
+    Ok(Reply::json_value(StatusCode::OK, &settings_json(shared)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,10 +175,15 @@ fn ground_truth(shared: &Shared, q: &HashMap<String, String>) -> Reply {
         (Err(e), _) | (_, Err(e)) => return Reply::error(&e),
     };
     let visible_only = q.get("visibleOnly").is_some_and(|v| v == "true");
+    let selection = match q.get("timeSelection").map(|v| v.parse::<TimeSelection>()) {
+        None => TimeSelection::Event,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return bad(format!("timeSelection: {e}")),
+    };
     match shared.ground_truth(
         q.get("compartmentId").map(String::as_str),
-        start,
-        end,
+        selection,
+        (start, end),
         visible_only,
     ) {
         Ok(events) => Reply::json_value(StatusCode::OK, &json!({ "events": events })),
@@ -197,16 +280,12 @@ pub(crate) fn handle(
                 shared.clock.set_shift(Duration::milliseconds(req.shift_ms));
                 ok(clock_json(shared))
             }
-            (Method::GET, ["settings"]) => {
-                ok(json!({ "pageSize": shared.page_size.load(Ordering::Relaxed) }))
-            }
-            (Method::PUT, ["settings"]) => {
-                let req: Settings = parse_body(body)?;
-                if req.page_size == 0 {
-                    return Err(bad("pageSize must be at least 1"));
-                }
-                shared.page_size.store(req.page_size, Ordering::Relaxed);
-                ok(json!({ "pageSize": req.page_size }))
+            (Method::GET, ["settings"]) => ok(settings_json(shared)),
+            (Method::PUT, ["settings"]) => change_settings(shared, body)?,
+            (Method::GET, ["stats"]) => Reply::json_value(StatusCode::OK, &shared.stats.snapshot()),
+            (Method::DELETE, ["stats"]) => {
+                shared.stats.reset(shared.clock.now());
+                Reply::json_value(StatusCode::OK, &shared.stats.snapshot())
             }
             (Method::GET, ["buckets"]) => {
                 ok(json!({ "buckets": lock(&shared.objects).bucket_names() }))

@@ -18,9 +18,11 @@ use crate::delay::DelayDistribution;
 use crate::error::EmulatorError;
 use crate::faults::FaultRule;
 use crate::keys::{SignedHeaders, TEST_USER_ID, TestKey, public_key_from_pem};
+use crate::latency::Latency;
 use crate::object_storage::ObjectInfo;
 use crate::state::{CompartmentInfo, NewEvents, RequestRecord, Shared, TenancyInfo, lock, write};
-use crate::store::EventInfo;
+use crate::stats::RequestStats;
+use crate::store::{EventInfo, TimeSelection};
 use crate::tenancy::{Access, Compartment};
 
 /// Entry point: `Emulator::builder().seed(7).start().await`.
@@ -69,6 +71,12 @@ impl EmulatorBuilder {
         self.config.events.events_per_minute = rate;
         self
     }
+    /// A thin stream: mean events per minute across the whole tenancy, each in a random
+    /// compartment (replaces the per-compartment rate for every generated minute).
+    pub fn tenancy_events_per_minute(mut self, rate: f64) -> Self {
+        self.config.events.tenancy_events_per_minute = Some(rate);
+        self
+    }
     /// Ingestion delay distribution.
     pub fn delay(mut self, d: DelayDistribution) -> Self {
         self.config.events.delay = d;
@@ -90,6 +98,17 @@ impl EmulatorBuilder {
         self.config.backlog = d;
         self
     }
+    /// Leaves the newest `d` (whole minutes) of the backlog without events.
+    pub fn backlog_end_ago(mut self, d: Duration) -> Self {
+        self.config.backlog_end_ago = d;
+        self
+    }
+    /// Exactly `n` events per compartment at random times over the backlog, instead of the
+    /// per-minute rate.
+    pub fn backlog_events_per_compartment(mut self, n: usize) -> Self {
+        self.config.backlog_events_per_compartment = Some(n);
+        self
+    }
     /// Whether events keep being generated as the clock advances.
     pub fn live(mut self, live: bool) -> Self {
         self.config.live = live;
@@ -103,6 +122,21 @@ impl EmulatorBuilder {
     /// Default `limit` of `ListCompartments`.
     pub fn compartment_page_size(mut self, n: usize) -> Self {
         self.config.compartment_page_size = n;
+        self
+    }
+    /// Which time `ListEvents`' window selects on.
+    pub fn time_selection(mut self, s: TimeSelection) -> Self {
+        self.config.time_selection = s;
+        self
+    }
+    /// Latency added to every OCI request.
+    pub fn latency(mut self, l: Latency) -> Self {
+        self.config.latency = l;
+        self
+    }
+    /// How many requests the request log keeps (0: none; the counters still count).
+    pub fn request_log_capacity(mut self, n: usize) -> Self {
+        self.config.request_log_capacity = n;
         self
     }
     /// Whether PutObject creates unknown buckets.
@@ -322,7 +356,8 @@ impl EmulatorHandle {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<EventInfo>, EmulatorError> {
-        self.shared.ground_truth(compartment_id, start, end, false)
+        self.shared
+            .ground_truth(compartment_id, TimeSelection::Event, (start, end), false)
     }
     /// Like [`Self::ground_truth`], only events `ListEvents` would return now.
     pub fn visible_ground_truth(
@@ -331,7 +366,21 @@ impl EmulatorHandle {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<EventInfo>, EmulatorError> {
-        self.shared.ground_truth(compartment_id, start, end, true)
+        self.shared
+            .ground_truth(compartment_id, TimeSelection::Event, (start, end), true)
+    }
+    /// Events that exist now whose `selection` time (event time, or processing time) is in
+    /// `[start, end)`, per compartment in the order `ListEvents` pages them in that selection;
+    /// with `visible_only`, exactly what `ListEvents` in that selection returns now.
+    pub fn ground_truth_by(
+        &self,
+        selection: TimeSelection,
+        compartment_id: Option<&str>,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        visible_only: bool,
+    ) -> Result<Vec<EventInfo>, EmulatorError> {
+        self.shared
+            .ground_truth(compartment_id, selection, (start, end), visible_only)
     }
     /// The stored JSON of one event.
     pub fn event_json(&self, event_id: &str) -> Option<serde_json::Value> {
@@ -379,6 +428,39 @@ impl EmulatorHandle {
     /// Changes the `ListEvents` page size at run time.
     pub fn set_page_size(&self, n: usize) {
         self.shared.page_size.store(n.max(1), Ordering::Relaxed);
+    }
+    /// Which time `ListEvents`' window selects on now.
+    pub fn time_selection(&self) -> TimeSelection {
+        self.shared.time_selection()
+    }
+    /// Switches the time `ListEvents`' window selects on. Page tokens of the other selection
+    /// are refused (`400`) from now on.
+    pub fn set_time_selection(&self, selection: TimeSelection) {
+        self.shared.set_time_selection(selection);
+    }
+    /// The latency added to OCI requests now.
+    pub fn latency(&self) -> Latency {
+        self.shared.latency.get()
+    }
+    /// Changes the latency added to OCI requests (requests already waiting keep theirs).
+    pub fn set_latency(&self, latency: Latency) {
+        self.shared.latency.set(latency);
+    }
+    /// Whether new minutes are being generated as the clock advances.
+    pub fn is_live(&self) -> bool {
+        self.shared.is_live()
+    }
+    /// Pauses or resumes the live stream; minutes that pass while paused stay empty.
+    pub fn set_live(&self, live: bool) {
+        self.shared.set_live(live);
+    }
+    /// Requests per operation since start-up or the last [`Self::reset_stats`].
+    pub fn stats(&self) -> RequestStats {
+        self.shared.stats.snapshot()
+    }
+    /// Zeroes the request counters.
+    pub fn reset_stats(&self) {
+        self.shared.stats.reset(self.shared.clock.now());
     }
     /// Creates an empty bucket.
     pub fn create_bucket(&self, name: &str) {

@@ -17,6 +17,9 @@ use crate::tenancy::{Compartment, rfc3339_ms};
 pub struct EventSpec {
     /// Mean events per compartment (root included) per minute (Poisson).
     pub events_per_minute: f64,
+    /// A thin stream instead: mean events per minute across the whole tenancy (Poisson), each in
+    /// a compartment drawn at random; replaces `events_per_minute` for every generated minute.
+    pub tenancy_events_per_minute: Option<f64>,
     /// Ingestion delay distribution.
     pub delay: DelayDistribution,
     /// Probability that an event carries a very large response payload.
@@ -31,6 +34,7 @@ impl Default for EventSpec {
     fn default() -> Self {
         Self {
             events_per_minute: 2.0,
+            tenancy_events_per_minute: None,
             delay: DelayDistribution::oci_like(),
             large_payload_probability: 0.001,
             large_payload_bytes: 256 * 1024,
@@ -271,7 +275,7 @@ const NASTY: &[&str] = &[
     "quote\"back\\slash]bracket=eq",
 ];
 
-fn poisson(rng: &mut fastrand::Rng, mean: f64) -> usize {
+pub(crate) fn poisson(rng: &mut fastrand::Rng, mean: f64) -> usize {
     if mean <= 0.0 {
         return 0;
     }

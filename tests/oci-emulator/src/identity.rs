@@ -88,7 +88,9 @@ pub(crate) fn list_compartments(
             "compartmentIdInSubtree can only be true when compartmentId is the tenancy (root compartment)",
         ));
     }
-    let mut items: Vec<Compartment> = t
+    // Filter and sort references; only the page is rendered (a tenancy of thousands of
+    // compartments is listed in tens of pages).
+    let mut items: Vec<&Compartment> = t
         .records
         .iter()
         .filter(|r| r.depth > 0 && (subtree || r.compartment.compartment_id == *id))
@@ -98,7 +100,7 @@ pub(crate) fn list_compartments(
                 .is_none_or(|s| *s == r.compartment.lifecycle_state)
         })
         .filter(|r| q.get("name").is_none_or(|n| *n == r.compartment.name))
-        .map(Tenancy::view)
+        .map(|r| &r.compartment)
         .collect();
     match q.get("sortBy").map(String::as_str) {
         None | Some("TIMECREATED") => items.sort_by(|a, b| a.time_created.cmp(&b.time_created)),
@@ -118,8 +120,12 @@ pub(crate) fn list_compartments(
             )));
         }
     }
-    let end = (offset + limit).min(items.len());
-    let page = &items[offset.min(end)..end];
+    let end = offset.saturating_add(limit).min(items.len());
+    let page: Vec<Compartment> = items[offset.min(end)..end]
+        .iter()
+        .filter_map(|c| t.get(&c.id))
+        .map(Tenancy::view)
+        .collect();
     let mut r = Reply::json_value(StatusCode::OK, &page);
     if end < items.len() {
         r = r.header(HeaderName::from_static("opc-next-page"), page_token(end));

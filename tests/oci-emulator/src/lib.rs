@@ -9,12 +9,16 @@
 //! - [`emulator`]: the public entry point: [`Emulator::builder`] and [`EmulatorHandle`].
 //! - `config`: [`EmulatorConfig`]; `clock`: injectable time ([`ManualClock`], [`SystemClock`]).
 //! - `tenancy`, `events`, `delay`: the seeded synthetic tenancy, schema-v2 events and their
-//!   ingestion delay; `seed` derives one RNG per generated thing so output is reproducible.
-//! - `store`: events per compartment, sorted, pre-rendered; paging and ground truth.
+//!   ingestion delay; `seed` derives one RNG per generated thing so output is reproducible;
+//!   `generation`: which events exist (per-compartment rate, a thin tenancy-wide stream, or a
+//!   backlog spread evenly over compartments).
+//! - `store`: events per compartment, pre-rendered, sorted by event time and by processing
+//!   time ([`TimeSelection`]); paging and ground truth.
 //! - `keys`, `signature`: key parsing, fingerprints, [`TestKey`] (a signer for tests) and the
 //!   independent signature verifier.
-//! - `server`: accept loop, routing, auth, fault injection, request log; it dispatches to
-//!   `audit`, `identity`, `object_storage` and `control`.
+//! - `server`: accept loop, routing, auth, request counters (`stats`), added latency
+//!   (`latency`), fault injection, request log; it dispatches to `audit`, `identity`,
+//!   `object_storage` and `control`.
 //! - `faults`: seeded, run-time switchable [`FaultRule`]s.
 //! - `state`: shared state and the operations both the wire and the control API use.
 //!
@@ -37,14 +41,17 @@ pub mod emulator;
 mod error;
 mod events;
 mod faults;
+mod generation;
 mod http_util;
 mod identity;
 mod keys;
+mod latency;
 mod object_storage;
 mod seed;
 mod server;
 mod signature;
 mod state;
+mod stats;
 mod store;
 mod tenancy;
 
@@ -59,8 +66,10 @@ pub use keys::{
     KeyError, SignedHeaders, TEST_USER_ID, TestKey, fingerprint, private_key_from_pem,
     public_key_from_pem,
 };
+pub use latency::Latency;
 pub use object_storage::ObjectInfo;
 pub use signature::MAX_CLOCK_SKEW;
 pub use state::{CompartmentInfo, NewEvents, RequestRecord, TenancyInfo};
-pub use store::EventInfo;
+pub use stats::{Operation, OperationCounts, RequestStats};
+pub use store::{EventInfo, TimeSelection};
 pub use tenancy::{Access, Compartment, TenancySpec};

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use oci_emulator::{DelayDistribution, Emulator, EmulatorConfig, EventSpec, TenancySpec, TestKey};
+use oci_emulator::{
+    DelayDistribution, Emulator, EmulatorConfig, EventSpec, Latency, TenancySpec, TestKey,
+    TimeSelection,
+};
 
 /// A local OCI tenancy (Audit, Identity, Object Storage) for tests and demos.
 #[derive(Debug, Parser)]
@@ -28,15 +31,39 @@ struct Args {
     /// Mean events per compartment per minute.
     #[arg(long, default_value_t = 2.0)]
     events_per_minute: f64,
+    /// A thin stream instead: N events per minute across the whole tenancy (`N` or `N/min`),
+    /// each in a random compartment, for the backlog's minutes as for live ones; replaces
+    /// --events-per-minute.
+    #[arg(long, value_parser = rate_per_minute)]
+    live_rate: Option<f64>,
     /// Minutes of history to generate at start-up.
     #[arg(long, default_value_t = 120)]
     backlog_minutes: i64,
+    /// Exactly N events per compartment at random times over the backlog, instead of the
+    /// per-minute rate.
+    #[arg(long)]
+    backlog_events_per_compartment: Option<usize>,
+    /// Leave the newest N minutes of the backlog without events.
+    #[arg(long, default_value_t = 0)]
+    backlog_end_minutes_ago: i64,
     /// Do not generate new events as time passes (backlog only).
     #[arg(long)]
     no_live: bool,
     /// Events per ListEvents page.
     #[arg(long, default_value_t = 100)]
     page_size: usize,
+    /// What ListEvents' startTime/endTime select: `event` (eventTime) or `processed` (when OCI
+    /// ingested the event, as Oracle's API reference describes).
+    #[arg(long, default_value = "event")]
+    time_selection: TimeSelection,
+    /// Milliseconds added to every Audit, Identity and Object Storage request before it is
+    /// answered (a realistic round trip is about 30).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// How many requests the request log (GET /_emulator/requests) keeps; the counters
+    /// (GET /_emulator/stats) count every request whatever this is.
+    #[arg(long, default_value_t = 100_000)]
+    request_log_capacity: usize,
     /// Ingestion delay: `oci` (default, most within a minute, tail to 20 min), `none`, or a
     /// fixed number of milliseconds.
     #[arg(long, default_value = "oci")]
@@ -53,6 +80,17 @@ struct Args {
     /// Generate a key, register it, and write an OCI CLI config + key file into this directory.
     #[arg(long)]
     write_cli_config: Option<PathBuf>,
+}
+
+/// `N` or `N/min`.
+fn rate_per_minute(s: &str) -> Result<f64, String> {
+    let n = s.strip_suffix("/min").unwrap_or(s);
+    match n.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!(
+            "expected events per minute (N or N/min), got '{s}'"
+        )),
+    }
 }
 
 fn delay(spec: &str) -> anyhow::Result<DelayDistribution> {
@@ -85,13 +123,19 @@ async fn main() -> anyhow::Result<()> {
         },
         events: EventSpec {
             events_per_minute: args.events_per_minute,
+            tenancy_events_per_minute: args.live_rate,
             delay: delay(&args.delay)?,
             large_payload_probability: args.large_payload_probability,
             ..EventSpec::default()
         },
         backlog: chrono::Duration::minutes(args.backlog_minutes),
+        backlog_end_ago: chrono::Duration::minutes(args.backlog_end_minutes_ago),
+        backlog_events_per_compartment: args.backlog_events_per_compartment,
         live: !args.no_live,
         page_size: args.page_size,
+        time_selection: args.time_selection,
+        latency: Latency::uniform(args.latency_ms),
+        request_log_capacity: args.request_log_capacity,
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         ..EmulatorConfig::default()
     };
@@ -115,7 +159,13 @@ async fn main() -> anyhow::Result<()> {
         emu.event_count()
     );
     println!(
-        "  control API: {url}/_emulator/tenancy  (also /events, /faults, /requests, /keys, /clock)"
+        "  control API: {url}/_emulator/tenancy  (also /events, /stats, /settings, /faults, /requests, /keys, /clock)"
+    );
+    println!(
+        "  time selection: {}; latency: {} ms per OCI request; live: {}",
+        emu.time_selection().name(),
+        args.latency_ms,
+        emu.is_live()
     );
     if let Some(dir) = &args.write_cli_config {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -1,6 +1,6 @@
 //! The HTTP server: a hand-rolled accept loop on loopback (so a fault can reset a connection
-//! with a real TCP RST), routing, signature checks, fault injection, `opc-request-id` on every
-//! response, and the request log.
+//! with a real TCP RST), routing, signature checks, request counters, added latency, fault
+//! injection, `opc-request-id` on every response, and the request log.
 
 use std::convert::Infallible;
 use std::io;
@@ -22,11 +22,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::error::ApiError;
-use crate::faults::{Api, FaultKind, FaultTarget};
+use crate::faults::{FaultKind, FaultTarget};
 use crate::http_util::{Reply, parse_query};
 use crate::object_storage::{BucketPath, ObjectPath};
 use crate::signature::{SignedRequest, verify};
 use crate::state::{RequestRecord, Shared, lock, read};
+use crate::stats::Operation;
 use crate::tenancy::rfc3339_ms;
 use crate::{audit, control, identity};
 
@@ -146,33 +147,22 @@ enum Route {
 }
 
 impl Route {
-    fn api(&self) -> Option<Api> {
+    fn operation(&self, method: &Method) -> Operation {
         match self {
-            Self::ListEvents | Self::GetAuditConfiguration => Some(Api::Audit),
-            Self::ListCompartments | Self::GetCompartment(_) | Self::GetTenancy(_) => {
-                Some(Api::Identity)
-            }
-            Self::GetNamespace | Self::ListObjects(_) | Self::Object(_) => Some(Api::ObjectStorage),
-            Self::Unknown => None,
-        }
-    }
-
-    fn operation(&self, method: &Method) -> &'static str {
-        match self {
-            Self::ListEvents => "ListEvents",
-            Self::GetAuditConfiguration => "GetConfiguration",
-            Self::ListCompartments => "ListCompartments",
-            Self::GetCompartment(_) => "GetCompartment",
-            Self::GetTenancy(_) => "GetTenancy",
-            Self::GetNamespace => "GetNamespace",
-            Self::ListObjects(_) => "ListObjects",
+            Self::ListEvents => Operation::ListEvents,
+            Self::GetAuditConfiguration => Operation::GetConfiguration,
+            Self::ListCompartments => Operation::ListCompartments,
+            Self::GetCompartment(_) => Operation::GetCompartment,
+            Self::GetTenancy(_) => Operation::GetTenancy,
+            Self::GetNamespace => Operation::GetNamespace,
+            Self::ListObjects(_) => Operation::ListObjects,
             Self::Object(_) => match *method {
-                Method::PUT => "PutObject",
-                Method::HEAD => "HeadObject",
-                Method::DELETE => "DeleteObject",
-                _ => "GetObject",
+                Method::PUT => Operation::PutObject,
+                Method::HEAD => Operation::HeadObject,
+                Method::DELETE => Operation::DeleteObject,
+                _ => Operation::GetObject,
             },
-            Self::Unknown => "Unknown",
+            Self::Unknown => Operation::Unknown,
         }
     }
 }
@@ -264,7 +254,8 @@ async fn handle(shared: &Shared, reset: &AtomicBool, req: Request<Incoming>) -> 
     }
 
     let route = route(&parts.method, parts.uri.path());
-    record.operation = route.operation(&parts.method).to_string();
+    let operation = route.operation(&parts.method);
+    record.operation = operation.name().to_string();
 
     // Authenticate first, as OCI does: an unsigned request learns nothing, not even a 404.
     let verified = {
@@ -284,6 +275,9 @@ async fn handle(shared: &Shared, reset: &AtomicBool, req: Request<Incoming>) -> 
             shared.clock.now(),
         )
     };
+    shared.stats.checked(operation, verified.is_ok());
+    // The round trip of a real service, whatever the answer; other requests go on meanwhile.
+    shared.latency.wait(operation.api()).await;
     match verified {
         Ok(p) => record.key_id = Some(p.key_id),
         Err(e) => {
@@ -292,7 +286,7 @@ async fn handle(shared: &Shared, reset: &AtomicBool, req: Request<Incoming>) -> 
         }
     }
 
-    let Some(api) = route.api() else {
+    let Some(api) = operation.api() else {
         let e = ApiError::no_such_operation(&parts.method, parts.uri.path());
         return finish(shared, record, Reply::error(&e), &request_id, &parts.method);
     };
@@ -307,6 +301,9 @@ async fn handle(shared: &Shared, reset: &AtomicBool, req: Request<Incoming>) -> 
         },
     );
     record.fault = fault.as_ref().map(FaultKind::label);
+    if fault.is_some() {
+        shared.stats.faulted(operation);
+    }
     match &fault {
         Some(FaultKind::RateLimited { retry_after_secs }) => {
             let e = ApiError::new(

@@ -2,7 +2,7 @@
 //! (HTTP and in-process) all go through here, so tests see exactly what clients see.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
@@ -15,9 +15,11 @@ use crate::error::EmulatorError;
 use crate::events::{StoredEvent, TenancyContext, build_event};
 use crate::faults::{FaultPlan, FaultRule};
 use crate::keys::KeyRegistry;
+use crate::latency::LatencyKnob;
 use crate::object_storage::ObjectStore;
 use crate::seed;
-use crate::store::{EventInfo, EventStore, MINUTE_MS};
+use crate::stats::StatsCounters;
+use crate::store::{EventInfo, EventStore, MINUTE_MS, TimeSelection};
 use crate::tenancy::{Access, Compartment, Tenancy, rfc3339_ms};
 
 pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -143,7 +145,13 @@ pub(crate) struct Shared {
     pub(crate) faults: Mutex<FaultPlan>,
     pub(crate) objects: Mutex<ObjectStore>,
     log: Mutex<RequestLog>,
+    pub(crate) stats: StatsCounters,
+    pub(crate) latency: LatencyKnob,
     pub(crate) page_size: AtomicUsize,
+    /// [`TimeSelection`] as 0 (event) or 1 (processed).
+    time_selection: AtomicU8,
+    /// Whether new minutes are generated as the clock advances.
+    live: AtomicBool,
     requests: AtomicU64,
     added: AtomicU64,
 }
@@ -157,12 +165,22 @@ impl Shared {
             &tenancy.region,
             &tenancy.namespace,
         );
-        let now_ms = clock.now_ms();
+        let now = clock.now();
+        let now_ms = now.timestamp_millis();
+        let now_minute = now_ms.div_euclid(MINUTE_MS);
         let from = (now_ms - config.backlog.num_milliseconds().max(0)).div_euclid(MINUTE_MS);
+        // Backlog: complete minutes up to now, less a quiet end if asked for.
+        let backlog_end = (now_minute - config.backlog_end_ago.num_minutes().max(0)).max(from);
         let mut store = EventStore::new(from);
-        // Backlog: complete minutes up to now; live mode also covers the current minute.
-        let to = now_ms.div_euclid(MINUTE_MS) + i64::from(config.live);
-        store.materialize(to, &tenancy, &ctx, &config.events);
+        match config.backlog_events_per_compartment {
+            Some(n) => store.spread(backlog_end, n, &tenancy, &ctx, &config.events),
+            None => store.materialize(backlog_end, &tenancy, &ctx, &config.events),
+        }
+        // Live mode also covers the current minute.
+        if config.live {
+            store.skip_to(now_minute);
+            store.materialize(now_minute + 1, &tenancy, &ctx, &config.events);
+        }
         let objects = ObjectStore::new(config.seed, &tenancy.namespace, config.auto_create_buckets);
         let page_size = config.page_size.max(1);
         let log = RequestLog {
@@ -178,7 +196,11 @@ impl Shared {
             faults: Mutex::new(FaultPlan::default()),
             objects: Mutex::new(objects),
             log: Mutex::new(log),
+            stats: StatsCounters::new(now),
+            latency: LatencyKnob::new(config.latency),
             page_size: AtomicUsize::new(page_size),
+            time_selection: AtomicU8::new(selection_code(config.time_selection)),
+            live: AtomicBool::new(config.live),
             requests: AtomicU64::new(0),
             added: AtomicU64::new(0),
             config,
@@ -205,7 +227,7 @@ impl Shared {
 
     /// In live mode, generates every minute up to the clock's current one.
     pub(crate) fn catch_up(&self) {
-        if !self.config.live {
+        if !self.live.load(Ordering::Acquire) {
             return;
         }
         let target = self.clock.now_ms().div_euclid(MINUTE_MS) + 1;
@@ -214,6 +236,35 @@ impl Shared {
         }
         let tenancy = read(&self.tenancy);
         write(&self.store).materialize(target, &tenancy, &self.ctx, &self.config.events);
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Pauses or resumes the live stream. Minutes that pass while paused stay empty; the
+    /// minute in progress when pausing keeps the events already generated for it.
+    pub(crate) fn set_live(&self, live: bool) {
+        if live {
+            let mut store = write(&self.store);
+            store.skip_to(self.clock.now_ms().div_euclid(MINUTE_MS));
+            self.live.store(true, Ordering::Release);
+        } else {
+            self.live.store(false, Ordering::Release);
+        }
+        self.catch_up();
+    }
+
+    pub(crate) fn time_selection(&self) -> TimeSelection {
+        match self.time_selection.load(Ordering::Relaxed) {
+            1 => TimeSelection::Processed,
+            _ => TimeSelection::Event,
+        }
+    }
+
+    pub(crate) fn set_time_selection(&self, selection: TimeSelection) {
+        self.time_selection
+            .store(selection_code(selection), Ordering::Relaxed);
     }
 
     pub(crate) fn log(&self, r: RequestRecord) {
@@ -273,13 +324,13 @@ impl Shared {
         Ok(())
     }
 
-    /// Ground truth: events that exist now with `eventTime` in `[start, end)`. `None` means
-    /// every compartment including the root.
+    /// Ground truth: events that exist now whose selected time is in `[start, end)`. `None`
+    /// means every compartment including the root.
     pub(crate) fn ground_truth(
         &self,
         compartment_id: Option<&str>,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        selection: TimeSelection,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
         visible_only: bool,
     ) -> Result<Vec<EventInfo>, EmulatorError> {
         self.catch_up();
@@ -295,8 +346,8 @@ impl Shared {
         };
         Ok(read(&self.store).ground_truth(
             &ids,
-            start.timestamp_millis(),
-            end.timestamp_millis(),
+            selection,
+            (start.timestamp_millis(), end.timestamp_millis()),
             self.clock.now_ms(),
             visible_only,
         ))
@@ -398,5 +449,13 @@ impl Shared {
 
     pub(crate) fn event_json(&self, event_id: &str) -> Option<bytes::Bytes> {
         read(&self.store).event_json(event_id)
+    }
+}
+
+/// [`TimeSelection`] as the byte `Shared` keeps it in (an atomic, read on every ListEvents).
+fn selection_code(s: TimeSelection) -> u8 {
+    match s {
+        TimeSelection::Event => 0,
+        TimeSelection::Processed => 1,
     }
 }

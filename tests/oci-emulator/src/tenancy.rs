@@ -1,7 +1,7 @@
 //! The synthetic tenancy: a root compartment (the tenancy) and a tree of compartments, generated
 //! from the seed, plus per-compartment access overrides used to simulate policy changes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,9 @@ pub(crate) struct Tenancy {
     pub(crate) namespace: String,
     pub(crate) records: Vec<CompartmentRecord>,
     index: HashMap<String, usize>,
+    /// Names taken under each parent (the root excluded), so naming a new child costs a lookup
+    /// rather than a scan of the whole tree.
+    child_names: HashMap<String, HashSet<String>>,
 }
 
 const WORDS: &[&str] = &[
@@ -154,6 +157,7 @@ impl Tenancy {
             namespace,
             records: Vec::new(),
             index: HashMap::new(),
+            child_names: HashMap::new(),
         };
         t.push(CompartmentRecord {
             compartment: root,
@@ -162,10 +166,10 @@ impl Tenancy {
             created_ms: i64::MIN,
         });
         let max_depth = spec.max_depth.max(1);
+        // Records that may still get children, in creation order (a tree of thousands of
+        // compartments is generated in linear time).
+        let mut parents: Vec<usize> = vec![0];
         for i in 0..spec.compartments {
-            let parents: Vec<usize> = (0..t.records.len())
-                .filter(|&p| t.records[p].depth < max_depth)
-                .collect();
             let parent = parents[rng.usize(..parents.len())];
             let parent_id = t.records[parent].compartment.id.clone();
             let depth = t.records[parent].depth + 1;
@@ -199,6 +203,9 @@ impl Tenancy {
                 freeform_tags,
                 defined_tags: defined,
             };
+            if depth < max_depth {
+                parents.push(t.records.len());
+            }
             t.push(CompartmentRecord {
                 compartment: c,
                 depth,
@@ -210,11 +217,8 @@ impl Tenancy {
     }
 
     fn unique_child_name(&self, parent_id: &str, base: &str) -> String {
-        let taken = |n: &str| {
-            self.records.iter().any(|r| {
-                r.compartment.compartment_id == parent_id && r.compartment.name == n && r.depth > 0
-            })
-        };
+        let siblings = self.child_names.get(parent_id);
+        let taken = |n: &str| siblings.is_some_and(|s| s.contains(n));
         if !taken(base) {
             return base.to_string();
         }
@@ -225,6 +229,12 @@ impl Tenancy {
     }
 
     fn push(&mut self, r: CompartmentRecord) {
+        if r.depth > 0 {
+            self.child_names
+                .entry(r.compartment.compartment_id.clone())
+                .or_default()
+                .insert(r.compartment.name.clone());
+        }
         self.index
             .insert(r.compartment.id.clone(), self.records.len());
         self.records.push(r);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use chrono::{Duration, Utc};
-use oci_emulator::{Emulator, EmulatorHandle, TestKey};
+use oci_emulator::{Emulator, EmulatorHandle, TestKey, TimeSelection};
 use tokio::process::Command;
 
 use crate::support::{Client, minute_floor, rfc3339};
@@ -83,6 +83,28 @@ impl Cli {
         })
     }
 
+    /// `oci audit event list --all` over one compartment and window.
+    async fn list_events(
+        &self,
+        compartment: &str,
+        start: chrono::DateTime<Utc>,
+        end: chrono::DateTime<Utc>,
+    ) -> serde_json::Value {
+        self.ok_json(&[
+            "audit",
+            "event",
+            "list",
+            "--compartment-id",
+            compartment,
+            "--start-time",
+            &rfc3339(start),
+            "--end-time",
+            &rfc3339(end),
+            "--all",
+        ])
+        .await
+    }
+
     /// Runs a call that must fail with `status` and OCI error `code`.
     async fn fails_with(&self, args: &[&str], status: u16, code: &str) {
         let out = self.run(args).await;
@@ -128,20 +150,7 @@ async fn cli_audit_event_list_all_equals_ground_truth() {
     let end = minute_floor(Utc::now()) - Duration::minutes(30);
     let start = end - Duration::minutes(60);
     let compartment = emu.compartment_ids()[1].clone();
-    let out = cli
-        .ok_json(&[
-            "audit",
-            "event",
-            "list",
-            "--compartment-id",
-            &compartment,
-            "--start-time",
-            &rfc3339(start),
-            "--end-time",
-            &rfc3339(end),
-            "--all",
-        ])
-        .await;
+    let out = cli.list_events(&compartment, start, end).await;
     let truth: Vec<String> = emu
         .visible_ground_truth(Some(&compartment), start, end)
         .unwrap()
@@ -160,6 +169,56 @@ async fn cli_audit_event_list_all_equals_ground_truth() {
         .filter(|r| r.operation == "ListEvents" && r.status == 200)
         .count();
     assert_eq!(pages, truth.len().div_ceil(25));
+}
+
+#[tokio::test]
+async fn cli_audit_event_list_all_selects_by_processing_time_in_processed_mode() {
+    let emu = Emulator::builder()
+        .seed(43)
+        .compartments(2)
+        .events_per_minute(10.0)
+        .backlog(Duration::hours(2))
+        .page_size(25)
+        .time_selection(TimeSelection::Processed)
+        .start()
+        .await
+        .unwrap();
+    let key = TestKey::shared().unwrap();
+    emu.register_key(key.public_key()).unwrap();
+    let cli = Cli::new(&emu, key);
+    // Recent enough that late events (processed up to 20 minutes after their eventTime) fall
+    // in; wholly in the past, so everything processed in it is visible.
+    let end = minute_floor(Utc::now()) - Duration::minutes(1);
+    let start = end - Duration::minutes(60);
+    let compartment = emu.tenancy_id();
+    let out = cli.list_events(&compartment, start, end).await;
+    let truth = emu
+        .ground_truth_by(
+            TimeSelection::Processed,
+            Some(&compartment),
+            (start, end),
+            false,
+        )
+        .unwrap();
+    assert!(truth.len() > 300, "{}", truth.len());
+    assert!(truth.iter().all(|e| e.visible));
+    let truth_ids: Vec<String> = truth.iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(ids(&out, "event-id"), truth_ids);
+    // It is a different set from the eventTime reading: some events happened before the
+    // window and were processed in it.
+    let happened_before = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap() < start;
+    assert!(
+        truth.iter().any(|e| happened_before(&e.event_time)),
+        "no late event in the window"
+    );
+    assert_ne!(
+        truth_ids,
+        emu.ground_truth(Some(&compartment), start, end)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

@@ -140,6 +140,35 @@ impl<'a> Client<'a> {
             .unwrap()
     }
 
+    /// Follows `opc-next-page` from `path` with `pairs` and returns `field` of every item of
+    /// every page, in order; `between` runs before each next page is asked for.
+    pub(crate) async fn collect_pages(
+        &self,
+        path: &str,
+        pairs: &[(&str, &str)],
+        field: &str,
+        mut between: impl FnMut(),
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut page: Option<String> = None;
+        loop {
+            let mut q = pairs.to_vec();
+            if let Some(p) = &page {
+                q.push(("page", p.as_str()));
+            }
+            let r = self.get(&Self::query(path, &q)).await;
+            assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+            for item in r.json().as_array().unwrap() {
+                out.push(item[field].as_str().unwrap().to_string());
+            }
+            match r.header("opc-next-page") {
+                Some(p) => page = Some(p),
+                None => return out,
+            }
+            between();
+        }
+    }
+
     /// Pages through ListEvents and returns the event ids in order.
     pub(crate) async fn list_event_ids(
         &self,
@@ -147,30 +176,26 @@ impl<'a> Client<'a> {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Vec<String> {
+        self.list_event_ids_with(compartment, (start, end), || {})
+            .await
+    }
+
+    /// Like [`Self::list_event_ids`], running `between` before each next page (a test moves
+    /// the clock there).
+    pub(crate) async fn list_event_ids_with(
+        &self,
+        compartment: &str,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        between: impl FnMut(),
+    ) -> Vec<String> {
         let (s, e) = (rfc3339(start), rfc3339(end));
-        let mut ids = Vec::new();
-        let mut page: Option<String> = None;
-        loop {
-            let mut pairs = vec![
-                ("compartmentId", compartment),
-                ("startTime", s.as_str()),
-                ("endTime", e.as_str()),
-            ];
-            if let Some(p) = &page {
-                pairs.push(("page", p.as_str()));
-            }
-            let r = self
-                .get(&Self::query("/20190901/auditEvents", &pairs))
-                .await;
-            assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-            for ev in r.json().as_array().unwrap() {
-                ids.push(ev["eventId"].as_str().unwrap().to_string());
-            }
-            match r.header("opc-next-page") {
-                Some(p) => page = Some(p),
-                None => return ids,
-            }
-        }
+        let pairs = [
+            ("compartmentId", compartment),
+            ("startTime", s.as_str()),
+            ("endTime", e.as_str()),
+        ];
+        self.collect_pages("/20190901/auditEvents", &pairs, "eventId", between)
+            .await
     }
 }
 

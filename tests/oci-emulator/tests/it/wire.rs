@@ -286,28 +286,9 @@ async fn identity_lists_children_or_the_whole_tree_without_root() {
     let list = |pairs: Vec<(&'static str, String)>| {
         let c = &c;
         async move {
-            let mut ids = Vec::new();
-            let mut page: Option<String> = None;
-            loop {
-                let mut p: Vec<(&str, &str)> =
-                    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                if let Some(pg) = &page {
-                    p.push(("page", pg.as_str()));
-                }
-                let r = c.get(&Client::query("/20160918/compartments", &p)).await;
-                assert_eq!(r.status, 200, "{:?}", r.body);
-                ids.extend(
-                    r.json()
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x["id"].as_str().unwrap().to_string()),
-                );
-                match r.header("opc-next-page") {
-                    Some(n) => page = Some(n),
-                    None => return ids,
-                }
-            }
+            let p: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            c.collect_pages("/20160918/compartments", &p, "id", || {})
+                .await
         }
     };
     let subtree = list(vec![
