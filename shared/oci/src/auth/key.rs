@@ -6,6 +6,18 @@
 //! traditional OpenSSL `RSA PRIVATE KEY` with `Proc-Type: 4,ENCRYPTED` and `DEK-Info`
 //! headers (`openssl genrsa -aes128`, older `oci setup keys`). The second is not a standard
 //! any RustCrypto crate parses, so its small key-derivation step lives here.
+//!
+//! Every source decodes to one `rsa::RsaPrivateKey`; which RSA implementation then signs
+//! with it is decided once, here, when the key is loaded:
+//!
+//! | key | signs with | why |
+//! | --- | --- | --- |
+//! | 2048 to 8192 bits (OCI requires API keys of at least 2048 bits) | AWS-LC (`aws-lc-rs`) | well under half the CPU per signature of `rsa` 0.9 (docs/benchmarks.md), constant-time, already linked for TLS |
+//! | anything AWS-LC refuses, such as Oracle's 1024-bit sample key behind the published test vectors | RustCrypto `rsa`, blinded | AWS-LC will not load keys under 2048 bits |
+//!
+//! PKCS#1 v1.5 signatures are deterministic, so both give byte-identical signatures for the
+//! same key and message (the tests check this on generated keys); there is no fallback per
+//! request.
 
 use std::fmt;
 use std::path::Path;
@@ -16,8 +28,9 @@ use md5::{Digest as _, Md5};
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
 use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
-use rsa::signature::{SignatureEncoding as _, Signer as _};
+use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _};
+use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+use rsa::traits::PublicKeyParts as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -60,9 +73,39 @@ pub enum KeyError {
 
 /// An RSA private key ready to sign OCI requests. Its `Debug` shows only the fingerprint.
 pub struct PrivateKey {
-    signing_key: SigningKey<Sha256>,
+    signer: Signer,
     fingerprint: Fingerprint,
 }
+
+/// The key, held by the implementation that signs with it. Both forms wipe the key material
+/// when dropped (`rsa` zeroizes its numbers; AWS-LC clears key memory when it frees it).
+enum Signer {
+    AwsLc(aws_lc_rs::rsa::KeyPair),
+    RustCrypto(Box<SigningKey<Sha256>>),
+}
+
+/// Which RSA implementation signs with a key (see the table at the top of this module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RsaImplementation {
+    /// AWS-LC, through `aws-lc-rs`: keys of 2048 to 8192 bits.
+    AwsLc,
+    /// The RustCrypto `rsa` crate: keys AWS-LC refuses.
+    RustCrypto,
+}
+
+impl RsaImplementation {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RsaImplementation::AwsLc => "AWS-LC",
+            RsaImplementation::RustCrypto => "RustCrypto rsa",
+        }
+    }
+}
+
+/// RSA signing failed. Neither implementation fails on a key it loaded; this exists so that a
+/// failure inside one is an error, not a panic.
+#[derive(Debug)]
+pub(crate) struct SigningFailed(pub(crate) RsaImplementation);
 
 impl PrivateKey {
     /// Reads a PEM key from a file.
@@ -116,12 +159,36 @@ impl PrivateKey {
         Self::from_rsa(key)
     }
 
+    /// Chooses the implementation, once: AWS-LC if it accepts the key, else `rsa`.
     fn from_rsa(key: RsaPrivateKey) -> Result<Self, KeyError> {
         let fingerprint = Fingerprint::of(&key)?;
-        Ok(PrivateKey {
-            signing_key: SigningKey::<Sha256>::new(key),
+        let bits = key.size() * 8;
+        // AWS-LC reads PKCS#8; the DER is a zeroizing `SecretDocument`.
+        let aws_lc = key
+            .to_pkcs8_der()
+            .map_err(|e| e.to_string())
+            .and_then(|der| {
+                aws_lc_rs::rsa::KeyPair::from_pkcs8(der.as_bytes()).map_err(|e| e.to_string())
+            });
+        let signer = match aws_lc {
+            Ok(pair) => Signer::AwsLc(pair),
+            Err(refused) => {
+                // Expected for test keys under 2048 bits; for a key of OCI's size it means every
+                // request costs more CPU, which an operator should hear about.
+                if bits >= 2048 {
+                    tracing::warn!(%fingerprint, bits, refused, "AWS-LC refused the API key; signing with the rsa crate, which costs more CPU per request");
+                } else {
+                    tracing::debug!(%fingerprint, bits, refused, "AWS-LC refused the API key; signing with the rsa crate");
+                }
+                Signer::RustCrypto(Box::new(SigningKey::<Sha256>::new(key)))
+            }
+        };
+        let key = PrivateKey {
+            signer,
             fingerprint,
-        })
+        };
+        tracing::debug!(fingerprint = %key.fingerprint, bits, implementation = key.implementation().name(), "API key loaded");
+        Ok(key)
     }
 
     /// The fingerprint OCI shows for this key's public half.
@@ -129,10 +196,38 @@ impl PrivateKey {
         &self.fingerprint
     }
 
+    /// Which RSA implementation signs with this key.
+    pub(crate) fn implementation(&self) -> RsaImplementation {
+        match self.signer {
+            Signer::AwsLc(_) => RsaImplementation::AwsLc,
+            Signer::RustCrypto(_) => RsaImplementation::RustCrypto,
+        }
+    }
+
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `data` (deterministic: the same input always
     /// gives the same signature, which is what makes Oracle's test vectors reproducible).
-    pub(crate) fn sign(&self, data: &[u8]) -> Vec<u8> {
-        self.signing_key.sign(data).to_vec()
+    pub(crate) fn sign(&self, data: &[u8]) -> Result<Vec<u8>, SigningFailed> {
+        let failed = || SigningFailed(self.implementation());
+        match &self.signer {
+            Signer::AwsLc(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                // AWS-LC ignores the random source for PKCS#1 v1.5 (it blinds internally).
+                pair.sign(
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    data,
+                    &mut signature,
+                )
+                .map_err(|_| failed())?;
+                Ok(signature)
+            }
+            // With a random source the `rsa` crate blinds the private-key operation; without
+            // one (`Signer::sign`) it does not.
+            Signer::RustCrypto(key) => key
+                .try_sign_with_rng(&mut rsa::rand_core::OsRng, data)
+                .map(|s| s.to_vec())
+                .map_err(|_| failed()),
+        }
     }
 }
 
@@ -365,12 +460,132 @@ mod tests {
             let key = PrivateKey::from_pem(&fixture(name), passphrase)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(key.fingerprint().as_str(), SAMPLE_FINGERPRINT, "{name}");
+            // 1024 bits: AWS-LC refuses it, so the rsa crate signs.
+            assert_eq!(
+                key.implementation(),
+                RsaImplementation::RustCrypto,
+                "{name}"
+            );
             // Same key, same deterministic signature.
             assert_eq!(
-                key.sign(b"x"),
+                key.sign(b"x").unwrap(),
                 PrivateKey::from_pem(&fixture("oracle-sample-key.pem"), None)
                     .unwrap()
                     .sign(b"x")
+                    .unwrap()
+            );
+        }
+    }
+
+    /// `openssl rsa -in bench-key-2048.pem -pubout -outform DER | openssl md5 -c`
+    const BENCH_2048_FINGERPRINT: &str = "f2:b1:27:c4:a0:d6:15:26:dc:9f:c0:f5:1d:cd:7b:eb";
+
+    /// What the `rsa` crate alone signs: the reference AWS-LC must match byte for byte.
+    fn reference_signature(key: &RsaPrivateKey, message: &[u8]) -> Vec<u8> {
+        use rsa::signature::Signer as _;
+        SigningKey::<Sha256>::new(key.clone())
+            .sign(message)
+            .to_vec()
+    }
+
+    #[test]
+    fn every_source_of_a_2048_bit_key_signs_with_aws_lc() {
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        use rsa::pkcs8::LineEnding;
+
+        let original = RsaPrivateKey::from_pkcs8_pem(&fixture("bench-key-2048.pem")).unwrap();
+        let p = pass();
+        let pkcs1 = original.to_pkcs1_pem(LineEnding::LF).unwrap();
+        let pkcs8_encrypted = original
+            .to_pkcs8_encrypted_pem(&mut rsa::rand_core::OsRng, "s3cret phrase", LineEnding::LF)
+            .unwrap();
+        let keys = [
+            (
+                "PKCS#8 file",
+                PrivateKey::from_file(&Path::new(FIXTURES).join("bench-key-2048.pem"), None),
+            ),
+            ("PKCS#1 text", PrivateKey::from_pem(&pkcs1, None)),
+            (
+                "encrypted PKCS#8 bytes",
+                PrivateKey::from_pem_bytes(pkcs8_encrypted.as_bytes(), Some(&p)),
+            ),
+            (
+                "traditional encrypted PKCS#1",
+                PrivateKey::from_pem(&fixture("bench-key-2048-pkcs1-aes128.pem"), Some(&p)),
+            ),
+        ];
+        let message = b"date: Thu, 05 Jan 2014 21:31:40 GMT";
+        for (source, key) in keys {
+            let key = key.unwrap_or_else(|e| panic!("{source}: {e}"));
+            assert_eq!(key.implementation(), RsaImplementation::AwsLc, "{source}");
+            assert_eq!(
+                key.fingerprint().as_str(),
+                BENCH_2048_FINGERPRINT,
+                "{source}"
+            );
+            assert_eq!(
+                key.sign(message).unwrap(),
+                reference_signature(&original, message),
+                "{source}"
+            );
+            assert_eq!(
+                format!("{key:?}"),
+                format!("PrivateKey(fingerprint {BENCH_2048_FINGERPRINT}, [REDACTED])"),
+                "{source}"
+            );
+        }
+    }
+
+    mod aws_lc_matches_rsa {
+        //! AWS-LC and the `rsa` crate give byte-identical signatures on generated keys of
+        //! every size OCI uses, over random signing strings.
+        use std::sync::OnceLock;
+
+        use proptest::prelude::*;
+        use rand::SeedableRng as _;
+
+        use super::*;
+
+        /// A 2048-, 3072- and 4096-bit key, generated once (seeded, so a failure reproduces)
+        /// and each loaded both ways: as `PrivateKey` and as the `rsa` crate's own key.
+        fn keys() -> &'static [(RsaPrivateKey, PrivateKey)] {
+            static KEYS: OnceLock<Vec<(RsaPrivateKey, PrivateKey)>> = OnceLock::new();
+            KEYS.get_or_init(|| {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+                [2048, 3072, 4096]
+                    .into_iter()
+                    .map(|bits| {
+                        let key = RsaPrivateKey::new(&mut rng, bits).unwrap();
+                        let loaded = PrivateKey::from_rsa(key.clone()).unwrap();
+                        assert_eq!(loaded.implementation(), RsaImplementation::AwsLc);
+                        assert_eq!(loaded.sign(b"").unwrap().len(), bits / 8);
+                        (key, loaded)
+                    })
+                    .collect()
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn byte_identical_signatures(message in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                for (reference, key) in keys() {
+                    prop_assert_eq!(key.sign(&message).unwrap(), reference_signature(reference, &message));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_rsa_crate_path_signs_like_the_rsa_crate() {
+        // Blinding (the random source) must not change the deterministic signature.
+        let key = RsaPrivateKey::from_pkcs1_pem(&fixture("oracle-sample-key.pem")).unwrap();
+        let loaded = PrivateKey::from_rsa(key.clone()).unwrap();
+        assert_eq!(loaded.implementation(), RsaImplementation::RustCrypto);
+        for message in [&b""[..], b"x", &[0xff; 1000]] {
+            assert_eq!(
+                loaded.sign(message).unwrap(),
+                reference_signature(&key, message)
             );
         }
     }

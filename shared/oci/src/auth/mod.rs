@@ -9,6 +9,8 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret as _, SecretBox, SecretString};
 
 pub use config_file::{ConfigFileError, ConfigProfile, OciConfigFile};
+#[cfg(test)]
+pub(crate) use key::RsaImplementation;
 pub use key::{Fingerprint, KeyError, PrivateKey};
 
 use crate::ids::{InvalidOcid, Ocid};

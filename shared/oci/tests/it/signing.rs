@@ -1,18 +1,26 @@
 //! What arrives on the wire verifies against the public key: the signing string is rebuilt
 //! here from the request as the server received it, independently of the client's signer.
+//! Both RSA implementations are covered: Oracle's 1024-bit sample key (the `rsa` crate) and a
+//! 2048-bit key (AWS-LC).
 
 use auditfwd_oci::{RetryConfig, TimeoutConfig, audit, object_storage};
 use base64::Engine as _;
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::signature::Verifier as _;
 use sha2::{Digest as _, Sha256};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::support::{FIXTURES, compartment, config, credentials, window};
+use crate::support::{
+    FIXTURES, KEY_2048, SAMPLE_KEY, compartment, config_with_credentials, credentials_with_key,
+    window,
+};
 
-fn verify(req: &Request) -> Vec<String> {
+/// Checks the request's signature with the public half of the fixture `key_file`; returns the
+/// signed header names.
+fn verify(req: &Request, key_file: &str) -> Vec<String> {
     let auth = req
         .headers
         .get("authorization")
@@ -27,7 +35,7 @@ fn verify(req: &Request) -> Vec<String> {
     assert!(auth.starts_with("Signature "));
     assert_eq!(param("version"), "1");
     assert_eq!(param("algorithm"), "rsa-sha256");
-    assert_eq!(param("keyId"), credentials().key_id());
+    assert_eq!(param("keyId"), credentials_with_key(key_file).key_id());
     let names: Vec<String> = param("headers").split(' ').map(str::to_owned).collect();
     let lines: Vec<String> = names
         .iter()
@@ -53,8 +61,9 @@ fn verify(req: &Request) -> Vec<String> {
             }
         })
         .collect();
-    let pem = std::fs::read_to_string(format!("{FIXTURES}/oracle-sample-key.pem")).unwrap();
+    let pem = std::fs::read_to_string(format!("{FIXTURES}/{key_file}")).unwrap();
     let public = rsa::RsaPrivateKey::from_pkcs1_pem(&pem)
+        .or_else(|_| rsa::RsaPrivateKey::from_pkcs8_pem(&pem))
         .unwrap()
         .to_public_key();
     let sig = base64::engine::general_purpose::STANDARD
@@ -75,6 +84,12 @@ fn verify(req: &Request) -> Vec<String> {
 
 #[tokio::test]
 async fn get_and_put_object_requests_verify_against_the_public_key() {
+    for key_file in [SAMPLE_KEY, KEY_2048] {
+        requests_signed_with_verify(key_file).await;
+    }
+}
+
+async fn requests_signed_with_verify(key_file: &str) {
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(
@@ -84,7 +99,12 @@ async fn get_and_put_object_requests_verify_against_the_public_key() {
         )
         .mount(&server)
         .await;
-    let cfg = config(&server, RetryConfig::disabled(), TimeoutConfig::default());
+    let cfg = config_with_credentials(
+        &server,
+        credentials_with_key(key_file),
+        RetryConfig::disabled(),
+        TimeoutConfig::default(),
+    );
     audit::Client::new(&cfg)
         .list_events()
         .compartment_id(compartment())
@@ -103,11 +123,11 @@ async fn get_and_put_object_requests_verify_against_the_public_key() {
         .unwrap();
 
     let requests = server.received_requests().await.unwrap();
-    let get = verify(&requests[0]);
+    let get = verify(&requests[0], key_file);
     assert_eq!(get, ["date", "(request-target)", "host"]);
     let host = requests[0].headers.get("host").unwrap().to_str().unwrap();
     assert_eq!(host, server.address().to_string(), "host carries the port");
-    let put = verify(&requests[1]);
+    let put = verify(&requests[1], key_file);
     assert_eq!(
         put,
         ["date", "(request-target)", "host"],

@@ -14,12 +14,22 @@ pub(crate) const COMPARTMENT: &str =
     "ocid1.compartment.oc1..aaaaaaaam3we6vgnherjq5q2idnccdflvjsnog7mlr6rtdb25gilchfeyjxa";
 pub(crate) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
+/// Oracle's 1024-bit sample key (signed with the `rsa` crate).
+pub(crate) const SAMPLE_KEY: &str = "oracle-sample-key.pem";
+/// A 2048-bit key, the size OCI requires (signed with AWS-LC).
+pub(crate) const KEY_2048: &str = "bench-key-2048.pem";
+
 pub(crate) fn credentials() -> ApiKeyCredentials {
+    credentials_with_key(SAMPLE_KEY)
+}
+
+/// Credentials signing with the fixture `key_file`.
+pub(crate) fn credentials_with_key(key_file: &str) -> ApiKeyCredentials {
     ApiKeyCredentials::builder()
         .tenancy(TENANCY)
         .user(USER)
         .private_key(PrivateKeySource::File(
-            format!("{FIXTURES}/oracle-sample-key.pem").into(),
+            format!("{FIXTURES}/{key_file}").into(),
         ))
         .build()
         .unwrap()
@@ -34,8 +44,17 @@ pub(crate) fn fast_retries() -> RetryConfig {
 }
 
 pub(crate) fn config(server: &MockServer, retry: RetryConfig, timeouts: TimeoutConfig) -> Config {
+    config_with_credentials(server, credentials(), retry, timeouts)
+}
+
+pub(crate) fn config_with_credentials(
+    server: &MockServer,
+    credentials: ApiKeyCredentials,
+    retry: RetryConfig,
+    timeouts: TimeoutConfig,
+) -> Config {
     Config::builder()
-        .credentials(credentials())
+        .credentials(credentials)
         .region(Region::parse("us-phoenix-1").unwrap())
         .endpoint_override_all(Endpoint::parse(&server.uri()).unwrap())
         .retry_config(retry)
