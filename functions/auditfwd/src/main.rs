@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod config_cmd;
 mod demo;
+mod gaps;
 mod init;
 mod replay;
 mod run;
@@ -48,7 +49,7 @@ struct Cli {
 enum Command {
     /// Initialises the checkpoint location: creates a file:// directory, or checks that the
     /// bucket exists, then writes the auditfwd.json marker (safe to run again).
-    Init,
+    Init(init::Args),
     /// Runs the pipeline as a daemon (a cycle every AUDITFWD_INTERVAL, /health and /metrics
     /// on AUDITFWD_LISTEN), or one cycle with --once.
     Run {
@@ -62,6 +63,9 @@ enum Command {
     /// Shows each compartment's cursor, lag, settle queue, gaps and errors (reads the
     /// checkpoint store only).
     Status(status::Args),
+    /// Works on the gap ledger: `gaps ack` accepts gaps OCI can no longer serve as lost.
+    #[command(subcommand)]
+    Gaps(gaps::Command),
     /// Checks the configuration, OCI access, the checkpoint store and the syslog destination.
     Check,
     /// Prints the effective configuration (secrets redacted) and where each value came from.
@@ -96,7 +100,8 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let file = cli.config.as_deref();
     match cli.command {
-        Command::Init => init::init(file).await,
+        Command::Init(args) => init::init(file, args).await,
+        Command::Gaps(command) => gaps::gaps(file, command).await,
         Command::Run { once } => Box::pin(run::run(file, once)).await,
         Command::Replay(args) => replay::replay(file, args).await,
         Command::Status(args) => status::status(file, args).await,

@@ -1,5 +1,5 @@
 //! `auditfwd status`: each compartment's cursor, lag, settle queue, gaps and errors, read from
-//! the checkpoint store only.
+//! the checkpoint store only. Exit code 1 when anything needs attention.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -43,9 +43,9 @@ pub(crate) async fn status(file: Option<&Path>, args: Args) -> anyhow::Result<Ex
     } else {
         write!(out, "{}", report.table()).context("cannot write the status")?;
     }
-    let unreadable =
-        report.error.is_some() || report.compartments.iter().any(|c| c.error.is_some());
-    Ok(if unreadable {
+    // Non-zero when anything stops delivery: unreadable state, a failing compartment tree
+    // (wrong key, clock skew, OCI unreachable), failing windows, gaps not accepted.
+    Ok(if report.needs_attention() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -25,6 +25,7 @@ pub mod clock;
 pub mod compartments;
 pub mod dedupe;
 pub mod filter;
+pub mod gaps;
 pub mod glob;
 pub mod limits;
 pub mod plan;

@@ -14,8 +14,8 @@ use auditfwd_checkpoint::layout;
 use auditfwd_checkpoint::shard::{self, CompartmentCursor, ShardId};
 use auditfwd_checkpoint::state::Gap;
 use auditfwd_checkpoint::{ObjectStore, known};
-use auditfwd_telemetry::printable;
 use auditfwd_oci::{MinuteTimestamp, Ocid, Window};
+use auditfwd_telemetry::printable;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -96,6 +96,18 @@ pub struct GapView {
     pub lost: bool,
     /// Who accepted the loss, when, and why (`auditfwd gaps ack`).
     pub acknowledged: Option<String>,
+    /// Delivered from the ledger; re-listed once more after this time (late events), and
+    /// nothing to do until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settles_after: Option<DateTime<Utc>>,
+}
+
+impl GapView {
+    /// Whether the gap is undelivered data needing attention at `now` (see
+    /// [`Gap::needs_attention`]).
+    pub fn needs_attention(&self, now: DateTime<Utc>) -> bool {
+        self.acknowledged.is_none() && (self.lost || self.settles_after.is_none_or(|t| t <= now))
+    }
 }
 
 impl From<&Gap> for GapView {
@@ -111,6 +123,7 @@ impl From<&Gap> for GapView {
                 .acknowledged
                 .as_ref()
                 .map(|a| format!("by {} at {}: {}", a.by, a.at, a.note)),
+            settles_after: g.not_before,
         }
     }
 }
@@ -153,13 +166,14 @@ impl StatusRow {
         self.forwarded_last_day = Some(c.forwarded.last_day(now));
     }
 
-    /// Whether this compartment stops or has stopped delivery: failing, a gap not delivered
-    /// (or lost and not acknowledged), an error, or unreadable state.
-    pub fn needs_attention(&self) -> bool {
+    /// Whether this compartment stops or has stopped delivery at `now`: failing, a gap not
+    /// delivered (or lost and not acknowledged), or unreadable state. A gap delivered and only
+    /// waiting for its settle re-listing does not count; neither does an error it recovered
+    /// from (`last_error` is history).
+    pub fn needs_attention(&self, now: DateTime<Utc>) -> bool {
         self.failing.is_some()
             || self.error.is_some()
-            || self.last_error.is_some()
-            || self.gaps.iter().any(|g| g.acknowledged.is_none())
+            || self.gaps.iter().any(|g| g.needs_attention(now))
     }
 }
 
@@ -239,7 +253,10 @@ impl StatusReport {
     pub fn needs_attention(&self) -> bool {
         self.error.is_some()
             || self.tree_error.is_some()
-            || self.compartments.iter().any(StatusRow::needs_attention)
+            || self
+                .compartments
+                .iter()
+                .any(|c| c.needs_attention(self.generated_at))
     }
 }
 
@@ -293,7 +310,12 @@ impl StatusReport {
                         .map_or_else(|| "not started".into(), |t| t.to_string()),
                     r.lag_seconds.map_or_else(|| "-".into(), human_duration),
                     r.awaiting_settle_minutes.to_string(),
-                    (r.gaps.len() + usize::from(r.failing.is_some())).to_string(),
+                    (r.gaps
+                        .iter()
+                        .filter(|g| g.needs_attention(self.generated_at))
+                        .count()
+                        + usize::from(r.failing.is_some()))
+                    .to_string(),
                     r.forwarded_last_day
                         .map_or_else(|| "?".into(), |n| n.to_string()),
                 ]
@@ -334,7 +356,10 @@ impl StatusReport {
                 let _ = writeln!(
                     out,
                     "FAILING {at}: window {} failed {} time(s) since {}: {}",
-                    f.window, f.attempts, f.first_failed_at, printable(&f.reason)
+                    f.window,
+                    f.attempts,
+                    f.first_failed_at,
+                    printable(&f.reason)
                 );
             }
             for g in &r.gaps {
@@ -343,21 +368,33 @@ impl StatusReport {
                         let _ = writeln!(
                             out,
                             "ACKNOWLEDGED GAP {at}: window {}: {} (accepted {ack})",
-                            g.window, printable(&g.reason)
+                            g.window,
+                            printable(&g.reason)
                         );
                     }
                     (None, true) => {
                         let _ = writeln!(
                             out,
                             "LOST {at}: window {}: {} (accept with `auditfwd gaps ack`)",
-                            g.window, printable(&g.reason)
+                            g.window,
+                            printable(&g.reason)
+                        );
+                    }
+                    (None, false) if !g.needs_attention(self.generated_at) => {
+                        let _ = writeln!(
+                            out,
+                            "SETTLING {at}: window {} delivered from the gap ledger; listed once more after {} for late events",
+                            g.window,
+                            g.settles_after.unwrap_or(self.generated_at)
                         );
                     }
                     (None, false) => {
                         let _ = writeln!(
                             out,
                             "GAP {at}: window {} undelivered after {} attempt(s): {} (replay with `auditfwd replay --gaps`)",
-                            g.window, g.attempts, printable(&g.reason)
+                            g.window,
+                            g.attempts,
+                            printable(&g.reason)
                         );
                     }
                 }

@@ -77,7 +77,7 @@ pub enum Pending {
     /// The shard's state is missing although the layout says it was written: never a fresh
     /// start, which would re-send or skip hours of events.
     #[error(
-        "checkpoint object {key} is missing although this tenancy's layout says it was written (deleted, or the checkpoint location changed?); nothing was sent for its compartments. Restore the object (the state bucket keeps versions), or run `auditfwd init --reset-shard` to start its compartments again at the initial look-back"
+        "checkpoint object {key} is missing although this tenancy's layout says it was written (deleted, or the checkpoint location changed?); nothing was sent for its compartments. Restore the object (the state bucket keeps versions), or run `auditfwd init --reset-shard REGION/NNNN-of-NNNN` (the key's last two parts) to start its compartments again at the initial look-back"
     )]
     ShardStateMissing {
         /// The object key.
