@@ -1,10 +1,17 @@
 //! The three checkpoint backends a test can run `auditfwd` on (`file://`, `s3://` on moto,
 //! `oci://` on the emulator's Object Storage), with a store handle of the same backend so the
 //! test reads what the command wrote, and the checks every scenario makes on it.
+//!
+//! The checkpoint is sharded: the tenancy's layout fixes how many shards a region has, each
+//! shard's state holds its compartments' cursors and the lease of the runner working it, and
+//! each shard commit writes a manifest. Tests read per-compartment cursors ([`Cursors`])
+//! through the layout, as the runner does.
 
 use std::collections::BTreeMap;
 
-use auditfwd_checkpoint::state::{self, CompartmentState};
+use auditfwd_checkpoint::layout::{self, Layout};
+use auditfwd_checkpoint::shard::{self, CompartmentCursor, ShardId, ShardLease, ShardState};
+use auditfwd_checkpoint::shard_manifest::{self, ShardManifest};
 use auditfwd_checkpoint::{AnyStore, FileStore, ObjectStore, OciStore, S3Store, Scope, known};
 use auditfwd_oci::{Ocid, RetryConfig, object_storage};
 
@@ -98,32 +105,61 @@ impl Checkpoint {
         &self.store
     }
 
-    /// Every compartment's state (`None`: not written yet). Fails on an unreadable document.
-    pub async fn states(&self, scopes: &[Scope]) -> BTreeMap<String, Option<CompartmentState>> {
-        let mut out = BTreeMap::new();
-        for scope in scopes {
-            let s = state::load(&self.store, scope)
-                .await
-                .unwrap_or_else(|e| panic!("state of {scope} unreadable: {e}"))
-                .map(|(s, _)| s);
-            out.insert(scope.compartment.to_string(), s);
-        }
-        out
+    /// Every compartment's cursor (`None`: not written yet), read from its shard's state.
+    /// Fails on an unreadable document.
+    pub async fn states(&self, scopes: &[Scope]) -> Cursors {
+        cursors(&self.store, scopes).await
     }
 
-    /// Fails unless every document auditfwd keeps is readable: the states, the compartment
-    /// index, and no lease left behind (runs that ended release theirs).
+    /// The layout and every shard state the compartments of `scopes` map to (`None`: the shard
+    /// has no state yet). Fails on an unreadable document.
+    pub async fn shards(&self, scopes: &[Scope]) -> Shards {
+        shards(&self.store, scopes).await
+    }
+
+    /// Fails unless every document auditfwd keeps is readable and consistent after a run that
+    /// ended: the layout, a state for every shard (recorded as created in the layout) with a
+    /// cursor for every compartment, no cursor settled past delivery, the compartment index,
+    /// and no lease left behind (runs that ended release theirs), neither in a shard state nor
+    /// as a version-1 per-compartment lease object.
     pub async fn assert_intact(&self, tenancy: &Ocid, scopes: &[Scope]) {
-        let states = self.states(scopes).await;
+        let shards = self.shards(scopes).await;
+        let layout = shards
+            .layout
+            .as_ref()
+            .unwrap_or_else(|| panic!("no layout for {tenancy} after a complete run"));
+        for (id, state) in &shards.states {
+            let state = state
+                .as_ref()
+                .unwrap_or_else(|| panic!("shard {id} has no state after a complete run"));
+            assert!(
+                layout.has_created(id),
+                "shard {id} has a state the layout does not record as created"
+            );
+            assert!(
+                state.lease.is_none(),
+                "lease of shard {id} left behind by a run that ended: {:?}",
+                state.lease
+            );
+        }
+        let states = shards.cursors(scopes);
         assert!(
             states.values().all(Option::is_some),
-            "a compartment has no state after a complete run: {:?}",
+            "a compartment has no cursor after a complete run: {:?}",
             states
                 .iter()
                 .filter(|(_, s)| s.is_none())
                 .map(|(c, _)| c)
                 .collect::<Vec<_>>()
         );
+        for (c, cursor) in states.iter().filter_map(|(c, s)| Some((c, s.as_ref()?))) {
+            assert!(
+                cursor.settled_until <= cursor.delivered_until,
+                "compartment {c}: settled until {} past delivered until {}",
+                cursor.settled_until,
+                cursor.delivered_until
+            );
+        }
         let index = known::load(&self.store, tenancy)
             .await
             .unwrap_or_else(|e| panic!("compartment index unreadable: {e}"));
@@ -133,53 +169,172 @@ impl Checkpoint {
             "the compartment index does not list every compartment"
         );
         for scope in scopes {
-            let lease = self
+            let v1 = self
                 .store
                 .get(&scope.lease_key().expect("lease key"))
                 .await
-                .expect("read lease");
-            assert!(
-                lease.is_none(),
-                "lease of {scope} left behind by a run that ended"
-            );
+                .expect("read a version-1 lease");
+            assert!(v1.is_none(), "a version-1 lease of {scope} exists");
         }
     }
 
-    /// Deletes every lease: what the next runner sees once the leases of a killed process
-    /// have expired (auditfwd's lease TTL is 15 minutes and not configurable).
+    /// Marks every shard lease expired (a conditional write over the version read): what the
+    /// next runner sees once the leases of a killed process have lapsed (`AUDITFWD_LEASE_TTL`,
+    /// not waited for). Returns how many there were.
     pub async fn expire_leases(&self, scopes: &[Scope]) -> usize {
+        let shards = self.shards(scopes).await;
         let mut n = 0;
-        for scope in scopes {
-            let key = scope.lease_key().expect("lease key");
-            if self.store.get(&key).await.expect("read lease").is_some() {
-                self.store.delete(&key, None).await.expect("delete lease");
-                n += 1;
-            }
+        for id in shards.states.keys() {
+            let Some((mut state, etag)) = shard::load(&self.store, id)
+                .await
+                .unwrap_or_else(|e| panic!("state of shard {id} unreadable: {e}"))
+            else {
+                continue;
+            };
+            let Some(lease) = state.lease.as_mut() else {
+                continue;
+            };
+            lease.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
+            shard::save(&self.store, id, &state, Some(&etag))
+                .await
+                .unwrap_or_else(|e| panic!("expire the lease of shard {id}: {e}"));
+            n += 1;
         }
         n
     }
 
-    /// Leases present now, as (compartment, raw document).
-    pub async fn leases(&self, scopes: &[Scope]) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for scope in scopes {
-            let key = scope.lease_key().expect("lease key");
-            if let Some(o) = self.store.get(&key).await.expect("read lease") {
-                out.push((
-                    scope.compartment.to_string(),
-                    String::from_utf8_lossy(&o.body).into_owned(),
-                ));
-            }
-        }
-        out
+    /// Shard leases present now, with the compartments (of `scopes`) each covers.
+    pub async fn leases(&self, scopes: &[Scope]) -> Vec<HeldLease> {
+        let shards = self.shards(scopes).await;
+        let Some(layout) = &shards.layout else {
+            return Vec::new();
+        };
+        shards
+            .states
+            .iter()
+            .filter_map(|(id, s)| {
+                let lease = s.as_ref()?.lease.clone()?;
+                let compartments = scopes
+                    .iter()
+                    .filter(|sc| shard_of(layout, sc) == *id)
+                    .map(|sc| sc.compartment.to_string())
+                    .collect();
+                Some(HeldLease {
+                    shard: id.clone(),
+                    lease,
+                    compartments,
+                })
+            })
+            .collect()
     }
+
+    /// Every shard manifest of the compartments of `scopes`, oldest first.
+    pub async fn manifests(&self, scopes: &[Scope]) -> Vec<ShardManifest> {
+        manifests(&self.store, scopes).await
+    }
+}
+
+/// Compartment OCID → its cursor (`None`: not written yet).
+pub type Cursors = BTreeMap<String, Option<CompartmentCursor>>;
+
+/// A tenancy's layout and the states of the shards some compartments map to.
+#[derive(Debug, Clone, Default)]
+pub struct Shards {
+    /// The layout (`None` before the tenancy was first worked).
+    pub layout: Option<Layout>,
+    /// Each shard's state (`None`: not written yet).
+    pub states: BTreeMap<ShardId, Option<ShardState>>,
+}
+
+impl Shards {
+    /// Every compartment's cursor.
+    pub fn cursors(&self, scopes: &[Scope]) -> Cursors {
+        scopes
+            .iter()
+            .map(|scope| {
+                let cursor = self.layout.as_ref().and_then(|l| {
+                    self.states
+                        .get(&shard_of(l, scope))?
+                        .as_ref()?
+                        .compartments
+                        .get(scope.compartment.as_str())
+                        .cloned()
+                });
+                (scope.compartment.to_string(), cursor)
+            })
+            .collect()
+    }
+}
+
+/// A shard lease found in the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLease {
+    /// The shard.
+    pub shard: ShardId,
+    /// Its lease.
+    pub lease: ShardLease,
+    /// The compartments of the shard (among those asked about).
+    pub compartments: Vec<String>,
+}
+
+fn shard_of(layout: &Layout, scope: &Scope) -> ShardId {
+    layout.shard_of(&scope.tenancy, &scope.region, scope.compartment.as_str())
+}
+
+/// The layout of the tenancy of `scopes` and the states of their shards, from `store`.
+pub async fn shards<S: ObjectStore>(store: &S, scopes: &[Scope]) -> Shards {
+    let Some(tenancy) = scopes.first().map(|s| &s.tenancy) else {
+        return Shards::default();
+    };
+    let layout = layout::load(store, tenancy)
+        .await
+        .unwrap_or_else(|e| panic!("layout of {tenancy} unreadable: {e}"));
+    let mut states = BTreeMap::new();
+    if let Some(l) = &layout {
+        for scope in scopes {
+            let id = shard_of(l, scope);
+            if states.contains_key(&id) {
+                continue;
+            }
+            let state = shard::load(store, &id)
+                .await
+                .unwrap_or_else(|e| panic!("state of shard {id} unreadable: {e}"))
+                .map(|(s, _)| s);
+            states.insert(id, state);
+        }
+    }
+    Shards { layout, states }
+}
+
+/// Every compartment's cursor in `store` (see [`Checkpoint::states`]).
+pub async fn cursors<S: ObjectStore>(store: &S, scopes: &[Scope]) -> Cursors {
+    shards(store, scopes).await.cursors(scopes)
+}
+
+/// Every shard manifest in `store` of the shards of `scopes`, oldest first.
+pub async fn manifests<S: ObjectStore>(store: &S, scopes: &[Scope]) -> Vec<ShardManifest> {
+    let found = shards(store, scopes).await;
+    let (from, to) = (
+        chrono::Utc::now() - chrono::Duration::days(30),
+        chrono::Utc::now() + chrono::Duration::days(30),
+    );
+    let mut out = Vec::new();
+    for id in found.states.keys() {
+        out.extend(
+            shard_manifest::list(store, id, from, to)
+                .await
+                .unwrap_or_else(|e| panic!("manifests of shard {id} unreadable: {e}")),
+        );
+    }
+    out.sort_by_key(|m| m.committed_at);
+    out
 }
 
 /// Fails if a cursor is ahead of delivery: every event of a compartment before its
 /// `delivered_until`, outside its gap ledger, must have been received.
 pub fn assert_cursor_not_ahead(
     tenancy: &Tenancy,
-    states: &BTreeMap<String, Option<CompartmentState>>,
+    states: &Cursors,
     received: &BTreeMap<String, usize>,
 ) {
     let truth = tenancy.truth();
@@ -204,21 +359,49 @@ pub fn assert_cursor_not_ahead(
     );
 }
 
-/// Fails unless every event received more than once belongs to the window that was in flight
-/// in its compartment when delivery was interrupted: at or after the compartment's cursor at
-/// that moment (`states`), and less than one window (`max_window_minutes`) after it. For a
-/// compartment without a state yet (nothing committed), the duplicates must fit in one window.
-/// Returns the compartments with duplicates, and how many events each had re-sent.
-pub fn assert_duplicates_within_interrupted_windows(
+/// What was in flight, uncommitted, when delivery was interrupted, per compartment: where
+/// the events it may re-send are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupted {
+    /// The run stopped on a failure (the receiver went away) and committed everything
+    /// confirmed before it: per compartment, only the listing that was being sent is re-sent.
+    /// A listing is one window of a busy range (`max_window_minutes`), or a range that came
+    /// back as one page (`page_size` events at most).
+    OneListing {
+        /// `AUDITFWD_MAX_WINDOW` in minutes.
+        max_window_minutes: i64,
+        /// The emulator's page size.
+        page_size: usize,
+    },
+    /// The process was killed: what its shards delivered since their last state write is
+    /// re-sent (idle ranges are committed with the shard's end-of-cycle write; a busy window
+    /// as soon as it is delivered).
+    SinceLastCommit,
+}
+
+/// Fails unless every event received more than once was in a range in flight in its
+/// compartment when delivery was interrupted (`in_flight`): at or after the compartment's cursor
+/// at that moment (`states`; nothing committed is ever re-sent), received at most twice (one
+/// interruption, one re-send), and, after a stop that committed what was confirmed, within one
+/// listing. A compartment without a cursor yet (nothing committed) has its duplicates checked
+/// against the listing bound alone. Returns the compartments with duplicates, and how many
+/// events each had re-sent.
+pub fn assert_duplicates_within_interrupted_ranges(
     tenancy: &Tenancy,
-    states: &BTreeMap<String, Option<CompartmentState>>,
+    states: &Cursors,
     received: &BTreeMap<String, usize>,
-    max_window_minutes: i64,
+    in_flight: Interrupted,
 ) -> BTreeMap<String, usize> {
-    let window = chrono::Duration::minutes(max_window_minutes);
     let mut by_compartment: BTreeMap<String, Vec<chrono::DateTime<chrono::Utc>>> = BTreeMap::new();
     for e in tenancy.truth() {
-        if received.get(&e.id).is_some_and(|n| *n > 1) {
+        let n = received.get(&e.id).copied().unwrap_or(0);
+        assert!(
+            n <= 2,
+            "event {} of {} received {n} times after one interruption",
+            e.id,
+            e.compartment
+        );
+        if n > 1 {
             by_compartment
                 .entry(e.compartment)
                 .or_default()
@@ -229,20 +412,31 @@ pub fn assert_duplicates_within_interrupted_windows(
         let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
             continue;
         };
-        match states.get(c) {
-            Some(Some(st)) => {
-                let cursor = st.delivered_until.as_datetime();
-                assert!(
-                    *first >= cursor && *last < cursor + window,
-                    "compartment {c}: {} duplicates between {first} and {last}, outside the window in flight at {cursor}",
-                    times.len()
-                );
-            }
-            _ => assert!(
-                *last - *first < window,
-                "compartment {c} (nothing committed yet): {} duplicates between {first} and {last}, more than one window",
+        let cursor = states
+            .get(c)
+            .and_then(Option::as_ref)
+            .map(|st| st.delivered_until.as_datetime());
+        if let Some(cursor) = cursor {
+            assert!(
+                *first >= cursor,
+                "compartment {c}: {} duplicates between {first} and {last}, before its cursor {cursor} (committed events re-sent)",
                 times.len()
-            ),
+            );
+        }
+        if let Interrupted::OneListing {
+            max_window_minutes,
+            page_size,
+        } = in_flight
+        {
+            // The listing in flight started at the cursor (or, with nothing committed yet,
+            // somewhere at or before the first duplicate).
+            let start = cursor.unwrap_or(*first);
+            assert!(
+                *last < start + chrono::Duration::minutes(max_window_minutes)
+                    || times.len() <= page_size,
+                "compartment {c}: {} duplicates between {first} and {last}, listing from {start}: more than one window and more than one page ({page_size})",
+                times.len()
+            );
         }
     }
     by_compartment

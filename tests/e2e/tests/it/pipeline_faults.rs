@@ -2,21 +2,17 @@
 //! event exactly once; a compartment that turns inaccessible lands in the gap ledger, the run
 //! exits non-zero naming it, and once access is back the next run delivers the gap.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use auditfwd_checkpoint::state::CompartmentState;
 use auditfwd_e2e::auditfwd::Auditfwd;
-use auditfwd_e2e::checkpoint::{Backend, Checkpoint, assert_cursor_not_ahead};
+use auditfwd_e2e::checkpoint::{Backend, Checkpoint, Cursors, assert_cursor_not_ahead};
 use auditfwd_e2e::rsyslog::Rsyslog;
 use auditfwd_e2e::tenancy::{Tenancy, assert_exactly_once};
 use auditfwd_oci::Ocid;
 use oci_emulator::{Access, Api, FaultKind, FaultRule};
 
 /// The events before each compartment's cursor.
-fn before_cursors(
-    tenancy: &Tenancy,
-    states: &BTreeMap<String, Option<CompartmentState>>,
-) -> BTreeSet<String> {
+fn before_cursors(tenancy: &Tenancy, states: &Cursors) -> BTreeSet<String> {
     tenancy
         .truth()
         .into_iter()

@@ -5,11 +5,10 @@
 //! 175 s late, inside the settle lag). Sent over plain TCP to rsyslog.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use auditfwd_checkpoint::manifest::{DeliveryManifest, ManifestDocument, Pass};
+use auditfwd_checkpoint::shard_manifest::{RangeRecord, ShardManifest};
 use auditfwd_config::Config;
 use auditfwd_e2e::rsyslog::Rsyslog;
 use auditfwd_e2e::tenancy::parse_time;
@@ -28,26 +27,15 @@ impl auditfwd_pipeline::Clock for SharedClock {
     }
 }
 
-/// Every manifest in a file checkpoint, with its compartment.
-fn manifests(root: &Path) -> Vec<(String, DeliveryManifest)> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.join("manifests")];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|e| e == "json") {
-                let compartment = p
-                    .parent()
-                    .and_then(Path::file_name)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                let ManifestDocument::V1(m) =
-                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                out.push((compartment, m));
-            }
+/// Every range a compartment's listings committed, in commit order, with when each was
+/// committed.
+fn listings(manifests: &[ShardManifest]) -> BTreeMap<String, Vec<(DateTime<Utc>, &RangeRecord)>> {
+    let mut out: BTreeMap<String, Vec<(DateTime<Utc>, &RangeRecord)>> = BTreeMap::new();
+    for m in manifests {
+        for r in &m.ranges {
+            out.entry(r.compartment.clone())
+                .or_default()
+                .push((m.committed_at, r));
         }
     }
     out
@@ -148,38 +136,32 @@ async fn live_mode_delivers_late_events_exactly_once_and_counts_them() {
         "every message came over TCP"
     );
 
-    // Every event of a settled window exactly once; nothing else twice, nothing invented.
-    let states: BTreeMap<String, _> = {
-        let store = auditfwd_checkpoint::FileStore::new(state_dir.path());
-        let mut m = BTreeMap::new();
-        for c in emu.compartments() {
-            let scope = auditfwd_checkpoint::Scope::new(
+    // Every event of a settled minute exactly once; nothing else twice, nothing invented.
+    let store = auditfwd_checkpoint::FileStore::new(state_dir.path());
+    let scopes: Vec<auditfwd_checkpoint::Scope> = emu
+        .compartments()
+        .into_iter()
+        .map(|c| {
+            auditfwd_checkpoint::Scope::new(
                 auditfwd_oci::Ocid::parse(emu.tenancy_id()).unwrap(),
                 emu.region(),
                 auditfwd_oci::Ocid::parse(&c.compartment.id).unwrap(),
-            );
-            let (st, _) = auditfwd_checkpoint::state::load(&store, &scope)
-                .await
-                .unwrap()
-                .expect("every compartment has a state");
-            m.insert(c.compartment.id.clone(), st);
-        }
-        m
-    };
+            )
+        })
+        .collect();
+    let states: BTreeMap<String, _> = auditfwd_e2e::checkpoint::cursors(&store, &scopes)
+        .await
+        .into_iter()
+        .map(|(c, s)| (c, s.expect("every compartment has a cursor")))
+        .collect();
     let truth = emu
         .ground_truth(None, t0 - Duration::minutes(11), now)
         .unwrap();
     let mut settled = BTreeSet::new();
     for e in &truth {
         let st = &states[&e.compartment_id];
-        let time = parse_time(&e.event_time);
-        let settled_until = st
-            .awaiting_settle
-            .iter()
-            .map(|a| a.window.start())
-            .min()
-            .unwrap_or(st.delivered_until);
-        if time < settled_until.as_datetime() {
+        assert!(st.settled_until <= st.delivered_until, "{st:?}");
+        if parse_time(&e.event_time) < st.settled_until.as_datetime() {
             settled.insert(e.event_id.clone());
         }
     }
@@ -206,51 +188,73 @@ async fn live_mode_delivers_late_events_exactly_once_and_counts_them() {
         unknown.len()
     );
 
-    // Late arrivals: for every settle pass, exactly the events of the window that became
-    // visible after its fresh pass.
-    let manifests = manifests(state_dir.path());
-    let fresh: BTreeMap<(String, String), &DeliveryManifest> = manifests
-        .iter()
-        .filter(|(_, m)| m.pass == Pass::Fresh)
-        .map(|(c, m)| ((c.clone(), m.window.to_string()), m))
-        .collect();
-    let mut late_in_manifests = 0;
-    let mut settle_passes = 0;
-    for (c, m) in manifests.iter().filter(|(_, m)| m.pass == Pass::Settle) {
-        settle_passes += 1;
-        let first = fresh
-            .get(&(c.clone(), m.window.to_string()))
-            .unwrap_or_else(|| panic!("settle pass of {} in {c} without a fresh one", m.window));
-        let events = emu
-            .ground_truth(
-                Some(c),
-                m.window.start().as_datetime(),
-                m.window.end().as_datetime(),
-            )
-            .unwrap();
-        let expected_late = events
+    // Late arrivals, against the shard manifests: each event is sent by the first listing of
+    // its minute it was visible to; it is late exactly when an earlier listing of that minute
+    // did not see it. Every listing's forwarded and late counts must be what the ground truth
+    // says, and every settled event was visible to the last listing of its minute.
+    let manifests = auditfwd_e2e::checkpoint::manifests(&store, &scopes).await;
+    let listings = listings(&manifests);
+    let mut expected: BTreeMap<(String, usize), (u64, u64)> = BTreeMap::new();
+    for e in &truth {
+        let time = parse_time(&e.event_time);
+        let visible = parse_time(&e.visible_at);
+        let of_minute: Vec<(usize, &(DateTime<Utc>, &RangeRecord))> = listings
+            .get(&e.compartment_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
             .iter()
-            .filter(|e| parse_time(&e.visible_at) > first.committed_at)
-            .count() as u64;
-        let after_settle = events
-            .iter()
-            .filter(|e| parse_time(&e.visible_at) > m.committed_at)
-            .count();
-        assert_eq!(
-            after_settle, 0,
-            "events of {} visible only after its settle pass",
-            m.window
+            .enumerate()
+            .filter(|(_, (_, r))| {
+                r.range.start().as_datetime() <= time && time < r.range.end().as_datetime()
+            })
+            .collect();
+        let Some((_, (_, first))) = of_minute.first() else {
+            continue;
+        };
+        assert!(
+            time >= first.delivered_before.as_datetime(),
+            "the first listing of {} (event {}) in {} re-lists it: {first:?}",
+            e.event_time,
+            e.event_id,
+            e.compartment_id
         );
-        assert_eq!(
-            m.counts.late_arrivals, expected_late,
-            "late arrivals of {} in {c} (fresh pass at {}, settle at {})",
-            m.window, first.committed_at, m.committed_at
-        );
-        assert_eq!(
-            m.counts.forwarded, m.counts.late_arrivals,
-            "a settle pass sends exactly the late events"
-        );
-        late_in_manifests += m.counts.late_arrivals;
+        let sent_by = of_minute.iter().position(|(_, (at, _))| visible <= *at);
+        if settled.contains(&e.event_id) {
+            assert!(
+                sent_by.is_some(),
+                "event {} of a settled minute visible only after its last listing",
+                e.event_id
+            );
+        }
+        if let Some(k) = sent_by {
+            let entry = expected
+                .entry((e.compartment_id.clone(), of_minute[k].0))
+                .or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(k > 0);
+        }
+    }
+    let (mut late_in_manifests, mut settle_passes) = (0, 0);
+    for (c, ranges) in &listings {
+        for (i, (at, r)) in ranges.iter().enumerate() {
+            let (forwarded, late_expected) =
+                expected.get(&(c.clone(), i)).copied().unwrap_or_default();
+            assert_eq!(
+                (r.counts.forwarded, r.counts.late_arrivals),
+                (forwarded, late_expected),
+                "forwarded and late arrivals of {} in {c} (committed at {at}, delivered until {} before)",
+                r.range,
+                r.delivered_before
+            );
+            if r.range.start() < r.delivered_before {
+                settle_passes += 1;
+                assert!(
+                    r.counts.late_arrivals <= r.counts.forwarded,
+                    "a re-listing sends only late events: {r:?}"
+                );
+            }
+            late_in_manifests += r.counts.late_arrivals;
+        }
     }
     assert!(settle_passes >= 5 * 10, "settle passes: {settle_passes}");
     assert!(late > 10, "late arrivals counted: {late}");

@@ -6,12 +6,16 @@ use std::time::{Duration, Instant};
 
 use auditfwd_e2e::auditfwd::Auditfwd;
 use auditfwd_e2e::checkpoint::{
-    Backend, Checkpoint, assert_cursor_not_ahead, assert_duplicates_within_interrupted_windows,
+    Backend, Checkpoint, Interrupted, assert_cursor_not_ahead,
+    assert_duplicates_within_interrupted_ranges,
 };
 use auditfwd_e2e::rsyslog::Rsyslog;
 use auditfwd_e2e::tenancy::{Tenancy, assert_none_lost};
 use auditfwd_oci::Ocid;
 use oci_emulator::{Api, FaultKind, FaultRule};
+
+/// The emulator's page size (small, so listings page and take a while).
+const PAGE_SIZE: usize = 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rsyslog_down_for_several_cycles_loses_nothing_and_never_moves_a_cursor_past_delivery() {
@@ -20,7 +24,7 @@ async fn rsyslog_down_for_several_cycles_loses_nothing_and_never_moves_a_cursor_
             .max_depth(2)
             .events_per_minute(4.0)
             .backlog(chrono::Duration::minutes(30))
-            .page_size(10)
+            .page_size(PAGE_SIZE)
     })
     .await;
     // Slow pages, so the receiver can be stopped while windows are in flight.
@@ -88,7 +92,15 @@ async fn rsyslog_down_for_several_cycles_loses_nothing_and_never_moves_a_cursor_
     assert!(back.complete(), "rsyslog back: {}", back.describe());
     let received = rsyslog.counts();
     assert_none_lost(&expected, &received);
-    assert_duplicates_within_interrupted_windows(&tenancy, &at_outage, &received, 10);
+    assert_duplicates_within_interrupted_ranges(
+        &tenancy,
+        &at_outage,
+        &received,
+        Interrupted::OneListing {
+            max_window_minutes: 10,
+            page_size: PAGE_SIZE,
+        },
+    );
     assert_cursor_not_ahead(&tenancy, &checkpoint.states(&scopes).await, &received);
     let after = auditfwd.run_once().await;
     assert!(after.complete(), "{}", after.describe());

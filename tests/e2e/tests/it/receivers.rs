@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use auditfwd_e2e::auditfwd::Auditfwd;
 use auditfwd_e2e::checkpoint::{
-    Backend, Checkpoint, assert_cursor_not_ahead, assert_duplicates_within_interrupted_windows,
+    Backend, Checkpoint, Interrupted, assert_cursor_not_ahead,
+    assert_duplicates_within_interrupted_ranges,
 };
 use auditfwd_e2e::rsyslog::Rsyslog;
 use auditfwd_e2e::tenancy::{Tenancy, assert_none_lost};
@@ -19,8 +20,12 @@ use auditfwd_test_support::pki::Certs;
 use auditfwd_test_support::receivers::{MisbehavingReceiver, Misbehaviour};
 use auditfwd_test_support::rsyslog::{Inputs, TlsInput, free_tcp_ports};
 
-/// `AUDITFWD_MAX_WINDOW` of these runs, in minutes (duplicates stay within one window).
+/// `AUDITFWD_MAX_WINDOW` of these runs, in minutes (duplicates stay within one listing: one
+/// window, or one page).
 const MAX_WINDOW_MINUTES: i64 = 10;
+
+/// The emulator's page size for these tenancies.
+const PAGE_SIZE: usize = 25;
 
 /// What stands on the port during the failing run.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +41,7 @@ async fn tenancy(seed: u64) -> Tenancy {
             .max_depth(1)
             .events_per_minute(3.0)
             .backlog(chrono::Duration::minutes(20))
-            .page_size(25)
+            .page_size(PAGE_SIZE)
     })
     .await
 }
@@ -127,11 +132,14 @@ async fn scenario(tenancy: &Tenancy, certs: Option<&Certs>, bad: Bad) {
         *anywhere.entry(id).or_insert(0) += n;
     }
     assert_none_lost(&tenancy.truth_ids(), &anywhere);
-    assert_duplicates_within_interrupted_windows(
+    assert_duplicates_within_interrupted_ranges(
         tenancy,
         &at_failure,
         &anywhere,
-        MAX_WINDOW_MINUTES,
+        Interrupted::OneListing {
+            max_window_minutes: MAX_WINDOW_MINUTES,
+            page_size: PAGE_SIZE,
+        },
     );
     assert_cursor_not_ahead(tenancy, &checkpoint.states(&scopes).await, &anywhere);
 }
@@ -166,10 +174,7 @@ fn read_events(receiver: &MisbehavingReceiver) -> BTreeMap<String, usize> {
 }
 
 /// Ids of the events behind their compartment's cursor, outside its gap ledger: committed.
-fn committed_events(
-    tenancy: &Tenancy,
-    states: &BTreeMap<String, Option<auditfwd_checkpoint::state::CompartmentState>>,
-) -> Vec<String> {
+fn committed_events(tenancy: &Tenancy, states: &auditfwd_e2e::checkpoint::Cursors) -> Vec<String> {
     tenancy
         .truth()
         .into_iter()
