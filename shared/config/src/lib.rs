@@ -177,9 +177,11 @@ pub struct Limits {
     /// `AUDITFWD_EVENTS_PER_SECOND`: events sent to syslog per second; sending waits rather
     /// than drops (unset: unlimited).
     pub events_per_second: Option<NonZeroU32>,
-    /// `AUDITFWD_OCI_REQUESTS_PER_SECOND`: OCI requests per second, shared by every task
-    /// (default 10).
+    /// `AUDITFWD_OCI_REQUESTS_PER_SECOND`: OCI requests per second for the whole tenancy
+    /// (default 200).
     pub oci_requests_per_second: NonZeroU32,
+    /// `AUDITFWD_OCI_BUDGET_SHARES`: processes sharing that budget at once (default 1).
+    pub oci_budget_shares: NonZeroU32,
     /// `AUDITFWD_CONCURRENCY`: compartments processed at once (default 4).
     pub concurrency: usize,
     /// `AUDITFWD_LEASE_TTL`: how long a runner's claim on a compartment lasts unless renewed
@@ -236,6 +238,10 @@ impl Config {
             events_per_second: v.get(&EVENTS_PER_SECOND),
             // The parser refuses 0.
             oci_requests_per_second: NonZeroU32::new(requests).unwrap_or(NonZeroU32::MIN),
+            oci_budget_shares: u32::try_from(v.value(&OCI_BUDGET_SHARES))
+                .ok()
+                .and_then(NonZeroU32::new)
+                .unwrap_or(NonZeroU32::MIN),
             concurrency: v.value(&CONCURRENCY),
             lease_ttl: v.value(&LEASE_TTL),
             type_caps: v.get(&EVENT_TYPE_CAPS).unwrap_or_default(),
@@ -327,8 +333,9 @@ impl From<&Config> for RunnerConfig {
     }
 }
 
-/// The rate limits `AUDITFWD_EVENTS_PER_SECOND`, `AUDITFWD_OCI_REQUESTS_PER_SECOND` and
-/// `AUDITFWD_EVENT_TYPE_CAPS` describe (new limiters: clone the result to share them).
+/// The rate limits `AUDITFWD_EVENTS_PER_SECOND` and `AUDITFWD_EVENT_TYPE_CAPS` describe
+/// (new limiters: clone the result to share them). OCI requests are limited at the OCI
+/// transport instead ([`Limits::oci_budget`]), so retries count too.
 impl From<&Config> for RateLimits {
     fn from(config: &Config) -> Self {
         let limits = &config.limits;
@@ -336,12 +343,20 @@ impl From<&Config> for RateLimits {
             events: limits
                 .events_per_second
                 .map(|r| Throttle::per_second("events", r)),
-            oci_requests: Some(Throttle::per_second(
-                "oci_requests",
-                limits.oci_requests_per_second,
-            )),
+            oci_requests: None,
             type_caps: TypeCaps::new(&limits.type_caps),
         }
+    }
+}
+
+impl Limits {
+    /// This process's OCI request budget: its share of the tenancy's,
+    /// `AUDITFWD_OCI_REQUESTS_PER_SECOND / AUDITFWD_OCI_BUDGET_SHARES` requests a second.
+    /// Give the one budget to every OCI client of the process.
+    pub fn oci_budget(&self) -> auditfwd_oci::RequestBudget {
+        auditfwd_oci::RequestBudget::per_second(
+            f64::from(self.oci_requests_per_second.get()) / f64::from(self.oci_budget_shares.get()),
+        )
     }
 }
 

@@ -135,8 +135,12 @@ define_variables! {
     Limits {
         /// Events per second to syslog; sending waits, never drops (unset: unlimited).
         EVENTS_PER_SECOND: NonZeroU32 = parse::rate;
-        /// OCI requests per second, shared by every task (1 to 10000).
-        OCI_REQUESTS_PER_SECOND: usize = parse::count::<1, 10_000>, "10";
+        /// OCI requests per second for the whole tenancy, split across processes by
+        /// AUDITFWD_OCI_BUDGET_SHARES; halved on a 429, grown back by 5% a second (1 to 10000).
+        OCI_REQUESTS_PER_SECOND: usize = parse::count::<1, 10_000>, "200";
+        /// Processes sharing the OCI request budget at once (the template sets the worker's
+        /// reserved concurrency plus the poller and the replay function; 1 to 1000).
+        OCI_BUDGET_SHARES: usize = parse::count::<1, 1000>, "1";
         /// Compartments processed at once (1 to 256).
         CONCURRENCY: usize = parse::count::<1, 256>, "4";
         /// A runner's claim on a compartment (30s to 24h); after a crash the next run waits

@@ -72,11 +72,13 @@ fn minimal_configuration_gets_the_documented_defaults() {
         (
             c.limits.events_per_second,
             c.limits.oci_requests_per_second.get(),
+            c.limits.oci_budget_shares.get(),
             c.limits.concurrency,
             c.limits.type_caps.len()
         ),
-        (None, 10, 4, 0)
+        (None, 200, 1, 4, 0)
     );
+    assert_eq!(c.limits.oci_budget().ceiling(), 200.0);
     assert!(!c.scrub.disabled && c.filter.include_types.is_empty());
     assert_eq!(
         c.oci.auth.credentials().unwrap().tenancy().as_str(),
@@ -323,7 +325,8 @@ fn the_runner_and_rate_limits_come_from_the_configuration() {
     assert!(rc.include.is_empty() && rc.scrub.disabled);
     assert!(rc.owner.starts_with("auditfwd-"), "{}", rc.owner);
     let limits = RateLimits::from(&c);
-    assert!(limits.events.is_some() && limits.oci_requests.is_some());
+    // OCI requests are limited at the transport (the budget), not in the pipeline.
+    assert!(limits.events.is_some() && limits.oci_requests.is_none());
     assert!(!limits.type_caps.is_empty());
     assert!(
         RateLimits::from(&Config::from_vars(vars(&minimal())).unwrap())
@@ -373,4 +376,17 @@ fn a_config_file_profile_is_an_alternative_not_a_mix() {
     pairs.push(("AUDITFWD_OCI_TENANCY", TENANCY));
     assert_eq!(problems(&pairs), ["AUDITFWD_OCI_TENANCY"]);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn each_process_takes_its_share_of_the_tenancy_request_budget() {
+    let mut v = minimal();
+    v.push(("AUDITFWD_OCI_REQUESTS_PER_SECOND", "300"));
+    v.push(("AUDITFWD_OCI_BUDGET_SHARES", "6"));
+    let c = Config::from_vars(vars(&v)).unwrap();
+    assert_eq!(c.limits.oci_budget().ceiling(), 50.0);
+    let mut zero = minimal();
+    zero.push(("AUDITFWD_OCI_BUDGET_SHARES", "0"));
+    let e = Config::from_vars(vars(&zero)).unwrap_err().to_string();
+    assert!(e.contains("AUDITFWD_OCI_BUDGET_SHARES"), "{e}");
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::ApiKeyCredentials;
+use crate::budget::RequestBudget;
 use crate::region::{Endpoint, EndpointError, Region, Service};
 use crate::retry::RetryConfig;
 use crate::transport::{SigningClock, Transport};
@@ -122,9 +123,18 @@ pub struct ConfigBuilder {
     retry: Option<RetryConfig>,
     timeouts: Option<TimeoutConfig>,
     clock: SigningClock,
+    budget: Option<RequestBudget>,
 }
 
 impl ConfigBuilder {
+    /// The request budget every request (and every retry) through this configuration takes
+    /// from (default: none). Give the same budget to every region's configuration of a
+    /// process so they share it.
+    pub fn request_budget(mut self, budget: RequestBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
     /// Where signatures take their `date` from (default: the system clock). Tests that run a
     /// server on a manual clock pass that clock here.
     pub fn signing_clock(mut self, clock: SigningClock) -> Self {
@@ -186,6 +196,7 @@ impl ConfigBuilder {
             self.retry.unwrap_or_default(),
             self.timeouts.unwrap_or_default(),
             self.clock,
+            self.budget,
         )
         .map_err(ConfigError::Http)?;
         Ok(Config {

@@ -37,6 +37,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod budget;
 mod config;
 mod error;
 pub mod identity;
@@ -48,6 +49,7 @@ pub mod retry;
 pub mod signer;
 mod transport;
 
+pub use budget::RequestBudget;
 pub use config::{Config, ConfigBuilder, ConfigError, TimeoutConfig};
 pub use error::{DispatchKind, Error, ServiceError};
 pub use ids::{MinuteTimestamp, Ocid, TimeError, Window};

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::auth::ApiKeyCredentials;
+use crate::budget::RequestBudget;
 use crate::config::TimeoutConfig;
 use crate::error::{DispatchKind, Error, ServiceError};
 use crate::retry::{RetryConfig, parse_retry_after};
@@ -101,6 +102,7 @@ pub(crate) struct Transport {
     retry: RetryConfig,
     timeouts: TimeoutConfig,
     pub(crate) clock: SigningClock,
+    budget: Option<RequestBudget>,
 }
 
 /// Where request signatures take their `date` from: the system clock, or a test's clock.
@@ -135,6 +137,7 @@ impl Transport {
         retry: RetryConfig,
         timeouts: TimeoutConfig,
         clock: SigningClock,
+        budget: Option<RequestBudget>,
     ) -> Result<Self, reqwest::Error> {
         let mut b = reqwest::Client::builder()
             .http1_only()
@@ -151,6 +154,7 @@ impl Transport {
             retry,
             timeouts,
             clock,
+            budget,
         })
     }
 
@@ -164,6 +168,13 @@ impl Transport {
         let mut backoff = self.retry.backoff();
         let mut attempt = 1;
         loop {
+            if let Some(b) = &self.budget {
+                let waited = b.acquire().await;
+                if !waited.is_zero() {
+                    metrics::histogram!(auditfwd_telemetry::names::RATE_LIMIT_WAIT, "limit" => "oci_requests")
+                        .record(waited.as_secs_f64());
+                }
+            }
             let err = match self.attempt(&req, attempt).await {
                 Ok(resp) => return Ok(resp),
                 Err(err) => err,
@@ -171,6 +182,9 @@ impl Transport {
             if err.status() == Some(429) {
                 metrics::counter!(auditfwd_telemetry::names::OCI_THROTTLED, "operation" => req.operation)
                     .increment(1);
+                if let Some(b) = &self.budget {
+                    b.throttled(err.retry_after());
+                }
             }
             if !err.is_retryable() || attempt >= self.retry.max_attempts() {
                 return Err(err);

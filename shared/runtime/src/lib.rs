@@ -94,9 +94,11 @@ pub async fn build(
         .credentials()
         .map_err(BuildError::Credentials)?;
     let tenancy = credentials.tenancy().clone();
+    // One budget for every region's client: the process's share of the tenancy's.
+    let budget = config.limits.oci_budget();
     let mut regions = Vec::new();
     for region in &config.oci.regions {
-        regions.push(oci_config(config, &credentials, region, &options)?);
+        regions.push(oci_config(config, &credentials, region, &options, &budget)?);
     }
     let source = OciSource::new(tenancy, &regions).ok_or(BuildError::NoRegion)?;
     let store = checkpoint_store(config, regions.first()).await?;
@@ -142,6 +144,7 @@ pub async fn init_state(
                 &credentials,
                 region,
                 &BuildOptions::default(),
+                &config.limits.oci_budget(),
             )?)
         }
         _ => None,
@@ -191,10 +194,12 @@ fn oci_config(
     credentials: &auditfwd_oci::auth::ApiKeyCredentials,
     region: &Region,
     options: &BuildOptions,
+    budget: &auditfwd_oci::RequestBudget,
 ) -> Result<auditfwd_oci::Config, BuildError> {
     let mut b = auditfwd_oci::Config::builder()
         .credentials(credentials.clone())
         .region(region.clone())
+        .request_budget(budget.clone())
         .signing_clock(options.signing_clock.clone());
     for (service, endpoint) in &config.oci.endpoints {
         b = b.endpoint_override(*service, Endpoint::clone(endpoint));
