@@ -20,3 +20,4 @@ mod pipeline_live;
 mod pipeline_outage;
 mod receivers;
 mod state_location;
+mod state_missing;
