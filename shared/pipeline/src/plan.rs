@@ -106,9 +106,52 @@ pub fn next_boundary(t: MinuteTimestamp, step: u32) -> Option<MinuteTimestamp> {
     t.plus_minutes(step - minutes.rem_euclid(step)).ok()
 }
 
+/// `span` cut at every multiple of `step` minutes since the epoch: the aligned windows inside
+/// it, with a partial piece at either end where `span` does not start or end on the grid.
+pub fn split_on_grid(span: Window, step: u32) -> Vec<Window> {
+    let mut out = Vec::new();
+    let mut start = span.start();
+    while start < span.end() {
+        let end = next_boundary(start, step).map_or(span.end(), |b| b.min(span.end()));
+        let Ok(piece) = Window::new(start, end) else {
+            break;
+        };
+        out.push(piece);
+        start = end;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_is_cut_on_the_grid_not_from_its_start() {
+        let w = |a: &str, b: &str| Window::parse(a, b).unwrap();
+        assert_eq!(
+            split_on_grid(w("2026-11-22T10:07:00Z", "2026-11-22T10:37:00Z"), 10),
+            vec![
+                w("2026-11-22T10:07:00Z", "2026-11-22T10:10:00Z"),
+                w("2026-11-22T10:10:00Z", "2026-11-22T10:20:00Z"),
+                w("2026-11-22T10:20:00Z", "2026-11-22T10:30:00Z"),
+                w("2026-11-22T10:30:00Z", "2026-11-22T10:37:00Z"),
+            ]
+        );
+        let on = w("2026-11-22T10:00:00Z", "2026-11-22T10:20:00Z");
+        assert_eq!(
+            split_on_grid(on, 10),
+            vec![
+                w("2026-11-22T10:00:00Z", "2026-11-22T10:10:00Z"),
+                w("2026-11-22T10:10:00Z", "2026-11-22T10:20:00Z"),
+            ]
+        );
+        assert!(
+            split_on_grid(on, 10)
+                .iter()
+                .all(|p| aligned_window(p.start().as_datetime(), 10) == Some(*p))
+        );
+    }
 
     #[test]
     fn windows_align_to_the_grid() {

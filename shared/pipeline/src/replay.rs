@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::compartments::CompartmentRule;
-use crate::plan::aligned_window;
+use crate::plan::{aligned_window, split_on_grid};
 use crate::runner::pool::{self, Job};
 use crate::runner::window::{NoLease, Output, SharedSink, Unit};
 use crate::runner::{Pending, RunContext, Runner, WorkItem};
@@ -438,7 +438,7 @@ where
             })
         };
         if let Ok(span) = Window::new(from, covered_until) {
-            for w in span.split(step) {
+            for w in split_on_grid(span, step) {
                 if aligned_window(w.start().as_datetime(), step) == Some(w) && !in_gap(&w) {
                     live.insert(w, LiveWindow::default());
                 }
@@ -474,7 +474,7 @@ where
         let covered: i64 = live.keys().map(Window::minutes).sum();
         let partial = Window::new(from, covered_until)
             .map(|span| {
-                span.split(step)
+                split_on_grid(span, step)
                     .into_iter()
                     .filter(|w| aligned_window(w.start().as_datetime(), step) != Some(*w))
                     .count()
@@ -483,7 +483,7 @@ where
         r.partial_windows = partial as u64;
         let partial_minutes: i64 = Window::new(from, covered_until)
             .map(|span| {
-                span.split(step)
+                split_on_grid(span, step)
                     .into_iter()
                     .filter(|w| aligned_window(w.start().as_datetime(), step) != Some(*w))
                     .map(|w| w.minutes())

@@ -516,6 +516,26 @@ async fn replay_reconciles_with_the_live_manifests_and_names_a_window_that_chang
     // only by replay (its windows are settled).
     assert_eq!(rig.state(A).await, before);
 
+    // A range off the window grid: the aligned windows wholly inside it are compared, the
+    // pieces at its ends are partial.
+    let off_grid = ReplayRequest {
+        from: MinuteTimestamp::floor(t(9, 37)),
+        to: MinuteTimestamp::floor(t(9, 53)),
+        dry_run: true,
+        ..request.clone()
+    };
+    let report = rig
+        .runner("replayer")
+        .replay(&RunContext::default(), &off_grid, &NoProgress)
+        .await;
+    let r = &report.compartments[0].reconciliation;
+    assert_eq!(
+        (r.live_windows, r.matching_windows, r.partial_windows),
+        (2, 1, 2),
+        "{report}"
+    );
+    assert_eq!(r.minutes_without_record, 0, "{report}");
+
     // A range that reaches into the current minute is refused.
     let future = ReplayRequest {
         to: MinuteTimestamp::floor(t(10, 31)),
