@@ -330,6 +330,20 @@ pub async fn manifests<S: ObjectStore>(store: &S, scopes: &[Scope]) -> Vec<Shard
     out
 }
 
+/// Fails unless every compartment's gap ledger is closed: the only entries left are the settle
+/// passes of minutes delivered from the ledger while younger than the settle lag (their ids
+/// recorded, so the pass sends only late arrivals; waiting, so nothing needs attention).
+pub fn assert_gaps_closed(states: &Cursors) {
+    let now = chrono::Utc::now();
+    let left: Vec<(&String, &auditfwd_checkpoint::state::Gap)> = states
+        .iter()
+        .filter_map(|(c, s)| Some((c, s.as_ref()?)))
+        .flat_map(|(c, s)| s.gaps.iter().map(move |g| (c, g)))
+        .filter(|(_, g)| g.needs_attention(now) || g.delivered.is_none() || g.not_before.is_none())
+        .collect();
+    assert!(left.is_empty(), "gaps left: {left:?}");
+}
+
 /// Fails if a cursor is ahead of delivery: every event of a compartment before its
 /// `delivered_until`, outside its gap ledger, must have been received.
 pub fn assert_cursor_not_ahead(
