@@ -282,6 +282,26 @@ where
         (reports, sink_down.into_inner())
     }
 
+    /// [`Outcome::LeasedElsewhere`] when `state` carries another runner's lease, still valid at
+    /// `now`.
+    fn leased_elsewhere(
+        &self,
+        shard: &ShardId,
+        state: &ShardState,
+        now: DateTime<Utc>,
+    ) -> Option<Outcome> {
+        let l = state.lease.as_ref()?;
+        if l.owner == self.config.owner || l.expires_at <= now {
+            return None;
+        }
+        metrics::counter!(names::COMPARTMENTS_LEASED_ELSEWHERE).increment(1);
+        tracing::info!(%shard, owner = %l.owner, until = %l.expires_at, "another runner holds the shard's lease; skipping");
+        Some(Outcome::LeasedElsewhere {
+            owner: l.owner.clone(),
+            until: l.expires_at,
+        })
+    }
+
     /// Reads the shard's state and takes its lease (one conditional write).
     async fn take_shard(&self, shard: &ShardId, layout: &Layout) -> Result<ShardWork, Outcome> {
         let (mut state, etag) = match shard::load(&*self.store, shard).await {
@@ -294,16 +314,8 @@ where
             Err(e) => return Err(Outcome::Pending(Pending::CheckpointRead(Arc::new(e)))),
         };
         let now = self.clock.now();
-        if let Some(l) = &state.lease
-            && l.owner != self.config.owner
-            && l.expires_at > now
-        {
-            metrics::counter!(names::COMPARTMENTS_LEASED_ELSEWHERE).increment(1);
-            tracing::info!(%shard, owner = %l.owner, until = %l.expires_at, "another runner holds the shard's lease; skipping");
-            return Err(Outcome::LeasedElsewhere {
-                owner: l.owner.clone(),
-                until: l.expires_at,
-            });
+        if let Some(held) = self.leased_elsewhere(shard, &state, now) {
+            return Err(held);
         }
         let lease_until =
             now + chrono::Duration::from_std(self.config.lease_ttl).unwrap_or_default();
@@ -318,8 +330,14 @@ where
         let etag = match shard::save(&*self.store, shard, &state, etag.as_ref()).await {
             Ok(e) => e,
             Err(StoreError::PreconditionFailed { .. }) => {
-                // Another runner took it between our read and our write.
-                return Err(Outcome::Pending(Pending::CheckpointConflict));
+                // Another runner wrote the state between our read and our write: normally it
+                // took the lease (two runners started together), which is what to report.
+                let winner = shard::load(&*self.store, shard).await;
+                return Err(match winner {
+                    Ok(Some((s, _))) => self.leased_elsewhere(shard, &s, now),
+                    _ => None,
+                }
+                .unwrap_or(Outcome::Pending(Pending::CheckpointConflict)));
             }
             Err(e) => return Err(Outcome::Pending(Pending::CheckpointWrite(Arc::new(e)))),
         };

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use auditfwd_checkpoint::layout::{self, Layout};
 use auditfwd_checkpoint::manifest::Confirmation;
+use auditfwd_checkpoint::shard::ShardId;
 use auditfwd_checkpoint::shard::{self, CompartmentCursor, ShardLease, ShardState};
 use auditfwd_checkpoint::shard_manifest::{self, RangeRecord};
-use auditfwd_checkpoint::{MemoryStore, Scope};
+use auditfwd_checkpoint::store::{ObjectKey, StoredObject, WriteCondition};
+use auditfwd_checkpoint::{Etag, MemoryStore, ObjectStore, Scope, StoreError};
 use auditfwd_oci::{Ocid, Window};
 use auditfwd_pipeline::plan::WindowPolicy;
 use auditfwd_pipeline::testing::{FakeSink, FakeSource, REGION};
@@ -63,12 +65,21 @@ impl Rig {
     }
 
     fn runner(&self, owner: &str) -> Runner<FakeSource, MemoryStore, FakeSink> {
+        self.runner_on(self.store.clone(), owner)
+    }
+
+    /// A runner on another store than the rig's.
+    fn runner_on<S: ObjectStore + 'static>(
+        &self,
+        store: Arc<S>,
+        owner: &str,
+    ) -> Runner<FakeSource, S, FakeSink> {
         let mut config = RunnerConfig::new(Self::policy(), owner);
         config.page_retry_delay = Duration::from_millis(1);
         let sink = self.sink.clone();
         Runner::new(
             self.source.clone(),
-            self.store.clone(),
+            store,
             move || sink.clone(),
             Arc::new(self.clock.clone()),
             config,
@@ -422,6 +433,92 @@ async fn a_compartment_leased_by_another_runner_is_left_alone() {
     let report = rig.runner("me").run_once(&RunContext::default()).await;
     assert!(report.is_complete(), "{report}");
     assert_exactly_once(&rig.sink, &rig.source.all_ids());
+}
+
+/// A store on which another runner takes a shard's lease between this runner's read of the
+/// shard's state and its conditional write (two runners started at the same moment).
+#[derive(Debug)]
+struct RivalTakesTheLease {
+    inner: MemoryStore,
+    shard: ShardId,
+    rival: ShardState,
+    raced: std::sync::atomic::AtomicBool,
+}
+
+impl ObjectStore for RivalTakesTheLease {
+    async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: bytes::Bytes,
+        condition: WriteCondition,
+    ) -> Result<Etag, StoreError> {
+        if *key == self.shard.state_key()? && !self.raced.swap(true, Ordering::SeqCst) {
+            shard::save(&self.inner, &self.shard, &self.rival, None).await?;
+        }
+        self.inner.put(key, body, condition).await
+    }
+
+    async fn delete(&self, key: &ObjectKey, if_match: Option<&Etag>) -> Result<(), StoreError> {
+        self.inner.delete(key, if_match).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        self.inner.list(prefix, start_after).await
+    }
+}
+
+/// Two runners read a shard's (absent) state at once; the one whose lease write loses reports
+/// the winner's lease, not a conflict in the middle of work it never started.
+#[tokio::test]
+async fn the_runner_that_loses_the_race_for_a_shard_reports_the_winners_lease() {
+    let rig = Rig::new(t(10, 0));
+    rig.source.add(A, "a", t(9, 50), secs(1));
+    let tenancy = Ocid::parse(TENANCY).unwrap();
+    let inner = MemoryStore::new();
+    let layout = layout::create(&inner, &tenancy, &Layout::new(1, t(9, 0)))
+        .await
+        .unwrap();
+    let rival = ShardState {
+        lease: Some(ShardLease {
+            owner: "other-runner".into(),
+            acquired_at: t(10, 0),
+            expires_at: t(10, 5),
+        }),
+        ..ShardState::default()
+    };
+    let store = Arc::new(RivalTakesTheLease {
+        inner,
+        shard: layout.shard_of(&tenancy, REGION, A),
+        rival: rival.clone(),
+        raced: std::sync::atomic::AtomicBool::new(false),
+    });
+    let report = rig
+        .runner_on(store.clone(), "me")
+        .run_once(&RunContext::default())
+        .await;
+    assert!(!report.is_complete(), "{report}");
+    assert!(
+        report.compartments.iter().all(|c| matches!(&c.outcome,
+            Outcome::LeasedElsewhere { owner, until } if owner == "other-runner" && *until == t(10, 5))),
+        "{report}"
+    );
+    assert!(
+        rig.sink.ids().is_empty(),
+        "nothing sent from a shard held elsewhere"
+    );
+    let (kept, _) = shard::load(&store.inner, &store.shard)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept, rival, "the winner's state is left as it wrote it");
 }
 
 #[tokio::test]
