@@ -227,6 +227,7 @@ impl Session {
                 self.rbuf.advance(used);
                 return Ok(frame);
             }
+            super::stream::quick_ack(&self.stream);
             let n = self
                 .stream
                 .read_buf(&mut self.rbuf)
