@@ -58,7 +58,8 @@ async fn relp_stream_survives_a_receiver_restart() {
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            // A paced stream (about 2.4 s in all), so the restarts below land mid-stream.
+            tokio::time::sleep(Duration::from_millis(40)).await;
         }
         sender.close().await;
         (confirmed, failures)
