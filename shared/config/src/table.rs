@@ -136,7 +136,7 @@ define_variables! {
         /// Events per second to syslog; sending waits, never drops (unset: unlimited).
         EVENTS_PER_SECOND: NonZeroU32 = parse::rate;
         /// OCI requests per second for the whole tenancy, split across processes by
-        /// AUDITFWD_OCI_BUDGET_SHARES; halved on a 429, grown back by 5% a second (1 to 10000).
+        /// AUDITFWD_OCI_BUDGET_SHARES; halved on a 429, grown back by 1% a second (1 to 10000).
         OCI_REQUESTS_PER_SECOND: usize = parse::count::<1, 10_000>, "200";
         /// Processes sharing the OCI request budget at once (the template sets the worker's
         /// reserved concurrency plus the poller and the replay function; 1 to 1000).

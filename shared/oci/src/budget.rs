@@ -1,7 +1,9 @@
 //! One request budget per process, shared by every client and every task, that adapts to
 //! OCI's throttling (AIMD): on a 429 the rate halves (at most once per second, so a burst of
 //! 429s from requests already in flight counts once) and every request waits out the
-//! `Retry-After`; each second without a 429 the rate grows back by 5% of the ceiling.
+//! `Retry-After`; each second without a 429 the rate grows back by 1% of the ceiling, so
+//! against a real limit far below the ceiling it settles into a slow sawtooth under the limit
+//! (a 429 every few seconds) instead of climbing back over it every second.
 //!
 //! The ceiling is the process's share of the tenancy's budget
 //! (`AUDITFWD_OCI_REQUESTS_PER_SECOND / AUDITFWD_OCI_BUDGET_SHARES`, see docs/design/scale.md).
@@ -17,7 +19,7 @@ use tokio::time::Instant;
 /// The slowest the budget goes (requests per second).
 const FLOOR: f64 = 0.5;
 /// Growth per second without a 429, as a share of the ceiling.
-const GROWTH: f64 = 0.05;
+const GROWTH: f64 = 0.01;
 /// Two 429s closer than this halve the rate once.
 const HALVE_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
@@ -186,11 +188,11 @@ mod tests {
         // A second 429 more than a second later halves again.
         b.throttled(None);
         assert_eq!(b.rate(), 25.0);
-        // Without 429s the rate grows by 5 per second (5% of 100) back to the ceiling.
+        // Without 429s the rate grows by 1 per second (1% of 100) back to the ceiling.
         tokio::time::advance(Duration::from_secs(4)).await;
         b.acquire().await;
-        assert!((b.rate() - 45.0).abs() < 1e-9, "{}", b.rate());
-        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!((b.rate() - 29.0).abs() < 1e-9, "{}", b.rate());
+        tokio::time::advance(Duration::from_secs(80)).await;
         b.acquire().await;
         assert_eq!(b.rate(), 100.0);
     }

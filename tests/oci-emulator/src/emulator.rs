@@ -413,6 +413,12 @@ impl EmulatorHandle {
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
         self.shared.set_faults(rules);
     }
+    /// Limits the Audit API to `per_second` requests a wall-clock second, answering 429
+    /// (`Retry-After: 1`) beyond it, as OCI's own rate limit would (`None`: no limit). Counted
+    /// as faulted in [`Self::stats`].
+    pub fn set_audit_rate_limit(&self, per_second: Option<u32>) {
+        self.shared.set_audit_rate_limit(per_second);
+    }
     /// The current fault rules.
     pub fn faults(&self) -> Vec<FaultRule> {
         self.shared.faults()

@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::Api;
 use crate::error::ApiError;
 use crate::faults::{FaultKind, FaultTarget};
 use crate::http_util::{Reply, parse_query};
@@ -300,6 +301,15 @@ async fn handle(shared: &Shared, reset: &AtomicBool, req: Request<Incoming>) -> 
             compartment_id: query.get("compartmentId").map(String::as_str),
         },
     );
+    // OCI's own rate limit, when one is set: beyond it, 429 like an injected one.
+    let fault = match fault {
+        None if api == Api::Audit && shared.over_audit_rate_limit() => {
+            Some(FaultKind::RateLimited {
+                retry_after_secs: 1,
+            })
+        }
+        f => f,
+    };
     record.fault = fault.as_ref().map(FaultKind::label);
     if fault.is_some() {
         shared.stats.faulted(operation);

@@ -134,6 +134,14 @@ pub struct CompartmentInfo {
     pub access: Access,
 }
 
+/// A fixed one-second window of requests, as a service rate limit counts them.
+#[derive(Debug)]
+struct RateWindow {
+    per_second: u32,
+    started: std::time::Instant,
+    used: u32,
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: EmulatorConfig,
@@ -147,6 +155,8 @@ pub(crate) struct Shared {
     log: Mutex<RequestLog>,
     pub(crate) stats: StatsCounters,
     pub(crate) latency: LatencyKnob,
+    /// OCI's rate limit on the Audit API, when one is set.
+    audit_limit: Mutex<Option<RateWindow>>,
     pub(crate) page_size: AtomicUsize,
     /// [`TimeSelection`] as 0 (event) or 1 (processed).
     time_selection: AtomicU8,
@@ -198,6 +208,7 @@ impl Shared {
             log: Mutex::new(log),
             stats: StatsCounters::new(now),
             latency: LatencyKnob::new(config.latency),
+            audit_limit: Mutex::new(None),
             page_size: AtomicUsize::new(page_size),
             time_selection: AtomicU8::new(selection_code(config.time_selection)),
             live: AtomicBool::new(config.live),
@@ -428,6 +439,30 @@ impl Shared {
             store.insert(&compartment.id, event);
         }
         Ok(out)
+    }
+
+    /// Limits the Audit API to `per_second` requests a wall-clock second (`None`: no limit).
+    pub(crate) fn set_audit_rate_limit(&self, per_second: Option<u32>) {
+        *lock(&self.audit_limit) = per_second.map(|n| RateWindow {
+            per_second: n,
+            started: std::time::Instant::now(),
+            used: 0,
+        });
+    }
+
+    /// Takes one request from the Audit rate limit; `true` when it is exhausted (answer 429).
+    pub(crate) fn over_audit_rate_limit(&self) -> bool {
+        let mut limit = lock(&self.audit_limit);
+        let Some(w) = limit.as_mut() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        if now.duration_since(w.started) >= std::time::Duration::from_secs(1) {
+            w.started = now;
+            w.used = 0;
+        }
+        w.used += 1;
+        w.used > w.per_second
     }
 
     pub(crate) fn set_faults(&self, rules: Vec<FaultRule>) {

@@ -18,6 +18,7 @@ mod pipeline_faults;
 mod pipeline_kill;
 mod pipeline_live;
 mod pipeline_outage;
+mod pipeline_throttle;
 mod receivers;
 mod state_location;
 mod state_missing;
