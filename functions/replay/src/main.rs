@@ -5,5 +5,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    auditfwd_lambda::serve::<auditfwd_lambda::replay::Replay>().await
+    // Boxed: the pipeline's futures are large; main keeps a pointer.
+    Box::pin(auditfwd_lambda::serve::<auditfwd_lambda::replay::Replay>()).await
 }
