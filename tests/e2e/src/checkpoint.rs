@@ -395,11 +395,12 @@ pub enum Interrupted {
 
 /// Fails unless every event received more than once was in a range in flight in its
 /// compartment when delivery was interrupted (`in_flight`): at or after the compartment's cursor
-/// at that moment (`states`; nothing committed is ever re-sent), received at most twice (one
-/// interruption, one re-send), and, after a stop that committed what was confirmed, within one
-/// listing. A compartment without a cursor yet (nothing committed) has its duplicates checked
-/// against the listing bound alone. Returns the compartments with duplicates, and how many
-/// events each had re-sent.
+/// at that moment (`states`; nothing committed is ever re-sent); after a kill, received at most
+/// twice (once before, once after); after a stop that committed what was confirmed, within one
+/// listing (sent again on each connection attempt to a failing receiver, which is expected).
+/// A compartment without a cursor yet (nothing committed) has its duplicates checked against
+/// the listing bound alone. Returns the compartments with duplicates, and how many events each
+/// had re-sent.
 pub fn assert_duplicates_within_interrupted_ranges(
     tenancy: &Tenancy,
     states: &Cursors,
@@ -409,9 +410,11 @@ pub fn assert_duplicates_within_interrupted_ranges(
     let mut by_compartment: BTreeMap<String, Vec<chrono::DateTime<chrono::Utc>>> = BTreeMap::new();
     for e in tenancy.truth() {
         let n = received.get(&e.id).copied().unwrap_or(0);
+        // A killed process sent each event once; a run that stopped on a failing receiver
+        // may have sent a batch on each of its connection attempts.
         assert!(
-            n <= 2,
-            "event {} of {} received {n} times after one interruption",
+            n <= 2 || in_flight != Interrupted::SinceLastCommit,
+            "event {} of {} received {n} times after one kill",
             e.id,
             e.compartment
         );
