@@ -551,7 +551,7 @@ where
     async fn work(&self, item: &WorkItem, sink: &mut K) -> (CompartmentReplay, bool) {
         let mut rep = CompartmentReplay::new(item, self.request.from);
         let mut replayed: Vec<(DateTime<Utc>, IdHash)> = Vec::new();
-        let sink: SharedSink<'_, K> = tokio::sync::Mutex::new(sink);
+        let sink: SharedSink<'_, K> = SharedSink::new(sink);
         let out = if self.request.dry_run {
             Output::DryRun
         } else {

@@ -229,6 +229,8 @@ pub struct FakeSink {
     pub delivered: Arc<Mutex<Vec<Outbound>>>,
     /// While set, every batch fails as a refused connection would.
     pub down: Arc<AtomicBool>,
+    /// Batches offered, confirmed or not.
+    pub attempts: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeSink {
@@ -243,6 +245,7 @@ impl FakeSink {
 
 impl Sink for FakeSink {
     async fn send(&mut self, batch: Vec<Outbound>) -> Result<Confirmation, SinkFailure> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) {
             let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
             return Err(SinkFailure::new(batch.len(), true, refused));

@@ -238,7 +238,7 @@ where
             ctx,
             shard: &item.shard,
             work: tokio::sync::Mutex::new(work),
-            sink: tokio::sync::Mutex::new(sink),
+            sink: SharedSink::new(sink),
             sink_down: AtomicBool::new(false),
             lost: AtomicBool::new(false),
         };

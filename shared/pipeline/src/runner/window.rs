@@ -29,7 +29,31 @@ use crate::sink::{Outbound, Sink, SinkFailure};
 use crate::source::{AuditSource, Page};
 
 /// A sink shared by the listings of one task (a shard's compartments take turns per batch).
-pub(crate) type SharedSink<'s, K> = tokio::sync::Mutex<&'s mut K>;
+/// Once a batch fails, the sink is marked down: the listings waiting for their turn stop at
+/// once (`Pending::SinkDown`) instead of each running the sender's whole reconnect series
+/// against a receiver already known to be down.
+pub(crate) struct SharedSink<'s, K> {
+    slot: tokio::sync::Mutex<SinkSlot<'s, K>>,
+}
+
+struct SinkSlot<'s, K> {
+    sink: &'s mut K,
+    down: bool,
+}
+
+impl<'s, K> SharedSink<'s, K> {
+    pub(crate) fn new(sink: &'s mut K) -> Self {
+        SharedSink {
+            slot: tokio::sync::Mutex::new(SinkSlot { sink, down: false }),
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for SharedSink<'_, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedSink")
+    }
+}
 
 /// Where a listing's admitted events go.
 #[derive(Debug)]
@@ -178,12 +202,20 @@ where
             let batch = self.admit_page(&admission, page, unit, &mut d).await?;
             if !batch.is_empty() {
                 match out {
-                    Output::Sink(sink) => {
-                        let mut sink = sink.lock().await;
-                        let how = send(&mut **sink, batch.events, self.limits.events.as_ref())
+                    Output::Sink(shared) => {
+                        let mut slot = shared.slot.lock().await;
+                        if slot.down {
+                            return Err(WindowError::Stopped(Pending::SinkDown));
+                        }
+                        match send(&mut *slot.sink, batch.events, self.limits.events.as_ref())
                             .await
-                            .map_err(WindowError::Sink)?;
-                        d.confirmed(&batch.keys, how, unit.pass, &self.recent);
+                        {
+                            Ok(how) => d.confirmed(&batch.keys, how, unit.pass, &self.recent),
+                            Err(e) => {
+                                slot.down = true;
+                                return Err(WindowError::Sink(e));
+                            }
+                        }
                     }
                     Output::DryRun => d.counted(&batch.keys),
                 }

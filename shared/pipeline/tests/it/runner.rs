@@ -255,8 +255,12 @@ async fn a_sink_outage_leaves_the_cursor_where_delivery_stopped_and_loses_nothin
     let runner = rig.runner("r");
     rig.sink.down.store(true, Ordering::SeqCst);
     for _ in 0..3 {
+        rig.sink.attempts.store(0, Ordering::SeqCst);
         let report = runner.run_once(&RunContext::default()).await;
         assert!(!report.is_complete());
+        // A and B share one shard and its sink: once a batch failed, the other compartment
+        // stops instead of trying the dead receiver again.
+        assert_eq!(rig.sink.attempts.load(Ordering::SeqCst), 1, "{report}");
         assert!(
             report.to_string().contains("syslog delivery failed"),
             "{report}"
