@@ -12,7 +12,7 @@
 //!
 //! | status | when |
 //! |---|---|
-//! | `unhealthy` (HTTP 503) | the oldest cursor is at least `unhealthy_lag` behind; or no cycle has finished for `unhealthy_lag` (since start, or since the last one) |
+//! | `unhealthy` (HTTP 503) | the oldest undelivered minute (a cursor, or an open gap or failing window before it) is at least `unhealthy_lag` behind; or no cycle has finished for `unhealthy_lag` (since start, or since the last one) |
 //! | `degraded` (HTTP 200) | the oldest cursor is at least `degraded_lag` behind; or gap-ledger entries are open; or a window is failing; or the last cycle was not complete (compartment tree error, syslog down, checkpoint errors, a compartment leased elsewhere); or the first cycle is still running |
 //! | `healthy` (HTTP 200) | otherwise: a quiet tenancy with no events is healthy while its cursors are fresh |
 
@@ -125,6 +125,17 @@ struct Known {
 }
 
 impl Known {
+    /// The oldest minute not delivered: the cursor, or an open gap or a failing window
+    /// before it (the runner moves the cursor past a range that keeps failing, into the gap
+    /// ledger; its minutes are still missing from the SIEM, so they still count as lag).
+    fn undelivered_from(&self, cursor: MinuteTimestamp) -> MinuteTimestamp {
+        self.gaps
+            .iter()
+            .map(|(w, _)| w.start())
+            .chain(self.failing.as_ref().map(|(w, _, _)| w.start()))
+            .fold(cursor, MinuteTimestamp::min)
+    }
+
     /// Whether the runner's pending `reason` is about a window this compartment already
     /// reports as failing or as a gap.
     fn repeats(&self, reason: &Pending) -> bool {
@@ -265,8 +276,14 @@ impl HealthTracker {
             .compartments
             .iter()
             .filter_map(|(scope, k)| {
-                k.delivered_until
-                    .map(|c| (elapsed(c.as_datetime(), now), scope, k, c))
+                k.delivered_until.map(|c| {
+                    (
+                        elapsed(k.undelivered_from(c).as_datetime(), now),
+                        scope,
+                        k,
+                        c,
+                    )
+                })
             })
             .collect();
         lags.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -873,6 +890,28 @@ mod tests {
             "no cycle has finished for 2h (one has been running since",
         );
         assert_eq!(health.cycle_running_since, Some(t0() + minutes(1)));
+    }
+
+    /// A range that kept failing went to the gap ledger and the cursor moved on: its minutes
+    /// are still missing from the SIEM, so the lag counts from the gap, not from the cursor.
+    #[test]
+    fn an_open_gap_behind_the_cursor_counts_as_lag() {
+        let (h, _clock) = handle();
+        let cursor = t0() - minutes(1);
+        let start = MinuteTimestamp::floor(t0() - minutes(130));
+        let gap = Window::new(start, start.plus_minutes(120).unwrap()).unwrap();
+        let with_gap = CompartmentReport {
+            open_gaps: vec![Gap::new(gap, "ServiceUnavailable", t0())],
+            ..done(APP, "root/app", cursor)
+        };
+        cycle(&h, report(t0(), vec![with_gap]));
+        let health = h.current();
+        assert_eq!(health.status, Status::Unhealthy, "{health:#?}");
+        assert_eq!(
+            health.oldest_lag,
+            Some(Duration::from_secs(130 * 60)),
+            "{health:#?}"
+        );
     }
 
     #[test]
