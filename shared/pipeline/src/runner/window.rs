@@ -207,8 +207,7 @@ where
                         if slot.down {
                             return Err(WindowError::Stopped(Pending::SinkDown));
                         }
-                        match send(&mut *slot.sink, batch.events, self.limits.events.as_ref())
-                            .await
+                        match send(&mut *slot.sink, batch.events, self.limits.events.as_ref()).await
                         {
                             Ok(how) => d.confirmed(&batch.keys, how, unit.pass, &self.recent),
                             Err(e) => {
