@@ -296,15 +296,11 @@ pub async fn save<S: ObjectStore>(
     state: &ShardState,
     expected: Option<&Etag>,
 ) -> Result<Etag, StoreError> {
-    let condition = match expected {
-        Some(e) => WriteCondition::IfMatch(e.clone()),
-        None => WriteCondition::IfAbsent,
-    };
     doc::write(
         store,
         &shard.state_key()?,
         &ShardDocument::V2(state.clone()),
-        condition,
+        WriteCondition::over(expected),
     )
     .await
 }

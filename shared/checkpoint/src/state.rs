@@ -238,15 +238,11 @@ pub async fn save<S: ObjectStore>(
     state: &CompartmentState,
     expected: Option<&Etag>,
 ) -> Result<Etag, StoreError> {
-    let condition = match expected {
-        Some(e) => WriteCondition::IfMatch(e.clone()),
-        None => WriteCondition::IfAbsent,
-    };
     doc::write(
         store,
         &scope.state_key()?,
         &StateDocument::V1(state.clone()),
-        condition,
+        WriteCondition::over(expected),
     )
     .await
 }

@@ -78,6 +78,16 @@ pub enum WriteCondition {
     IfMatch(Etag),
 }
 
+impl WriteCondition {
+    /// Over the version `expected` was read as, or only if none exists when `expected` is
+    /// `None`: a read-modify-write of a document that may not exist yet.
+    pub fn over(expected: Option<&Etag>) -> Self {
+        expected.map_or(WriteCondition::IfAbsent, |e| {
+            WriteCondition::IfMatch(e.clone())
+        })
+    }
+}
+
 /// A key inside a store: `/`-separated, non-empty segments, no `.` or `..`, no control
 /// characters, so it can never escape a file store's root. Segments named like the file store's
 /// own files (`.tmp-*` temporaries, `.lock` and the older `.<name>.lock` lock files) are reserved, so such a file can
