@@ -143,7 +143,7 @@ mod tests {
     }
 
     fn compartment(c: &str) -> Ocid {
-        Ocid::parse(&format!("ocid1.compartment.oc1..{c}")).unwrap()
+        Ocid::parse(format!("ocid1.compartment.oc1..{c}")).unwrap()
     }
 
     /// A version-1 state: delivered to 10:30, two windows awaiting their settle pass (their
