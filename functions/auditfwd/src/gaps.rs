@@ -4,11 +4,10 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
+use auditfwd_pipeline::AuditSource as _;
 use auditfwd_pipeline::gaps::{self, AckRequest};
-use auditfwd_pipeline::{AuditSource as _, SystemClock};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
@@ -43,13 +42,7 @@ pub(crate) async fn gaps(file: Option<&Path>, command: Command) -> anyhow::Resul
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let runner = auditfwd_runtime::build(
-        &config,
-        Arc::new(SystemClock),
-        auditfwd_runtime::BuildOptions::default(),
-    )
-    .await
-    .context("cannot build the pipeline")?;
+    let runner = crate::checkpoint_runner(&config).await?;
     let request = AckRequest {
         regions: args.regions,
         compartments: args.compartments,

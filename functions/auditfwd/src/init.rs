@@ -68,13 +68,7 @@ async fn reset_shard(config: &auditfwd_config::Config, shard: &str) -> anyhow::R
         );
         return Ok(ExitCode::from(2));
     };
-    let runner = auditfwd_runtime::build(
-        config,
-        std::sync::Arc::new(auditfwd_pipeline::SystemClock),
-        auditfwd_runtime::BuildOptions::default(),
-    )
-    .await
-    .context("cannot build the pipeline")?;
+    let runner = crate::checkpoint_runner(config).await?;
     let reset = auditfwd_pipeline::gaps::reset_shard(
         &**runner.store(),
         auditfwd_pipeline::AuditSource::tenancy(&**runner.source()),

@@ -135,6 +135,21 @@ async fn load(file: Option<&std::path::Path>) -> Result<auditfwd_config::Config,
         })
 }
 
+/// The runner of the commands that only read or edit the checkpoint (`status`, `gaps`,
+/// `init --reset-shard`): built for its store and tenancy; they send nothing.
+async fn checkpoint_runner(
+    config: &auditfwd_config::Config,
+) -> anyhow::Result<auditfwd_runtime::LiveRunner> {
+    use anyhow::Context as _;
+    auditfwd_runtime::build(
+        config,
+        std::sync::Arc::new(auditfwd_pipeline::SystemClock),
+        auditfwd_runtime::BuildOptions::default(),
+    )
+    .await
+    .context("cannot build the pipeline")
+}
+
 /// Logging from `AUDITFWD_LOG` and `AUDITFWD_LOG_FORMAT`, in the environment or the config
 /// file (a file that cannot be read leaves the environment; its error comes with the command).
 fn init_logging(command: &Command, file: Option<&std::path::Path>) {

@@ -4,10 +4,9 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use auditfwd_pipeline::{AuditSource as _, SystemClock};
+use auditfwd_pipeline::AuditSource as _;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -22,13 +21,7 @@ pub(crate) async fn status(file: Option<&Path>, args: Args) -> anyhow::Result<Ex
         Err(code) => return Ok(code),
     };
     // The runner is built for its store and tenancy; status sends nothing and calls no OCI API.
-    let runner = auditfwd_runtime::build(
-        &config,
-        Arc::new(SystemClock),
-        auditfwd_runtime::BuildOptions::default(),
-    )
-    .await
-    .context("cannot build the pipeline")?;
+    let runner = crate::checkpoint_runner(&config).await?;
     let report = auditfwd_pipeline::status::status(
         &**runner.store(),
         runner.source().tenancy(),
