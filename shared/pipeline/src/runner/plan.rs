@@ -89,7 +89,6 @@ pub(crate) fn due(cursor: &CompartmentCursor, now: DateTime<Utc>, policy: &Windo
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
 
@@ -97,14 +96,9 @@ mod tests {
         MinuteTimestamp::parse(s).unwrap()
     }
 
+    /// The defaults: fresh lag 1m, settle lag 20m, look-back 1h, windows of 10 minutes.
     fn policy() -> WindowPolicy {
-        WindowPolicy {
-            fresh_lag: Duration::from_secs(60),
-            settle_lag: Duration::from_secs(20 * 60),
-            initial_lookback: Duration::from_secs(3600),
-            max_window_minutes: 10,
-            retention: Duration::from_secs(90 * 86_400),
-        }
+        WindowPolicy::default()
     }
 
     #[test]
