@@ -1,6 +1,7 @@
 //! Compact sets and digests of event ids.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -11,7 +12,35 @@ use sha2::{Digest as _, Sha256};
 /// GUID plus JSON quoting). At 128 bits the chance that two different ids collide, which would
 /// make the second look already delivered, is below 10^-28 for a million ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventIdSet(HashSet<u128>);
+pub struct EventIdSet(HashSet<u128, IdHashing>);
+
+/// Hashing for tables keyed by [`IdHash::short`]: the key already is the prefix of a SHA-256,
+/// evenly spread, so it is folded to 64 bits instead of being hashed again (SipHash cost more
+/// per event than any other step of admission).
+pub type IdHashing = BuildHasherDefault<IdHasher>;
+
+/// See [`IdHashing`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by u128 keys; a plain fold keeps other keys working.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(b);
+        }
+    }
+}
 
 /// SHA-256 of one event id, computed once per event and used for every set, cache and digest
 /// the id goes into.

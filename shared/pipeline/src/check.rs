@@ -171,9 +171,11 @@ where
             event_type: "com.auditfwd.check".to_owned(),
             event_time: now,
             compartment_id: self.source().tenancy().to_string(),
+            event_name: None,
+            response_status: None,
             window,
             replay: false,
-            body: serde_json::json!({
+            text: serde_json::to_vec(&serde_json::json!({
                 "eventId": id,
                 "eventType": "com.auditfwd.check",
                 "eventTime": now.to_rfc3339(),
@@ -182,7 +184,9 @@ where
                     "message": "auditfwd check: test message, not an OCI audit event",
                     "sentBy": self.config().owner,
                 }
-            }),
+            }))
+            .map_err(|e| format!("cannot write the test message: {e}"))?
+            .into(),
         };
         let mut sink = self.new_sink();
         let sent = sink.send(vec![record]).await;

@@ -14,12 +14,12 @@
 
 use std::time::Duration;
 
-use auditfwd_checkpoint::ids::IdHash;
+use auditfwd_checkpoint::ids::{IdHash, IdHashing};
 
 /// The in-process layer (the caller consults the persisted set of the window itself).
 #[derive(Debug, Clone)]
 pub struct RecentIds {
-    cache: moka::sync::Cache<u128, ()>,
+    cache: moka::sync::Cache<u128, (), IdHashing>,
 }
 
 impl RecentIds {
@@ -30,7 +30,7 @@ impl RecentIds {
             cache: moka::sync::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(ttl)
-                .build(),
+                .build_with_hasher(IdHashing::default()),
         }
     }
 

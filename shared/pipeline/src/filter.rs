@@ -3,7 +3,7 @@
 //! is dropped without a trace.
 
 use auditfwd_oci::Ocid;
-use auditfwd_oci::audit::{AuditEvent, Identity};
+use auditfwd_oci::audit::{EventHead, Principal};
 
 use crate::glob::Glob;
 
@@ -53,7 +53,7 @@ pub struct EventFilter {
 
 impl EventFilter {
     /// `Ok(())` to forward `event`, or why not.
-    pub fn check(&self, event: &AuditEvent) -> Result<(), FilterReason> {
+    pub fn check(&self, event: &EventHead) -> Result<(), FilterReason> {
         let t = event.event_type.as_str();
         if self.exclude_types.iter().any(|g| g.matches(t)) {
             return Err(FilterReason::EventTypeExcluded);
@@ -61,7 +61,7 @@ impl EventFilter {
         if !self.include_types.is_empty() && !self.include_types.iter().any(|g| g.matches(t)) {
             return Err(FilterReason::EventTypeNotIncluded);
         }
-        let identity = event.data.identity.as_ref();
+        let identity = event.identity.as_ref();
         let names = [
             identity.and_then(|i| i.principal_name.as_deref()),
             identity.and_then(|i| i.principal_id.as_deref()),
@@ -90,7 +90,7 @@ impl EventFilter {
 /// console or API-key login of a user, is never one, and neither is an identity that says too
 /// little to tell: filtering an unknown principal away would hide exactly the events worth
 /// looking at.
-pub fn is_service_principal(identity: &Identity) -> bool {
+pub fn is_service_principal(identity: &Principal) -> bool {
     let auth = identity
         .auth_type
         .as_deref()
@@ -122,11 +122,15 @@ pub fn is_service_principal(identity: &Identity) -> bool {
 mod tests {
     use super::*;
 
-    fn event(event_type: &str, identity: serde_json::Value) -> AuditEvent {
-        serde_json::from_value(serde_json::json!({
+    fn event(event_type: &str, identity: serde_json::Value) -> EventHead {
+        let text = serde_json::to_vec(&serde_json::json!({
             "eventType": event_type, "eventId": "e", "eventTime": "2026-11-22T10:00:00Z", "data": {"identity": identity}
         }))
-        .unwrap()
+        .unwrap();
+        let (_, head) = auditfwd_oci::audit::RawEvent::parse(text.into())
+            .unwrap()
+            .into_parts();
+        head
     }
 
     fn globs(p: &[&str]) -> Vec<Glob> {

@@ -7,10 +7,14 @@
 //! contains one of a few words that mark credentials (`token`, `secret`, `password`, ...). Its
 //! values are replaced by one [`REDACTED`] marker; the header itself stays, so an analyst sees
 //! that it was there. An allow-list keeps named headers as they are.
+//!
+//! Only those values change: they are replaced in the event's text, where OCI put them, and
+//! every other byte of the event goes out as OCI sent it.
 
 use std::collections::BTreeSet;
 
-use auditfwd_oci::audit::{AuditEvent, MultiMap};
+use auditfwd_oci::audit::RawEvent;
+use bytes::Bytes;
 
 /// What replaces a sensitive header's values.
 pub const REDACTED: &str = "[REDACTED by auditfwd]";
@@ -53,50 +57,74 @@ pub struct ScrubPolicy {
 impl ScrubPolicy {
     /// Whether `name`'s values are replaced.
     pub fn is_sensitive(&self, name: &str) -> bool {
-        let lower = name.to_ascii_lowercase();
-        if self.disabled || self.allow.contains(&lower) {
+        if self.disabled {
             return false;
         }
-        SENSITIVE_NAMES.contains(&lower.as_str())
-            || SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
-    }
-
-    /// Scrubs the request and response headers of `event` in place; returns how many headers
-    /// were redacted.
-    pub fn scrub(&self, event: &mut AuditEvent) -> usize {
-        let mut n = 0;
-        if let Some(headers) = event.data.request.as_mut().and_then(|r| r.headers.as_mut()) {
-            n += self.scrub_map(headers);
-        }
-        if let Some(headers) = event
-            .data
-            .response
-            .as_mut()
-            .and_then(|r| r.headers.as_mut())
-        {
-            n += self.scrub_map(headers);
-        }
-        n
-    }
-
-    fn scrub_map(&self, headers: &mut MultiMap) -> usize {
-        let mut n = 0;
-        for (name, values) in headers.iter_mut() {
-            if self.is_sensitive(name) && !(values.len() == 1 && values[0] == REDACTED) {
-                *values = vec![REDACTED.to_owned()];
-                n += 1;
+        // Runs for every header of every event: lowercase on the stack for ordinary names.
+        let mut buf = [0u8; 64];
+        let owned;
+        let lower: &[u8] = match buf.get_mut(..name.len()) {
+            Some(b) => {
+                b.copy_from_slice(name.as_bytes());
+                b.make_ascii_lowercase();
+                b
             }
+            None => {
+                owned = name.to_ascii_lowercase();
+                owned.as_bytes()
+            }
+        };
+        if !self.allow.is_empty()
+            && std::str::from_utf8(lower).is_ok_and(|l| self.allow.contains(l))
+        {
+            return false;
         }
-        n
+        SENSITIVE_NAMES.iter().any(|n| n.as_bytes() == lower)
+            || SENSITIVE_WORDS
+                .iter()
+                .any(|w| contains(lower, w.as_bytes()))
+    }
+
+    /// The text of `event` with the values of its sensitive request and response headers
+    /// replaced by `["[REDACTED by auditfwd]"]`, and how many headers were redacted. The text is
+    /// returned uncopied when nothing is.
+    pub fn scrub(&self, event: &RawEvent) -> (Bytes, usize) {
+        if self.disabled {
+            return (event.text().clone(), 0);
+        }
+        let text = event.text();
+        let spans: Vec<_> = event
+            .headers()
+            .filter(|(name, value)| {
+                self.is_sensitive(name) && text[value.clone()] != *REDACTED_VALUE
+            })
+            .map(|(_, value)| value)
+            .collect();
+        (event.replacing(&spans, REDACTED_VALUE), spans.len())
     }
 }
+
+/// Whether `needle` (not empty) occurs in `hay`: header names are short, so a first-byte
+/// check before each comparison beats building a substring searcher per call.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w[0] == first && w == needle)
+}
+
+/// A redacted header's value, as JSON.
+const REDACTED_VALUE: &[u8] = b"[\"[REDACTED by auditfwd]\"]";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn event() -> AuditEvent {
-        serde_json::from_value(serde_json::json!({
+    fn event() -> RawEvent {
+        RawEvent::parse(Bytes::from(serde_json::to_vec(&serde_json::json!({
             "eventType": "com.oraclecloud.ComputeApi.GetInstance", "eventId": "e1", "eventTime": "2026-11-22T10:00:00Z",
             "data": {
                 "request": {"headers": {
@@ -107,65 +135,106 @@ mod tests {
                     "User-Agent": ["Oracle-JavaSDK/3.0"],
                     "opc-request-id": ["rid"]
                 }},
-                "response": {"headers": {"Set-Cookie": ["s=1"], "Content-Type": ["application/json"]}}
+                "response": {"headers": {"Set-Cookie": ["s=1"], "Content-Type": ["application/json"]}},
+                "future": {"headers": {"Authorization": ["not a header map auditfwd knows"]}}
             }
-        }))
+        })).unwrap()))
         .unwrap()
+    }
+
+    fn json(text: &Bytes) -> serde_json::Value {
+        serde_json::from_slice(text).unwrap()
     }
 
     #[test]
     fn credentials_are_redacted_and_everything_else_kept() {
-        let mut e = event();
-        assert_eq!(ScrubPolicy::default().scrub(&mut e), 5);
-        let req = e.data.request.as_ref().unwrap().headers.as_ref().unwrap();
+        let e = event();
+        let (text, n) = ScrubPolicy::default().scrub(&e);
+        assert_eq!(n, 5);
+        let v = json(&text);
+        let req = &v["data"]["request"]["headers"];
         for h in [
             "Authorization",
             "opc-principal",
             "opc-obo-token",
             "X-Custom-Session-Id",
         ] {
-            assert_eq!(req[h], vec![REDACTED], "{h}");
+            assert_eq!(req[h], serde_json::json!([REDACTED]), "{h}");
         }
-        assert_eq!(req["User-Agent"], vec!["Oracle-JavaSDK/3.0"]);
-        assert_eq!(req["opc-request-id"], vec!["rid"]);
-        let resp = e.data.response.as_ref().unwrap().headers.as_ref().unwrap();
-        assert_eq!(resp["Set-Cookie"], vec![REDACTED]);
-        assert_eq!(resp["Content-Type"], vec!["application/json"]);
-        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(req["User-Agent"][0], "Oracle-JavaSDK/3.0");
+        assert_eq!(req["opc-request-id"][0], "rid");
+        let resp = &v["data"]["response"]["headers"];
+        assert_eq!(resp["Set-Cookie"], serde_json::json!([REDACTED]));
+        assert_eq!(resp["Content-Type"][0], "application/json");
+        let s = String::from_utf8(text.to_vec()).unwrap();
         assert!(
-            !text.contains("c2VjcmV0") && !text.contains("eyJhbGciOi") && !text.contains("pstype"),
-            "{text}"
+            !s.contains("c2VjcmV0") && !s.contains("eyJhbGciOi") && !s.contains("pstype"),
+            "{s}"
         );
+        // Everything but the redacted values is the original, byte for byte.
+        let mut expected = json(e.text());
+        for h in [
+            "Authorization",
+            "opc-principal",
+            "opc-obo-token",
+            "X-Custom-Session-Id",
+        ] {
+            expected["data"]["request"]["headers"][h] = serde_json::json!([REDACTED]);
+        }
+        expected["data"]["response"]["headers"]["Set-Cookie"] = serde_json::json!([REDACTED]);
+        assert_eq!(v, expected);
         // Scrubbing twice changes nothing more.
-        assert_eq!(ScrubPolicy::default().scrub(&mut e), 0);
+        let again = RawEvent::parse(text.clone()).unwrap();
+        let (text2, n2) = ScrubPolicy::default().scrub(&again);
+        assert_eq!((n2, &text2), (0, &text));
     }
 
     #[test]
     fn the_allow_list_keeps_named_headers_and_disabled_keeps_all() {
-        let mut e = event();
+        let e = event();
         let policy = ScrubPolicy {
             allow: ["opc-principal".to_owned()].into(),
             disabled: false,
         };
-        assert_eq!(policy.scrub(&mut e), 4);
+        let (text, n) = policy.scrub(&e);
+        assert_eq!(n, 4);
         assert!(
-            e.data.request.as_ref().unwrap().headers.as_ref().unwrap()["opc-principal"][0]
+            json(&text)["data"]["request"]["headers"]["opc-principal"][0]
+                .as_str()
+                .unwrap()
                 .contains("pstype")
         );
-        let mut e = event();
-        assert_eq!(
-            ScrubPolicy {
-                disabled: true,
-                ..ScrubPolicy::default()
-            }
-            .scrub(&mut e),
-            0
-        );
+        let (text, n) = ScrubPolicy {
+            disabled: true,
+            ..ScrubPolicy::default()
+        }
+        .scrub(&e);
+        assert_eq!((n, &text), (0, e.text()));
     }
 
     #[test]
-    fn events_without_headers_are_fine() {
-        let mut e: AuditEvent = serde_json::from_value(serde_json::json!({"eventType": "x", "eventId": "e", "eventTime": "2026-11-22T10:00:00Z"})).unwrap();
-        assert_eq!(ScrubPolicy::default().scrub(&mut e), 0);
+    fn events_without_headers_and_odd_header_values_are_fine() {
+        let plain = RawEvent::parse(Bytes::from_static(
+            br#"{"eventType": "x", "eventId": "e", "eventTime": "2026-11-22T10:00:00Z"}"#,
+        ))
+        .unwrap();
+        let (text, n) = ScrubPolicy::default().scrub(&plain);
+        assert_eq!((n, &text), (0, plain.text()));
+        // A null or a bare string where OCI usually puts a list is replaced all the same.
+        let odd = RawEvent::parse(Bytes::from_static(
+            br#"{"eventType":"x","eventId":"e","eventTime":"2026-11-22T10:00:00Z","data":{"request":{"headers":{"Cookie":"a=b","Authorization":null}}}}"#,
+        ))
+        .unwrap();
+        let (text, n) = ScrubPolicy::default().scrub(&odd);
+        assert_eq!(n, 2);
+        let v = json(&text);
+        assert_eq!(
+            v["data"]["request"]["headers"]["Cookie"],
+            serde_json::json!([REDACTED])
+        );
+        assert_eq!(
+            v["data"]["request"]["headers"]["Authorization"],
+            serde_json::json!([REDACTED])
+        );
     }
 }

@@ -8,7 +8,9 @@ use std::future::Future;
 
 use auditfwd_checkpoint::manifest::Confirmation;
 use auditfwd_oci::Window;
-use auditfwd_syslog::{SyslogRecord, SyslogSink};
+use auditfwd_oci::audit::EventHead;
+use auditfwd_syslog::{JsonText, SyslogRecord, SyslogSink};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 /// One event on its way out: the envelope fields the SIEM dedupes and sorts on, and the
@@ -23,12 +25,55 @@ pub struct Outbound {
     pub event_time: DateTime<Utc>,
     /// `data.compartmentId` (empty when OCI left it out).
     pub compartment_id: String,
+    /// `data.eventName`.
+    pub event_name: Option<String>,
+    /// `data.response.status`, as a number.
+    pub response_status: Option<u16>,
     /// The window it was listed in.
     pub window: Window,
     /// Sent again on an operator's request (`auditfwd replay`).
     pub replay: bool,
-    /// The whole event, as it goes out.
-    pub body: serde_json::Value,
+    /// The whole event as it goes out: OCI's JSON text, scrubbed. Always valid JSON (parsed
+    /// when its page arrived; scrubbing replaces whole values with JSON values).
+    pub text: Bytes,
+}
+
+impl Outbound {
+    /// An event read from OCI (`head`), going out as `text` (its scrubbed JSON text), listed in
+    /// `window`; `replay` when an operator asked for it again.
+    pub fn new(head: EventHead, text: Bytes, window: Window, replay: bool) -> Self {
+        Outbound {
+            event_id: head.event_id,
+            event_type: head.event_type,
+            event_time: head.event_time,
+            compartment_id: head.compartment_id.unwrap_or_default(),
+            event_name: head.event_name,
+            response_status: head.response_status,
+            window,
+            replay,
+            text,
+        }
+    }
+}
+
+/// The syslog crate's record of an outgoing event.
+impl From<Outbound> for SyslogRecord {
+    fn from(o: Outbound) -> Self {
+        SyslogRecord {
+            event_id: o.event_id,
+            event_type: o.event_type,
+            event_time: o.event_time,
+            compartment_id: o.compartment_id,
+            event_name: o.event_name,
+            response_status: o.response_status,
+            window: auditfwd_syslog::Window {
+                start: o.window.start().as_datetime(),
+                end: o.window.end().as_datetime(),
+            },
+            replay: o.replay,
+            body: JsonText::already_validated(o.text),
+        }
+    }
 }
 
 /// A batch the sink could not confirm. Every event of it counts as undelivered: the window is
@@ -79,7 +124,7 @@ pub trait Sink: Send {
 impl Sink for SyslogSink {
     async fn send(&mut self, batch: Vec<Outbound>) -> Result<Confirmation, SinkFailure> {
         let len = batch.len();
-        let records: Vec<SyslogRecord> = batch.into_iter().map(syslog_record).collect();
+        let records: Vec<SyslogRecord> = batch.into_iter().map(SyslogRecord::from).collect();
         match SyslogSink::send(self, &records).await {
             Ok(delivery) => {
                 if delivery.retries > 0 {
@@ -98,21 +143,6 @@ impl Sink for SyslogSink {
 
     async fn close(&mut self) {
         SyslogSink::close(self).await;
-    }
-}
-
-fn syslog_record(o: Outbound) -> SyslogRecord {
-    SyslogRecord {
-        event_id: o.event_id,
-        event_type: o.event_type,
-        event_time: o.event_time,
-        compartment_id: o.compartment_id,
-        window: auditfwd_syslog::Window {
-            start: o.window.start().as_datetime(),
-            end: o.window.end().as_datetime(),
-        },
-        replay: o.replay,
-        body: o.body,
     }
 }
 

@@ -10,15 +10,15 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use auditfwd_oci::audit::{AuditEvent, ListEventsPaginator};
+use auditfwd_oci::audit::{ListEventsPaginator, RawEvent};
 use auditfwd_oci::identity::CompartmentTree;
 use auditfwd_oci::{Config, Error, Ocid, Window};
 
 /// One page of a listing.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
-    /// The events, in OCI's order.
-    pub events: Vec<AuditEvent>,
+    /// The events, in OCI's order, each as OCI sent it.
+    pub events: Vec<RawEvent>,
     /// The token of the next page; `None` on the last.
     pub next: Option<String>,
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use auditfwd_checkpoint::manifest::Confirmation;
-use auditfwd_oci::audit::AuditEvent;
+use auditfwd_oci::audit::{AuditEvent, RawEvent};
 use auditfwd_oci::identity::{Compartment, CompartmentTree};
 use auditfwd_oci::{Error, Ocid, ServiceError, Window};
 use chrono::{DateTime, Utc};
@@ -67,6 +67,9 @@ pub struct FakeSource {
     pub tree_refused: AtomicBool,
     /// ListEvents calls made.
     pub calls: Arc<AtomicU32>,
+    /// Every ListEvents call, in order, as `fetch <compartment> <offset>`; a [`FakeSink`]
+    /// given the same log adds `sent <last id>` as each batch is confirmed.
+    pub timeline: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeSource {
@@ -92,6 +95,7 @@ impl FakeSource {
             transient_failures: Arc::default(),
             tree_refused: AtomicBool::new(false),
             calls: Arc::default(),
+            timeline: Arc::default(),
         }
     }
 
@@ -158,6 +162,7 @@ impl AuditSource for FakeSource {
                 refused: self.refused.clone(),
                 transient_failures: self.transient_failures.clone(),
                 calls: self.calls.clone(),
+                timeline: self.timeline.clone(),
             },
         }
     }
@@ -171,6 +176,7 @@ struct FakeSourceRef {
     refused: Arc<Mutex<HashSet<String>>>,
     transient_failures: Arc<AtomicU32>,
     calls: Arc<AtomicU32>,
+    timeline: Arc<Mutex<Vec<String>>>,
 }
 
 /// A listing of [`FakeSource`]: pages of `page_size` events in event-time order, of what is
@@ -189,6 +195,7 @@ impl EventPages for FakePages {
         let from = self.next?;
         let s = &self.source;
         s.calls.fetch_add(1, Ordering::SeqCst);
+        lock(&s.timeline).push(format!("fetch {} {from}", self.compartment));
         if lock(&s.refused).contains(&self.compartment) {
             return Some(Err(service_error(
                 "ListEvents",
@@ -214,10 +221,22 @@ impl EventPages for FakePages {
         let from = from.min(visible.len());
         let to = (from + s.page_size).min(visible.len());
         self.next = (to < visible.len()).then_some(to);
-        Some(Ok(Page {
-            events: visible[from..to].to_vec(),
-            next: self.next.map(|n| n.to_string()),
-        }))
+        let events = visible[from..to]
+            .iter()
+            .map(RawEvent::from_event)
+            .collect::<Result<Vec<_>, _>>();
+        Some(match events {
+            Ok(events) => Ok(Page {
+                events,
+                next: self.next.map(|n| n.to_string()),
+            }),
+            Err(e) => Err(Error::Decode {
+                operation: "ListEvents",
+                status: 200,
+                request_id: None,
+                reason: e.to_string(),
+            }),
+        })
     }
 }
 
@@ -231,6 +250,9 @@ pub struct FakeSink {
     pub down: Arc<AtomicBool>,
     /// Batches offered, confirmed or not.
     pub attempts: Arc<std::sync::atomic::AtomicUsize>,
+    /// When set (to a [`FakeSource::timeline`]): each send yields to the runtime a few times
+    /// (as a real send waits for its confirmation), then logs `sent <last id>`.
+    pub timeline: Option<Arc<Mutex<Vec<String>>>>,
 }
 
 impl FakeSink {
@@ -249,6 +271,14 @@ impl Sink for FakeSink {
         if self.down.load(Ordering::SeqCst) {
             let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
             return Err(SinkFailure::new(batch.len(), true, refused));
+        }
+        if let Some(timeline) = &self.timeline {
+            for _ in 0..16 {
+                tokio::task::yield_now().await;
+            }
+            if let Some(last) = batch.last() {
+                lock(timeline).push(format!("sent {}", last.event_id));
+            }
         }
         lock(&self.delivered).extend(batch);
         Ok(Confirmation::ReceiverAck)

@@ -72,6 +72,17 @@ pub enum EncodeError {
         /// Configured limit.
         max: usize,
     },
+    /// The event's JSON text could not be parsed for a payload that needs its fields (CEF,
+    /// LEEF) or for shrinking. Cannot happen for events the pipeline read from OCI, whose
+    /// text was parsed on arrival.
+    #[error("event {event_id} is not valid JSON: {source}")]
+    InvalidJson {
+        /// The event.
+        event_id: String,
+        /// The parser's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl EncodeError {

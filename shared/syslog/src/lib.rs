@@ -30,7 +30,7 @@ pub use encode::{BomPolicy, Encoded, Encoder, EncoderConfig, Payload, SyslogForm
 pub use error::{ConfigError, EncodeError, SendError, TransportError};
 pub use framing::Framing;
 pub use profile::ReceiverProfile;
-pub use record::{SyslogRecord, Window};
+pub use record::{JsonText, SyslogRecord, Window};
 pub use sender::{Confirmation, Delivery, SyslogSender};
 pub use severity::{Facility, Severity, SeverityPolicy};
 pub use sink::{SinkError, SyslogSink};

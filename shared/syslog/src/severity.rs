@@ -152,17 +152,18 @@ impl Default for SeverityPolicy {
 }
 
 impl SeverityPolicy {
-    /// Derives the severity of an audit event from its body and type.
-    pub fn derive(&self, event_type: &str, body: &serde_json::Value) -> Severity {
+    /// Derives the severity of an audit event from its type, `data.eventName` and
+    /// `data.response.status`.
+    pub fn derive(
+        &self,
+        event_type: &str,
+        event_name: Option<&str>,
+        response_status: Option<u16>,
+    ) -> Severity {
         if let Some(fixed) = self.fixed {
             return fixed;
         }
-        let by_status = crate::encode::text::at(body, &["data", "response", "status"])
-            .and_then(|s| match s {
-                serde_json::Value::String(s) => s.trim().parse::<u16>().ok(),
-                serde_json::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-                _ => None,
-            })
+        let by_status = response_status
             .map(|status| match status {
                 500..=599 => self.server_error,
                 401 | 403 => self.auth_failure,
@@ -170,8 +171,7 @@ impl SeverityPolicy {
                 _ => self.default,
             })
             .unwrap_or(self.default);
-        let name = crate::encode::text::at(body, &["data", "eventName"])
-            .and_then(|v| v.as_str())
+        let name = event_name
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| operation_name(event_type));
         let has = |verbs: &[String]| {
@@ -208,7 +208,15 @@ mod tests {
     use serde_json::json;
 
     fn sev(event_type: &str, body: serde_json::Value) -> Severity {
-        SeverityPolicy::default().derive(event_type, &body)
+        derive(&SeverityPolicy::default(), event_type, &body)
+    }
+
+    fn derive(p: &SeverityPolicy, event_type: &str, body: &serde_json::Value) -> Severity {
+        let name = body.pointer("/data/eventName").and_then(|v| v.as_str());
+        let status = body
+            .pointer("/data/response/status")
+            .and_then(crate::record::status_of);
+        p.derive(event_type, name, status)
     }
 
     #[test]
@@ -267,7 +275,7 @@ mod tests {
             fixed: Some(Severity::Alert),
             ..Default::default()
         };
-        assert_eq!(fixed.derive("x", &body), Severity::Alert);
+        assert_eq!(derive(&fixed, "x", &body), Severity::Alert);
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! Encoder plus sender: what the pipeline's `Sink` implementation wraps.
 
-use bytes::Bytes;
-
 use crate::encode::Encoder;
 use crate::error::{EncodeError, SendError};
 use crate::events::SyslogEventsShrunk;
@@ -52,12 +50,21 @@ impl SinkError {
 pub struct SyslogSink {
     encoder: Encoder,
     sender: SyslogSender,
+    /// One batch's messages, back to back (reused: no allocation per message or per batch).
+    encoded: Vec<u8>,
 }
+
+/// A batch buffer larger than this is not kept between batches.
+const KEEP_BUFFER: usize = 8 << 20;
 
 impl SyslogSink {
     /// Combines an encoder and a sender.
     pub fn new(encoder: Encoder, sender: SyslogSender) -> Self {
-        Self { encoder, sender }
+        Self {
+            encoder,
+            sender,
+            encoded: Vec::new(),
+        }
     }
 
     /// The encoder.
@@ -68,21 +75,27 @@ impl SyslogSink {
     /// Encodes and delivers `records`; on error, [`SinkError::unconfirmed`] lists the
     /// records the caller must keep.
     pub async fn send(&mut self, records: &[SyslogRecord]) -> Result<Delivery, SinkError> {
-        let mut messages: Vec<Bytes> = Vec::with_capacity(records.len());
+        let buf = &mut self.encoded;
+        buf.clear();
+        let mut spans = Vec::with_capacity(records.len());
         let mut origin = Vec::with_capacity(records.len());
         let mut failed: Vec<(usize, EncodeError)> = Vec::new();
         let (mut shrunk, mut largest) = (0, 0);
         for (i, r) in records.iter().enumerate() {
-            match self.encoder.encode(r) {
-                Ok(e) => {
-                    if let Some(from) = e.truncated_from {
+            let start = buf.len();
+            match self.encoder.encode_into(r, buf) {
+                Ok(truncated_from) => {
+                    if let Some(from) = truncated_from {
                         shrunk += 1;
                         largest = largest.max(from);
                     }
-                    messages.push(e.bytes);
+                    spans.push(start..buf.len());
                     origin.push(i);
                 }
-                Err(e) => failed.push((i, e)),
+                Err(e) => {
+                    buf.truncate(start);
+                    failed.push((i, e));
+                }
             }
         }
         if shrunk > 0 {
@@ -93,7 +106,12 @@ impl SyslogSink {
             }
             .emit();
         }
+        let messages: Vec<&[u8]> = spans.iter().map(|s| &buf[s.clone()]).collect();
         let sent = self.sender.send(&messages).await;
+        drop(messages);
+        if buf.capacity() > KEEP_BUFFER {
+            *buf = Vec::new();
+        }
         let mut unconfirmed: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
         let result = match sent {
             Ok(d) => Ok(d),
@@ -146,9 +164,11 @@ mod tests {
             event_type: "t".into(),
             event_time: t,
             compartment_id: "c".into(),
+            event_name: None,
+            response_status: None,
             window: Window { start: t, end: t },
             replay: false,
-            body: json!({"eventId": id}),
+            body: crate::JsonText::from_value(&json!({"eventId": id})),
         }
     }
 

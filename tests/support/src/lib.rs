@@ -9,6 +9,11 @@
 //! - [`receivers::MisbehavingReceiver`]: receivers that accept and close, close after N bytes,
 //!   or never read, on TCP or TLS;
 //! - [`pki::Certs`]: a test CA with server and client certificates.
+//!
+//! Two binaries serve `scripts/bench-backlog`: `discard-receiver` (counts octet-counted syslog
+//! frames and drops them, faster than any sender it measures) and `fetch-pages` (feature
+//! `bench`: fetches a compartment's `ListEvents` pages from the OCI emulator unparsed, the
+//! ceiling auditfwd's throughput is compared with).
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test set-up: failing loudly is the point
 
 pub mod pki;

@@ -8,18 +8,22 @@
 //! let mut pages = client.list_events().compartment_id(compartment).window(window).into_paginator();
 //! while let Some(page) = pages.next_page().await {
 //!     for event in page?.items {
-//!         println!("{} {}", event.event_id, event.event_type);
+//!         println!("{} {}", event.head().event_id, event.head().event_type);
 //!     }
 //! }
 //! # Ok(()) }
 //! ```
 
 mod model;
+mod raw;
+
+use std::sync::Arc;
 
 use futures::Stream;
 use http::Method;
 
 pub use model::{AuditEvent, EventData, Identity, MultiMap, Request, Response, StateChange};
+pub use raw::{EventHead, Principal, RawEvent, parse_page};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -27,6 +31,9 @@ use crate::ids::{Ocid, Window};
 use crate::pagination::PageCursor;
 use crate::region::Service;
 use crate::transport::OciRequest;
+
+/// Pages at least this large are read off the caller's thread.
+const PARSE_ELSEWHERE: usize = 256 * 1024;
 
 /// Client for the Audit service in one region.
 #[derive(Debug, Clone)]
@@ -65,8 +72,9 @@ pub struct ListEventsFluentBuilder {
 /// One page of events.
 #[derive(Debug, Clone)]
 pub struct ListEventsOutput {
-    /// The events on this page (possibly none, even when more pages follow).
-    pub items: Vec<AuditEvent>,
+    /// The events on this page (possibly none, even when more pages follow), each as OCI
+    /// sent it.
+    pub items: Vec<RawEvent>,
     /// `opc-next-page`: present when there are more pages.
     pub next_page: Option<String>,
     /// `opc-request-id` of the answer.
@@ -129,18 +137,51 @@ impl ListEventsFluentBuilder {
                 q.append_pair("page", p);
             }
         }
-        let resp = self
-            .client
-            .config
-            .transport()
-            .send(OciRequest::new(OP, Method::GET, url))
-            .await?;
-        let items: Vec<AuditEvent> = resp.json()?;
-        Ok(ListEventsOutput {
-            items,
-            next_page: resp.header("opc-next-page"),
-            request_id: resp.request_id(),
+        // The request, its body and the reading of the page run as a task of their own: once
+        // polled, a page keeps coming while the caller does other work (forwarding the
+        // previous page), and dropping the future cancels it.
+        let transport = Arc::clone(self.client.config.transport());
+        let task = AbortOnDrop(tokio::spawn(async move {
+            let resp = transport
+                .send(OciRequest::new(OP, Method::GET, url))
+                .await?;
+            // A large page is read on the blocking pool: reading it takes milliseconds.
+            let parsed = if resp.body.len() >= PARSE_ELSEWHERE {
+                let body = resp.body.clone();
+                tokio::task::spawn_blocking(move || raw::parse_page(&body))
+                    .await
+                    .map_err(|e| resp.decode_error(format!("reading the page failed: {e}")))?
+            } else {
+                raw::parse_page(&resp.body)
+            };
+            let items = parsed.map_err(|e| resp.decode_error(format!("invalid JSON body: {e}")))?;
+            Ok(ListEventsOutput {
+                items,
+                next_page: resp.header("opc-next-page"),
+                request_id: resp.request_id(),
+            })
+        }));
+        task.join().await.unwrap_or_else(|e| {
+            Err(Error::Construction {
+                operation: OP,
+                reason: format!("the request's task ended without an answer: {e}"),
+            })
         })
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

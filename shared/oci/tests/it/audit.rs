@@ -69,7 +69,7 @@ async fn list_events_over_three_pages_yields_three_pages_in_order_and_stops() {
         seen.push(
             p.items
                 .iter()
-                .map(|e| e.event_id.clone())
+                .map(|e| e.head().event_id.clone())
                 .collect::<Vec<_>>(),
         );
     }

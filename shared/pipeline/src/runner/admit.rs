@@ -6,8 +6,9 @@
 use auditfwd_checkpoint::EventIdSet;
 use auditfwd_checkpoint::ids::IdHash;
 use auditfwd_checkpoint::shard::CompartmentCursor;
-use auditfwd_oci::audit::AuditEvent;
+use auditfwd_oci::audit::{EventHead, RawEvent};
 use auditfwd_telemetry::names;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::dedupe::RecentIds;
@@ -18,10 +19,12 @@ use crate::scrub::ScrubPolicy;
 /// What happens to one event.
 #[derive(Debug)]
 pub(crate) enum Decision {
-    /// Send it (scrubbed); `hash` is its id's hash, shared by every later step.
+    /// Send it; `hash` is its id's hash, shared by every later step, `text` the event as it
+    /// goes out (scrubbed).
     Forward {
         hash: IdHash,
-        event: Box<AuditEvent>,
+        head: Box<EventHead>,
+        text: Bytes,
     },
     /// Delivered before (earlier in this listing, on an earlier pass, or recently).
     Duplicate,
@@ -81,34 +84,37 @@ impl std::fmt::Debug for Admission<'_> {
 
 impl Admission<'_> {
     /// Decides `event`; `seen` is the window's set of ids listed so far (it records this one).
-    pub(crate) async fn admit(&self, mut event: AuditEvent, seen: &mut EventIdSet) -> Admitted {
+    pub(crate) async fn admit(&self, event: RawEvent, seen: &mut EventIdSet) -> Admitted {
+        let head = event.head();
         // Hashed once; the window's set, both dedupe layers and the digest share it.
-        let hash = IdHash::of(&event.event_id);
+        let hash = IdHash::of(&head.event_id);
         let first_in_window = seen.insert_hash(&hash);
         let known_before = self.remembered.is_some_and(|r| r.remembers(&hash));
         let late = !known_before
             && first_in_window
-            && self.late_before.is_some_and(|t| event.event_time < t);
+            && self.late_before.is_some_and(|t| head.event_time < t);
         let decide = |decision| Admitted { decision, late };
         if !first_in_window || known_before || self.recent.is_some_and(|r| r.contains(&hash)) {
             return decide(Decision::Duplicate);
         }
-        if let Err(reason) = self.filter.check(&event) {
+        if let Err(reason) = self.filter.check(head) {
             metrics::counter!(names::EVENTS_FILTERED, "reason" => reason.as_str()).increment(1);
             return decide(Decision::Filtered);
         }
-        if !self.caps.is_empty() && self.caps.admit(&event.event_type).await == CapDecision::Dropped
+        if !self.caps.is_empty() && self.caps.admit(&head.event_type).await == CapDecision::Dropped
         {
             metrics::counter!(names::EVENTS_DROPPED, "reason" => "event_type_cap").increment(1);
             return decide(Decision::Dropped);
         }
-        let redacted = self.scrub.scrub(&mut event);
+        let (text, redacted) = self.scrub.scrub(&event);
         if redacted > 0 {
             metrics::counter!(names::HEADERS_REDACTED).increment(redacted as u64);
         }
+        let (_, head) = event.into_parts();
         decide(Decision::Forward {
             hash,
-            event: Box::new(event),
+            head: Box::new(head),
+            text,
         })
     }
 }
@@ -119,14 +125,15 @@ mod tests {
 
     use super::*;
 
-    fn event(id: &str) -> AuditEvent {
-        serde_json::from_value(serde_json::json!({
+    fn event(id: &str) -> RawEvent {
+        let text = serde_json::to_vec(&serde_json::json!({
             "eventType": "com.oraclecloud.ComputeApi.GetInstance",
             "eventId": id,
             "eventTime": "2026-11-22T10:00:00Z",
             "data": {"request": {"headers": {"Authorization": ["Signature secret"]}}}
         }))
-        .unwrap()
+        .unwrap();
+        RawEvent::parse(text.into()).unwrap()
     }
 
     fn is_forward(a: &Admitted) -> bool {
@@ -167,14 +174,10 @@ mod tests {
             "{again:?}"
         );
         // What goes out is scrubbed.
-        let Decision::Forward { event, .. } = b.decision else {
+        let Decision::Forward { text, .. } = b.decision else {
             unreachable!()
         };
-        assert!(
-            !serde_json::to_string(&event)
-                .unwrap()
-                .contains("Signature secret")
-        );
+        assert!(!String::from_utf8_lossy(&text).contains("Signature secret"));
     }
 
     #[tokio::test]

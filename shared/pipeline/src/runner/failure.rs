@@ -58,16 +58,6 @@ pub enum Pending {
         /// OCI's answer.
         error: Arc<auditfwd_oci::Error>,
     },
-    /// An event could not be turned into its outgoing form; the window is not committed.
-    #[error("window {window}: event {event_id} cannot be re-encoded: {error}")]
-    Encode {
-        /// The window.
-        window: Window,
-        /// The event.
-        event_id: String,
-        /// Why.
-        error: Arc<serde_json::Error>,
-    },
     /// The compartment's lease could not be taken (the store failed).
     #[error("cannot take the compartment lease: {0}")]
     Lease(Arc<LeaseError>),

@@ -143,6 +143,8 @@ pub struct Runner<A, S, K> {
     limits: RateLimits,
     recent: RecentIds,
     pages: tokio::sync::Semaphore,
+    /// Bytes of event text in the pages being worked (what decides whether to fetch ahead).
+    page_memory: window::PageMemory,
     held: HeldShards,
 }
 
@@ -181,6 +183,7 @@ where
             limits,
             recent,
             pages,
+            page_memory: window::PageMemory::default(),
             held: HeldShards::default(),
         }
     }

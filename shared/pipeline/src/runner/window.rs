@@ -1,7 +1,8 @@
 //! The per-listing path every pass shares (live listings, gap retries, replays): list one
 //! range page by page (step 3), admit each event (step 4), and send each page's admitted events
 //! as one batch (step 5). A listing confirms or fails as a whole: the caller commits (step 6)
-//! only a [`Delivered`] listing.
+//! only a [`Delivered`] listing. Sending a page and fetching the next overlap: while one batch
+//! waits for its confirmation, the next page is on its way (at most two pages per listing).
 //!
 //! A *probe* lists a range that spans several aligned windows in the hope it fits in one page:
 //! when the first page says more follow, nothing of it is admitted or sent, and the caller
@@ -9,13 +10,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use auditfwd_checkpoint::ids::IdHash;
 use auditfwd_checkpoint::manifest::{Confirmation, Pass};
 use auditfwd_checkpoint::shard_manifest::Tallies;
 use auditfwd_checkpoint::{Counts, EventIdSet, IdDigest, ObjectStore, Scope};
 use auditfwd_oci::Window;
-use auditfwd_oci::audit::AuditEvent;
 use auditfwd_telemetry::names;
 use chrono::{DateTime, Utc};
 
@@ -27,6 +28,43 @@ use super::send::{Batch, send};
 use crate::plan::aligned_window;
 use crate::sink::{Outbound, Sink, SinkFailure};
 use crate::source::{AuditSource, Page};
+
+/// Fetching ahead stops while the pages being worked hold more event text than this, across
+/// the process: a listing then holds one page at a time, as it would without fetching ahead.
+const FETCH_AHEAD_BELOW: usize = 8 << 20;
+
+/// The bytes of event text in the pages being worked.
+#[derive(Debug, Default)]
+pub(crate) struct PageMemory(AtomicUsize);
+
+/// One page's share of [`PageMemory`], given back when dropped.
+pub(crate) struct PageHeld<'m> {
+    memory: &'m PageMemory,
+    bytes: usize,
+}
+
+impl PageMemory {
+    /// Counts `page` until the guard is dropped.
+    pub(crate) fn hold(&self, page: &Page) -> PageHeld<'_> {
+        let bytes = page.events.iter().map(|e| e.text().len()).sum();
+        self.0.fetch_add(bytes, Ordering::Relaxed);
+        PageHeld {
+            memory: self,
+            bytes,
+        }
+    }
+
+    /// Whether a listing may fetch its next page while working this one.
+    pub(crate) fn room_to_fetch_ahead(&self) -> bool {
+        self.0.load(Ordering::Relaxed) < FETCH_AHEAD_BELOW
+    }
+}
+
+impl Drop for PageHeld<'_> {
+    fn drop(&mut self) {
+        self.memory.0.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
 
 /// A sink shared by the listings of one task (a shard's compartments take turns per batch).
 /// Once a batch fails, the sink is marked down: the listings waiting for their turn stop at
@@ -122,14 +160,6 @@ pub(crate) enum WindowError {
     /// The sink did not confirm a batch.
     #[error(transparent)]
     Sink(SinkFailure),
-    /// An event could not be turned into its outgoing form (a typed event always can; if not,
-    /// the listing fails loudly rather than dropping it).
-    #[error("event {event_id} cannot be re-encoded: {source}")]
-    Encode {
-        event_id: String,
-        #[source]
-        source: serde_json::Error,
-    },
     /// What keeps the listing alive failed (the lease was lost).
     #[error(transparent)]
     Stopped(Pending),
@@ -145,11 +175,6 @@ impl WindowError {
                 error: Arc::new(e),
             },
             WindowError::Sink(e) => Pending::Sink(Arc::new(e)),
-            WindowError::Encode { event_id, source } => Pending::Encode {
-                window,
-                event_id,
-                error: Arc::new(source),
-            },
             WindowError::Stopped(p) => p,
         }
     }
@@ -189,42 +214,97 @@ where
             window,
         );
         let mut d = Delivered::default();
-        loop {
-            keep.keep_alive().await.map_err(WindowError::Stopped)?;
-            let permit = self.pages.acquire().await;
-            let Some(page) = listing.next().await.map_err(WindowError::Source)? else {
-                break;
-            };
+        keep.keep_alive().await.map_err(WindowError::Stopped)?;
+        // The semaphore is never closed: a permit is always granted.
+        let mut permit = self.pages.acquire().await.ok();
+        let mut next = listing.next().await.map_err(WindowError::Source)?;
+        while let Some(page) = next.take() {
             d.pages += 1;
             if unit.probe && d.pages == 1 && page.next.is_some() {
                 return Ok(None);
             }
-            let batch = self.admit_page(&admission, page, unit, &mut d).await?;
-            if !batch.is_empty() {
-                match out {
-                    Output::Sink(shared) => {
-                        let mut slot = shared.slot.lock().await;
-                        if slot.down {
-                            return Err(WindowError::Stopped(Pending::SinkDown));
-                        }
-                        match send(&mut *slot.sink, batch.events, self.limits.events.as_ref()).await
-                        {
-                            Ok(how) => d.confirmed(&batch.keys, how, unit.pass, &self.recent),
-                            Err(e) => {
-                                slot.down = true;
-                                return Err(WindowError::Sink(e));
-                            }
-                        }
+            let more = page.next.is_some();
+            let _in_memory = self.page_memory.hold(&page);
+            // While this page is admitted, sent and confirmed, the next page is fetched, when
+            // the pages being worked across the process are small enough and a permit to hold
+            // one more page is free (never waited for while holding this page's: that could
+            // deadlock the tasks against each other). Polling the fetch once starts it; the
+            // OCI client carries on with it in a task of its own.
+            let ahead = if more && self.page_memory.room_to_fetch_ahead() {
+                self.pages.try_acquire().ok()
+            } else {
+                None
+            };
+            let (sent, fetched) = {
+                let fetch = async {
+                    let Some(ahead) = ahead else {
+                        return Ok(None);
+                    };
+                    keep.keep_alive().await.map_err(WindowError::Stopped)?;
+                    let page = listing.next().await.map_err(WindowError::Source)?;
+                    Ok(Some((ahead, page)))
+                };
+                let mut fetch = std::pin::pin!(fetch);
+                let started = futures::poll!(fetch.as_mut());
+                let batch = self.admit_page(&admission, page, unit, &mut d).await?;
+                let fetch = async {
+                    match started {
+                        std::task::Poll::Ready(fetched) => fetched,
+                        std::task::Poll::Pending => fetch.await,
                     }
-                    Output::DryRun => d.counted(&batch.keys),
+                };
+                tokio::join!(self.send_batch(batch, out, unit.pass, &mut d), fetch)
+            };
+            sent?;
+            match fetched? {
+                Some((ahead, page)) => {
+                    permit = Some(ahead);
+                    next = page;
                 }
+                None if more => {
+                    drop(permit);
+                    keep.keep_alive().await.map_err(WindowError::Stopped)?;
+                    permit = self.pages.acquire().await.ok();
+                    next = listing.next().await.map_err(WindowError::Source)?;
+                }
+                None => {}
             }
-            drop(permit);
         }
+        drop(permit);
         if matches!(out, Output::Sink(_)) {
             count_pass(&scope.region, unit.pass, &d.counts);
         }
         Ok(Some(d))
+    }
+
+    /// Sends one page's batch (step 5) and records it in `d` once confirmed.
+    async fn send_batch(
+        &self,
+        batch: Batch,
+        out: &Output<'_, '_, K>,
+        pass: Pass,
+        d: &mut Delivered,
+    ) -> Result<(), WindowError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match out {
+            Output::Sink(shared) => {
+                let mut slot = shared.slot.lock().await;
+                if slot.down {
+                    return Err(WindowError::Stopped(Pending::SinkDown));
+                }
+                match send(&mut *slot.sink, batch.events, self.limits.events.as_ref()).await {
+                    Ok(how) => d.confirmed(&batch.keys, how, pass, &self.recent),
+                    Err(e) => {
+                        slot.down = true;
+                        return Err(WindowError::Sink(e));
+                    }
+                }
+            }
+            Output::DryRun => d.counted(&batch.keys),
+        }
+        Ok(())
     }
 
     /// Admits every event of `page`; the ones to send, in order.
@@ -244,13 +324,14 @@ where
                 d.counts.late_arrivals += 1;
             }
             match admitted.decision {
-                Decision::Forward { hash, event } => {
+                Decision::Forward { hash, head, text } => {
                     if unit.pass != Pass::Replay
-                        && let Some(w) = aligned_window(event.event_time, step)
+                        && let Some(w) = aligned_window(head.event_time, step)
                     {
                         d.tallies.add(w, &hash);
                     }
-                    batch.push(hash, outbound(*event, unit.window, unit.pass)?);
+                    let replay = unit.pass == Pass::Replay;
+                    batch.push(hash, Outbound::new(*head, text, unit.window, replay));
                 }
                 Decision::Duplicate => d.counts.deduplicated += 1,
                 Decision::Filtered => d.counts.filtered += 1,
@@ -259,22 +340,6 @@ where
         }
         Ok(batch)
     }
-}
-
-fn outbound(event: AuditEvent, window: Window, pass: Pass) -> Result<Outbound, WindowError> {
-    let body = serde_json::to_value(&event).map_err(|source| WindowError::Encode {
-        event_id: event.event_id.clone(),
-        source,
-    })?;
-    Ok(Outbound {
-        event_id: event.event_id,
-        event_type: event.event_type,
-        event_time: event.event_time,
-        compartment_id: event.data.compartment_id.unwrap_or_default(),
-        window,
-        replay: pass == Pass::Replay,
-        body,
-    })
 }
 
 fn count_pass(region: &str, pass: Pass, c: &Counts) {

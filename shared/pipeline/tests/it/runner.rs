@@ -187,8 +187,45 @@ async fn late_events_arrive_exactly_once_over_fresh_and_settle_passes_and_a_cold
         "{st:?}"
     );
     let records = rig.sink.delivered.lock().unwrap();
-    let sent = serde_json::to_string(&records[0].body).unwrap();
+    let sent = String::from_utf8(records[0].text.to_vec()).unwrap();
     assert!(!sent.contains("Signature secret"), "{sent}");
+}
+
+#[tokio::test]
+async fn the_next_page_is_fetched_while_a_batch_is_being_sent() {
+    let mut rig = Rig::new(t(10, 0));
+    // 30 events in one minute: pages of 7 at offsets 0, 7, 14, 21 and 28.
+    for i in 0..30u32 {
+        rig.source.add(
+            A,
+            &format!("p{i:03}"),
+            t(9, 50) + secs(i64::from(i)),
+            secs(1),
+        );
+    }
+    rig.sink.timeline = Some(rig.source.timeline.clone());
+    let report = rig
+        .runner("runner-1")
+        .run_once(&RunContext::default())
+        .await;
+    assert!(report.is_complete(), "{report}");
+    assert_exactly_once(&rig.sink, &rig.source.all_ids());
+    let timeline = rig.source.timeline.lock().unwrap().clone();
+    let at = |entry: &str| {
+        timeline
+            .iter()
+            .position(|e| e == entry)
+            .unwrap_or_else(|| panic!("{entry} not in {timeline:#?}"))
+    };
+    // The minute's third page was asked for before its second batch was confirmed, and so on.
+    for (page, end_of_previous_batch) in [(14, "p013"), (21, "p020"), (28, "p027")] {
+        let fetch = format!("fetch {A} {page}");
+        let sent = format!("sent {end_of_previous_batch}");
+        assert!(
+            at(&fetch) < at(&sent),
+            "{fetch} after {sent}: {timeline:#?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -191,18 +191,36 @@ impl Encoder {
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>, EncodeError> {
         let start = out.len();
-        let severity = self
-            .config
-            .severity
-            .derive(&record.event_type, &record.body);
+        let severity = self.config.severity.derive(
+            &record.event_type,
+            record.event_name.as_deref(),
+            record.response_status,
+        );
         let pri = pri(self.config.facility, severity);
-        self.write(record, &record.body, pri, severity, None, out);
+        let invalid = |source| EncodeError::InvalidJson {
+            event_id: record.event_id.clone(),
+            source,
+        };
+        // JSON goes out as the event's own text; CEF and LEEF pick fields from the parsed event.
+        let parsed = match self.config.payload {
+            Payload::Json => None,
+            Payload::Cef | Payload::Leef => Some(record.body.to_value().map_err(invalid)?),
+        };
+        let body = match &parsed {
+            Some(v) => Body::Value(v),
+            None => Body::Text(record.body.as_bytes()),
+        };
+        self.write(record, body, pri, severity, None, out);
         let max = self.config.max_message_size;
         if out.len() - start <= max {
             return Ok(None);
         }
         let original = out.len() - start;
-        let mut shrinker = shrink::Shrinker::new(record.body.clone());
+        let value = match parsed {
+            Some(v) => v,
+            None => record.body.to_value().map_err(invalid)?,
+        };
+        let mut shrinker = shrink::Shrinker::new(value);
         loop {
             let excess = out.len() - start - max;
             if !shrinker.step(excess) {
@@ -215,7 +233,8 @@ impl Encoder {
                 });
             }
             out.truncate(start);
-            self.write(record, shrinker.body(), pri, severity, Some(original), out);
+            let body = Body::Value(shrinker.body());
+            self.write(record, body, pri, severity, Some(original), out);
             if out.len() - start <= max {
                 return Ok(Some(original));
             }
@@ -225,7 +244,7 @@ impl Encoder {
     fn write(
         &self,
         record: &SyslogRecord,
-        body: &serde_json::Value,
+        body: Body<'_>,
         pri: u8,
         severity: crate::severity::Severity,
         truncated_from: Option<usize>,
@@ -258,16 +277,37 @@ impl Encoder {
     fn write_payload(
         &self,
         record: &SyslogRecord,
-        body: &serde_json::Value,
+        body: Body<'_>,
         severity: crate::severity::Severity,
         out: &mut Vec<u8>,
     ) {
-        match self.config.payload {
-            // serde_json escapes every control character inside strings, so compact JSON
-            // never contains a raw CR, LF or NUL; the formatter escapes U+0085/2028/2029 too.
-            Payload::Json => text::write_json(&mut *out, body),
-            Payload::Cef => cef::write(out, record, body, severity),
-            Payload::Leef => leef::write(out, record, body, severity),
+        match (self.config.payload, body) {
+            // Compact JSON never contains a raw CR, LF or NUL (serde_json escapes control
+            // characters inside strings; whitespace between tokens is dropped), and U+0085,
+            // U+2028 and U+2029 are escaped.
+            (Payload::Json, Body::Text(text)) => text::write_json_text(out, text),
+            (Payload::Json, Body::Value(v)) => text::write_json(&mut *out, v),
+            (Payload::Cef, body) => cef::write(out, record, body.value(), severity),
+            (Payload::Leef, body) => leef::write(out, record, body.value(), severity),
+        }
+    }
+}
+
+/// The event as the payload writers take it: its text (JSON payload), or parsed (CEF and
+/// LEEF, and any event being shrunk).
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Text(&'a [u8]),
+    Value(&'a serde_json::Value),
+}
+
+impl<'a> Body<'a> {
+    /// The parsed event; `encode_into` always parses it for the payloads that need this.
+    fn value(self) -> &'a serde_json::Value {
+        static NOTHING: serde_json::Value = serde_json::Value::Null;
+        match self {
+            Body::Value(v) => v,
+            Body::Text(_) => &NOTHING,
         }
     }
 }

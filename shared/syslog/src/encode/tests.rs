@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::framing::Framing;
-use crate::record::Window;
+use crate::record::{JsonText, Window};
 use crate::severity::Severity;
 
 const FORGED: &str = "\n<13>1 2020-01-01T00:00:00Z forged - - - - injected";
@@ -17,15 +17,19 @@ fn window() -> Window {
 }
 
 fn rec(body: Value) -> SyslogRecord {
-    SyslogRecord {
+    let mut r = SyslogRecord {
         event_id: "e-1".into(),
         event_type: "com.oraclecloud.ComputeApi.GetInstance".into(),
         event_time: "2026-11-22T14:01:02.345Z".parse().unwrap(),
         compartment_id: "ocid1.compartment.oc1..c".into(),
+        event_name: None,
+        response_status: None,
         window: window(),
         replay: false,
-        body,
-    }
+        body: JsonText::from_value(&Value::Null),
+    };
+    r.edit_body(|b| *b = body).unwrap();
+    r
 }
 
 fn small_body() -> Value {
@@ -269,7 +273,7 @@ fn json_escapes_unicode_line_breaks_byte_for_byte() {
     assert_eq!(got, want);
     // Still the same JSON value, and pure ASCII (so no BOM either).
     let back: Value = serde_json::from_str(msg_after_sd(&got)).unwrap();
-    assert_eq!(back, r.body);
+    assert_eq!(back, r.body.to_value().unwrap());
 }
 
 #[test]
@@ -312,7 +316,11 @@ fn leef_writes_unicode_line_breaks_as_spaces_byte_for_byte() {
 fn severity_reaches_pri() {
     let fx = fixture();
     assert_eq!(
-        SeverityPolicy::default().derive(&fx.event_type, &fx.body),
+        SeverityPolicy::default().derive(
+            &fx.event_type,
+            fx.event_name.as_deref(),
+            fx.response_status
+        ),
         Severity::Warning
     );
     let got = enc(EncoderConfig::default(), &fx);
@@ -330,13 +338,15 @@ fn fixture_roundtrips_through_json_payload() {
     let s = std::str::from_utf8(&got.bytes).unwrap();
     let msg = &s[s.find("] ").unwrap() + 2..];
     let back: Value = serde_json::from_str(msg).unwrap();
-    assert_eq!(back, fx.body);
+    assert_eq!(back, fx.body.to_value().unwrap());
 }
 
 fn huge_record() -> SyslogRecord {
     let mut fx = fixture();
-    fx.body["data"]["additionalDetails"]["blob"] = json!("A".repeat(1 << 20));
-    fx.body["data"]["response"]["payload"]["items"] = json!(vec!["item"; 20_000]);
+    fx.edit_body(|b| b["data"]["additionalDetails"]["blob"] = json!("A".repeat(1 << 20)))
+        .unwrap();
+    fx.edit_body(|b| b["data"]["response"]["payload"]["items"] = json!(vec!["item"; 20_000]))
+        .unwrap();
     fx
 }
 
@@ -357,7 +367,8 @@ fn a_one_megabyte_event_is_shrunk_into_valid_json_with_a_marker() {
         &s[..400]
     );
     let body: Value = serde_json::from_str(&s[s.find("] ").unwrap() + 2..]).unwrap();
-    assert_eq!(body["eventId"], fx.body["eventId"]);
+    let original = fx.body.to_value().unwrap();
+    assert_eq!(body["eventId"], original["eventId"]);
     assert!(
         body["data"]["additionalDetails"]
             .as_str()
@@ -371,10 +382,10 @@ fn a_one_megabyte_event_is_shrunk_into_valid_json_with_a_marker() {
             .starts_with("[truncated by auditfwd: ")
     );
     // What was small survives.
-    assert_eq!(body["data"]["identity"], fx.body["data"]["identity"]);
+    assert_eq!(body["data"]["identity"], original["data"]["identity"]);
     assert_eq!(
         body["data"]["request"]["path"],
-        fx.body["data"]["request"]["path"]
+        original["data"]["request"]["path"]
     );
     // Deterministic.
     assert_eq!(encoder.encode(&fx).unwrap(), got);
@@ -385,7 +396,8 @@ fn every_format_and_payload_respects_tiny_limits() {
     for format in [SyslogFormat::Rfc5424, SyslogFormat::Rfc3164] {
         for payload in [Payload::Json, Payload::Cef, Payload::Leef] {
             let mut fx = huge_record();
-            fx.body["data"]["response"]["message"] = json!("m".repeat(100_000));
+            fx.edit_body(|b| b["data"]["response"]["message"] = json!("m".repeat(100_000)))
+                .unwrap();
             let cfg = EncoderConfig {
                 format,
                 payload,
@@ -460,11 +472,16 @@ fn forged_record() -> SyslogRecord {
     r.event_id = format!("id{FORGED}");
     r.event_type = format!("type{FORGED}");
     r.compartment_id = format!("c{FORGED}\r\0");
-    r.body["data"]["resourceName"] = json!(FORGED);
-    r.body["data"]["eventName"] = json!(FORGED);
-    r.body["data"]["compartmentName"] = json!(FORGED);
-    r.body["data"]["response"]["message"] = json!(FORGED);
-    r.body["data"]["identity"]["principalName"] = json!(format!("p{FORGED}\r\0"));
+    r.edit_body(|b| b["data"]["resourceName"] = json!(FORGED))
+        .unwrap();
+    r.edit_body(|b| b["data"]["eventName"] = json!(FORGED))
+        .unwrap();
+    r.edit_body(|b| b["data"]["compartmentName"] = json!(FORGED))
+        .unwrap();
+    r.edit_body(|b| b["data"]["response"]["message"] = json!(FORGED))
+        .unwrap();
+    r.edit_body(|b| b["data"]["identity"]["principalName"] = json!(format!("p{FORGED}\r\0")))
+        .unwrap();
     r
 }
 
@@ -520,8 +537,51 @@ proptest::proptest! {
                 let s = std::str::from_utf8(&msg).unwrap();
                 let j = msg_after_sd(s).trim_start_matches('\u{feff}');
                 let back: Value = serde_json::from_str(j).unwrap();
-                proptest::prop_assert_eq!(back, r.body.clone());
+                proptest::prop_assert_eq!(back, r.body.to_value().unwrap());
             }
         }
+    }
+}
+
+/// The JSON payload is the event's own text: byte for byte when it is compact ASCII (number
+/// spellings, escapes and key order as OCI wrote them), and with line breaks removed or
+/// escaped otherwise, still the same JSON value.
+#[test]
+fn json_payload_is_the_event_text_unchanged_or_with_line_breaks_neutralised() {
+    let compact = r#"{"eventId":"e-1","n":1.0e3,"s":"a\/b \u00e9","future":{"x":[null,true]}}"#;
+    let mut r = rec(json!({}));
+    r.body = JsonText::parse(bytes::Bytes::from_static(compact.as_bytes())).unwrap();
+    let got = enc(EncoderConfig::default(), &r);
+    assert!(got.ends_with(compact), "{got}");
+
+    let pretty = "{\r\n  \"eventId\": \"e-1\",\n  \"s\": \"x\u{2028}y\u{85}z\u{2029}\u{e9}\"\n}";
+    r.body = JsonText::parse(bytes::Bytes::from_static(pretty.as_bytes())).unwrap();
+    let got = enc(EncoderConfig::default(), &r);
+    assert!(!got.contains(['\n', '\r']));
+    let text = got;
+    assert!(!text.contains(['\u{85}', '\u{2028}', '\u{2029}']), "{text}");
+    let payload = text
+        .trim_start_matches(|c| c != '{')
+        .trim_start_matches('\u{feff}');
+    let back: Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(back, serde_json::from_str::<Value>(pretty).unwrap());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Event text as it may come (pretty-printed, any Unicode in strings) goes out on one line,
+    /// without raw Unicode line breaks, as the same JSON value.
+    #[test]
+    fn event_text_goes_out_on_one_line_as_the_same_value(a in ".*", b in "[\u{85}\u{2028}\u{2029}\u{e9}\u{c2}x\n]*") {
+        let value = json!({"eventId": "e-1", "data": {"a": a, "b": b, "n": [1, {"c": "\u{2028}"}]}});
+        let mut r = rec(json!({}));
+        r.body = JsonText::parse(serde_json::to_vec_pretty(&value).unwrap().into()).unwrap();
+        let msg = Encoder::new(EncoderConfig::default()).unwrap().encode(&r).unwrap().bytes;
+        let s = std::str::from_utf8(&msg).unwrap();
+        let line_breaks = ['\r', '\n', '\0', '\u{85}', '\u{2028}', '\u{2029}'];
+        proptest::prop_assert!(!s.contains(line_breaks), "{}", s);
+        let j = msg_after_sd(s).trim_start_matches('\u{feff}');
+        let back: Value = serde_json::from_str(j).unwrap();
+        proptest::prop_assert_eq!(back, value);
     }
 }

@@ -65,6 +65,51 @@ impl serde_json::ser::Formatter for JsonFormatter {
     }
 }
 
+/// Appends JSON text as it came, with the same guarantees as [`write_json`]: no CR or LF (in
+/// valid JSON they can only be whitespace between tokens, so they are dropped) and no raw
+/// [`UNICODE_LINE_BREAKS`] (in valid JSON they can only be inside strings, so they are
+/// escaped). Text that is ASCII without CR or LF, nearly every audit event, is copied in one
+/// go. `text` must be valid JSON; anything else is copied with the same replacements.
+pub(crate) fn write_json_text(out: &mut Vec<u8>, text: &[u8]) {
+    if text.is_ascii() && memchr::memchr2(b'\n', b'\r', text).is_none() {
+        out.extend_from_slice(text);
+        return;
+    }
+    out.reserve(text.len());
+    // Copy the runs between candidates: CR, LF and the lead bytes of U+0085 (C2 85) and
+    // U+2028/2029 (E2 80 A8/A9).
+    let mut rest = text;
+    let mut next_c2 = memchr::memchr(0xC2, rest);
+    loop {
+        let other = memchr::memchr3(b'\n', b'\r', 0xE2, rest);
+        let at = match (other, next_c2) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (None, None) => {
+                out.extend_from_slice(rest);
+                return;
+            }
+        };
+        out.extend_from_slice(&rest[..at]);
+        let tail = &rest[at..];
+        let (with, len): (&[u8], usize) = match tail {
+            [b'\n' | b'\r', ..] => (b"", 1),
+            [0xC2, 0x85, ..] => (b"\\u0085", 2),
+            [0xE2, 0x80, 0xA8, ..] => (b"\\u2028", 3),
+            [0xE2, 0x80, 0xA9, ..] => (b"\\u2029", 3),
+            [b, ..] => (std::slice::from_ref(b), 1),
+            [] => (b"", 1),
+        };
+        out.extend_from_slice(with);
+        rest = rest.get(at + len..).unwrap_or_default();
+        next_c2 = match next_c2 {
+            Some(c2) if c2 >= at + len => Some(c2 - at - len),
+            _ => memchr::memchr(0xC2, rest),
+        };
+    }
+}
+
 /// Writes `value` as compact JSON with [`JsonFormatter`].
 pub(crate) fn write_json<W: std::io::Write>(writer: W, value: &serde_json::Value) {
     use serde::Serialize;

@@ -228,6 +228,8 @@ impl Session {
                 return Ok(frame);
             }
             super::stream::quick_ack(&self.stream);
+            // Room for many answers per read (a drained buffer would grow 64 bytes at a time).
+            self.rbuf.reserve(4096);
             let n = self
                 .stream
                 .read_buf(&mut self.rbuf)
@@ -282,44 +284,63 @@ impl Session {
             if inflight.is_empty() {
                 break;
             }
-            // Wait for at least one answer, then take every answer already buffered.
-            let mut frame =
-                Some(with_timeout(io_timeout, "RELP acknowledgement", self.read_frame()).await?);
-            while let Some(f) = frame {
-                if f.command == "serverclose" {
-                    return Err(TransportError::Closed);
-                }
-                if f.command != "rsp" {
-                    return Err(proto(format!(
-                        "unexpected command {:?} from server",
-                        f.command
-                    )));
-                }
-                let at = inflight
-                    .iter()
-                    .position(|(t, _)| *t == f.txnr)
-                    .ok_or_else(|| proto(format!("rsp for unknown transaction {}", f.txnr)))?;
-                let (_, idx) = inflight.remove(at).unwrap_or_default();
-                match f.status() {
-                    (200, _) => confirmed[idx] = true,
-                    (status, text) => {
-                        rejected = Some(TransportError::RelpRejected {
-                            command: "syslog",
-                            status,
-                            text,
-                        })
-                    }
-                }
-                frame = match parse_frame(&self.rbuf)? {
-                    Some((f, used)) => {
-                        self.rbuf.advance(used);
-                        Some(f)
-                    }
-                    None => None,
-                };
+            // Take answers until the window is half free, so that the refill goes out as one
+            // large write rather than a write (and a read) per answer; once everything is
+            // written, until every answer is in.
+            let refill_at = if pos < todo.len() { window / 2 } else { 0 };
+            while inflight.len() > refill_at {
+                self.take_answers(&mut inflight, confirmed, &mut rejected, io_timeout)
+                    .await?;
             }
         }
         rejected.map_or(Ok(()), Err)
+    }
+
+    /// Waits for at least one answer, then takes every answer already buffered, marking each
+    /// `rsp 200` confirmed and remembering the last rejection.
+    async fn take_answers(
+        &mut self,
+        inflight: &mut VecDeque<(u32, usize)>,
+        confirmed: &mut [bool],
+        rejected: &mut Option<TransportError>,
+        io_timeout: Duration,
+    ) -> Result<(), TransportError> {
+        let mut frame =
+            Some(with_timeout(io_timeout, "RELP acknowledgement", self.read_frame()).await?);
+        while let Some(f) = frame {
+            if f.command == "serverclose" {
+                return Err(TransportError::Closed);
+            }
+            if f.command != "rsp" {
+                return Err(proto(format!(
+                    "unexpected command {:?} from server",
+                    f.command
+                )));
+            }
+            let at = inflight
+                .iter()
+                .position(|(t, _)| *t == f.txnr)
+                .ok_or_else(|| proto(format!("rsp for unknown transaction {}", f.txnr)))?;
+            let (_, idx) = inflight.remove(at).unwrap_or_default();
+            match f.status() {
+                (200, _) => confirmed[idx] = true,
+                (status, text) => {
+                    *rejected = Some(TransportError::RelpRejected {
+                        command: "syslog",
+                        status,
+                        text,
+                    })
+                }
+            }
+            frame = match parse_frame(&self.rbuf)? {
+                Some((f, used)) => {
+                    self.rbuf.advance(used);
+                    Some(f)
+                }
+                None => None,
+            };
+        }
+        Ok(())
     }
 
     /// Ends the session politely. Errors are ignored: everything sent was already

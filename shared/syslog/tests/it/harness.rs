@@ -220,16 +220,19 @@ pub fn records(n: usize, tag: &str) -> Vec<SyslogRecord> {
         .map(|i| {
             let mut r = fixture();
             r.event_id = format!("{tag}-{i:05}");
-            r.body["eventId"] = r.event_id.clone().into();
+            let id = r.event_id.clone();
+            r.edit_body(|b| b["eventId"] = id.into()).unwrap();
             if i % 3 == 1 {
-                r.body["data"]["resourceName"] = format!("café-{i}").into();
+                r.edit_body(|b| b["data"]["resourceName"] = format!("café-{i}").into())
+                    .unwrap();
             }
             if i % 5 == 2 {
                 r.compartment_id = format!("ocid1.compartment.oc1..q\"uo\\te]{i}");
             }
             if i % 2 == 0 {
                 r.event_type = "com.oraclecloud.ComputeApi.GetInstance".into();
-                r.body["data"]["eventName"] = "GetInstance".into();
+                r.edit_body(|b| b["data"]["eventName"] = "GetInstance".into())
+                    .unwrap();
             }
             r.replay = i % 4 == 3;
             r

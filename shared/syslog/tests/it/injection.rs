@@ -17,10 +17,13 @@ fn forged(i: usize) -> SyslogRecord {
     r.event_type = format!("com.oraclecloud.ComputeApi.GetInstance{FORGED}");
     r.compartment_id = format!("ocid1.compartment.oc1..c{FORGED}\r\0");
     for p in ["resourceName", "compartmentName", "eventName"] {
-        r.body["data"][p] = format!("x{FORGED}").into();
+        r.edit_body(|b| b["data"][p] = format!("x{FORGED}").into())
+            .unwrap();
     }
-    r.body["data"]["identity"]["principalName"] = format!("p{FORGED}\r\0").into();
-    r.body["data"]["response"]["message"] = FORGED.into();
+    r.edit_body(|b| b["data"]["identity"]["principalName"] = format!("p{FORGED}\r\0").into())
+        .unwrap();
+    r.edit_body(|b| b["data"]["response"]["message"] = FORGED.into())
+        .unwrap();
     r
 }
 

@@ -178,9 +178,11 @@ async fn stock_rsyslog_receives_every_large_event_as_valid_json() {
         .map(|i| {
             let mut r = fixture();
             r.event_id = format!("large-{i}");
-            r.body["eventId"] = json!(r.event_id);
+            let id = r.event_id.clone();
+            r.edit_body(|b| b["eventId"] = json!(id)).unwrap();
             let size = (8 + i * 8) * 1024;
-            r.body["data"]["additionalDetails"] = json!({"blob": "A".repeat(size)});
+            r.edit_body(|b| b["data"]["additionalDetails"] = json!({"blob": "A".repeat(size)}))
+                .unwrap();
             r
         })
         .collect();

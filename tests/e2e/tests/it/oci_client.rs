@@ -28,7 +28,7 @@ async fn list_all(
             .window(window)
             .into_paginator();
         while let Some(page) = pages.next_page().await {
-            ids.extend(page?.items.into_iter().map(|e| e.event_id));
+            ids.extend(page?.items.into_iter().map(|e| e.into_parts().1.event_id));
         }
     }
     Ok(ids)
