@@ -37,6 +37,7 @@
 
 pub mod audit;
 pub mod auth;
+mod body_pool;
 pub mod budget;
 mod config;
 mod error;

@@ -6,13 +6,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
 use crate::auth::ApiKeyCredentials;
+use crate::body_pool;
 use crate::budget::RequestBudget;
 use crate::config::TimeoutConfig;
 use crate::error::{DispatchKind, Error, ServiceError};
@@ -22,6 +23,9 @@ use crate::signer::{BodySigning, sign_request};
 static OPC_REQUEST_ID: HeaderName = HeaderName::from_static("opc-request-id");
 static OPC_CLIENT_RETRIES: HeaderName = HeaderName::from_static("opc-client-retries");
 const AGENT: &str = concat!("auditfwd-oci/", env!("CARGO_PKG_VERSION"));
+/// At most this much is reserved up front for a body from its `Content-Length` (a larger body
+/// still arrives whole; its buffer grows as it does).
+const BODY_RESERVE_LIMIT: u64 = 64 << 20;
 
 /// A request as a service client describes it.
 #[derive(Debug, Clone)]
@@ -268,7 +272,7 @@ impl Transport {
         let resp = rb.send().await.map_err(dispatch)?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(dispatch)?;
+        let body = read_body(resp).await.map_err(dispatch)?;
         let request_id = headers
             .get(&OPC_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
@@ -302,6 +306,41 @@ impl Transport {
             }
         })
     }
+}
+
+/// The whole body of `resp`. A body that arrives in one chunk is that chunk; a longer one is
+/// copied chunk by chunk into one buffer sized from `Content-Length`, each chunk dropped once
+/// copied, so a 4 MB page is held once while it arrives (collecting every chunk and then
+/// joining them, as `Response::bytes` does, held it twice).
+async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, reqwest::Error> {
+    let announced = resp.content_length().unwrap_or(0);
+    let Some(first) = resp.chunk().await? else {
+        return Ok(Bytes::new());
+    };
+    let Some(second) = resp.chunk().await? else {
+        return Ok(first);
+    };
+    let reserve = usize::try_from(announced.min(BODY_RESERVE_LIMIT)).unwrap_or(0);
+    let reserve = reserve.max(first.len() + second.len());
+    if announced >= body_pool::POOLED_FROM {
+        // A page of events: into a buffer that is reused once the page is done with.
+        let mut body = body_pool::BODIES.take(reserve);
+        for chunk in [first, second] {
+            body.extend_from_slice(&chunk);
+        }
+        while let Some(chunk) = resp.chunk().await? {
+            body.extend_from_slice(&chunk);
+        }
+        return Ok(body.freeze());
+    }
+    let mut body = BytesMut::with_capacity(reserve);
+    for chunk in [first, second] {
+        body.extend_from_slice(&chunk);
+    }
+    while let Some(chunk) = resp.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// Builds a [`ServiceError`] from an error answer, with or without OCI's JSON body.

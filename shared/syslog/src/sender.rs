@@ -64,6 +64,8 @@ pub struct SyslogSender {
     config: SenderConfig,
     tls: Option<TlsClient>,
     conn: Option<Conn>,
+    /// Framed messages on their way to a stream, [`CHUNK`] at a time (kept between batches).
+    chunk: Vec<u8>,
 }
 
 impl std::fmt::Debug for SyslogSender {
@@ -92,6 +94,7 @@ impl SyslogSender {
             config,
             tls,
             conn: None,
+            chunk: Vec::new(),
         })
     }
 
@@ -102,6 +105,7 @@ impl SyslogSender {
             config: self.config.clone(),
             tls: self.tls.clone(),
             conn: None,
+            chunk: Vec::new(),
         }
     }
 
@@ -290,21 +294,21 @@ impl SyslogSender {
                 // The batch is confirmed as a whole: written, every byte acknowledged by the
                 // receiver's TCP stack, and the connection healthy afterwards. Any failure
                 // leaves all of it unconfirmed (it is sent again on a new connection).
-                let mut buf =
-                    Vec::with_capacity(CHUNK.min(batch.iter().map(|m| m.as_ref().len() + 8).sum()));
+                let buf = &mut self.chunk;
+                buf.reserve(CHUNK.min(batch.iter().map(|m| m.as_ref().len() + 8).sum()));
                 let mut i = 0;
                 while i < batch.len() {
                     buf.clear();
                     while i < batch.len()
                         && (buf.is_empty() || buf.len() + batch[i].as_ref().len() <= CHUNK)
                     {
-                        framing.frame_into(batch[i].as_ref(), &mut buf);
+                        framing.frame_into(batch[i].as_ref(), buf);
                         i += 1;
                     }
                     let stream = &mut conn.stream;
                     with_timeout(io_timeout, "write", async {
                         stream
-                            .write_all(&buf)
+                            .write_all(buf)
                             .await
                             .map_err(|e| TransportError::io("writing", e))?;
                         stream

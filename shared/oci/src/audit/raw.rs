@@ -162,19 +162,23 @@ pub fn parse_page(body: &Bytes) -> Result<Vec<RawEvent>, serde_json::Error> {
         ));
     }
     at = skip_whitespace(bytes, at + 1);
+    // A page that is UTF-8 as a whole (every page OCI sends) is checked once here, and
+    // serde_json then reads it as text without checking each string it borrows again. A page
+    // with invalid UTF-8 somewhere is read as bytes, as before: an event with a broken string
+    // in a field auditfwd does not read still goes out byte for byte.
+    let text = std::str::from_utf8(bytes).ok();
     let mut events = Vec::new();
     if bytes.get(at) == Some(&b']') {
         at += 1;
     } else {
         loop {
-            let rest = bytes.get(at..).unwrap_or_default();
-            let mut stream =
-                serde_json::Deserializer::from_slice(rest).into_iter::<EventView<'_>>();
-            let view = match stream.next() {
-                Some(view) => view?,
-                None => return Err(serde_json::Error::custom("the array of events is cut off")),
+            let (view, len) = match text.and_then(|t| t.get(at..)) {
+                Some(rest) => next_view(serde_json::Deserializer::from_str(rest))?,
+                None => next_view(serde_json::Deserializer::from_slice(
+                    bytes.get(at..).unwrap_or_default(),
+                ))?,
             };
-            let end = at + stream.byte_offset();
+            let end = at + len;
             let text = body.slice(at..end);
             let head = view.into_head(&text);
             events.push(RawEvent { text, head });
@@ -199,6 +203,18 @@ pub fn parse_page(body: &Bytes) -> Result<Vec<RawEvent>, serde_json::Error> {
         ));
     }
     Ok(events)
+}
+
+/// The event at the start of `de`'s input, and how many bytes it took.
+fn next_view<'de, R: serde_json::de::Read<'de>>(
+    de: serde_json::Deserializer<R>,
+) -> Result<(EventView<'de>, usize), serde_json::Error> {
+    use serde::de::Error as _;
+    let mut stream = de.into_iter::<EventView<'de>>();
+    match stream.next() {
+        Some(view) => Ok((view?, stream.byte_offset())),
+        None => Err(serde_json::Error::custom("the array of events is cut off")),
+    }
 }
 
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
@@ -446,6 +462,28 @@ mod tests {
         let two = parse_page(&Bytes::from(format!(" [\n{ok}\r\n,\t{ok} ]\n"))).unwrap();
         assert_eq!(two.len(), 2);
         assert!(two.iter().all(|e| e.text().as_ref() == ok.as_bytes()));
+    }
+
+    #[test]
+    fn a_page_with_invalid_utf8_in_a_field_not_read_keeps_the_bytes() {
+        // Read as bytes (the page is not UTF-8 as a whole), with the same result for the valid
+        // events around it, and the broken one's text byte for byte.
+        let ok = r#"{"eventId":"1","eventType":"t","eventTime":"2026-11-22T10:00:00Z"}"#;
+        let mut broken = br#"{"eventId":"2","eventType":"t","eventTime":"2026-11-22T10:00:00Z","data":{"message":"a"#.to_vec();
+        broken.extend_from_slice(b"\xff\xfe");
+        broken.extend_from_slice(br#"z","compartmentId":"c"}}"#);
+        let mut body = format!("[{ok},").into_bytes();
+        body.extend_from_slice(&broken);
+        body.extend_from_slice(format!(",{ok}]").as_bytes());
+        let events = parse_page(&Bytes::from(body)).unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[1].text().as_ref(), broken.as_slice());
+        assert_eq!(events[1].head().compartment_id.as_deref(), Some("c"));
+        assert_eq!(events[2].text().as_ref(), ok.as_bytes());
+        // A string auditfwd reads must be UTF-8 either way.
+        let bad_id =
+            b"[{\"eventId\":\"\xff\",\"eventType\":\"t\",\"eventTime\":\"2026-11-22T10:00:00Z\"}]";
+        assert!(parse_page(&Bytes::from_static(bad_id)).is_err());
     }
 
     #[test]
