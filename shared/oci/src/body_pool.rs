@@ -14,7 +14,7 @@ use std::sync::{Mutex, PoisonError};
 use bytes::Bytes;
 
 /// Bodies announced at least this large are read into pooled buffers.
-pub(crate) const POOLED_FROM: u64 = 256 << 10;
+const POOLED_FROM: u64 = 256 << 10;
 
 /// At most this many buffers wait for reuse (a page budget's worth: the pipeline holds at most
 /// a few pages per listing).
@@ -27,7 +27,20 @@ const GRAIN: usize = 1 << 20;
 const KEEP_AT_MOST: usize = 32 << 20;
 
 /// The process's pool of body buffers.
-pub(crate) static BODIES: BodyPool = BodyPool::new();
+static BODIES: BodyPool = BodyPool::new();
+
+/// A buffer with room for `len` bytes for a body announced as `announced` bytes: from the pool
+/// when it is as large as a page of events, else a plain one, freed after use.
+pub(crate) fn buffer_for(announced: u64, len: usize) -> PooledBody {
+    if announced >= POOLED_FROM {
+        BODIES.take(len)
+    } else {
+        PooledBody {
+            buf: Vec::with_capacity(len),
+            pool: None,
+        }
+    }
+}
 
 /// Free buffers, any size up to [`KEEP_AT_MOST`].
 #[derive(Debug)]
@@ -69,7 +82,10 @@ impl BodyPool {
             }
             None => Vec::with_capacity(len),
         };
-        PooledBody { buf, pool: self }
+        PooledBody {
+            buf,
+            pool: Some(self),
+        }
     }
 
     /// Keeps `buf` for reuse, in place of the smallest kept one when the pool is full.
@@ -95,12 +111,12 @@ impl BodyPool {
     }
 }
 
-/// A body being read into a pooled buffer; back in the pool once the [`Bytes`] made of it,
+/// A body being read; a pooled buffer goes back to its pool once the [`Bytes`] made of it,
 /// and every slice of those, are dropped.
 #[derive(Debug)]
 pub(crate) struct PooledBody {
     buf: Vec<u8>,
-    pool: &'static BodyPool,
+    pool: Option<&'static BodyPool>,
 }
 
 impl PooledBody {
@@ -108,9 +124,13 @@ impl PooledBody {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// The body, shared and sliceable; the buffer returns to the pool when the last slice goes.
-    pub(crate) fn freeze(self) -> Bytes {
-        Bytes::from_owner(self)
+    /// The body, shared and sliceable; a pooled buffer returns to the pool when the last
+    /// slice goes.
+    pub(crate) fn freeze(mut self) -> Bytes {
+        match self.pool {
+            Some(_) => Bytes::from_owner(self),
+            None => Bytes::from(std::mem::take(&mut self.buf)),
+        }
     }
 }
 
@@ -122,7 +142,9 @@ impl AsRef<[u8]> for PooledBody {
 
 impl Drop for PooledBody {
     fn drop(&mut self) {
-        self.pool.give_back(std::mem::take(&mut self.buf));
+        if let Some(pool) = self.pool {
+            pool.give_back(std::mem::take(&mut self.buf));
+        }
     }
 }
 
@@ -189,6 +211,15 @@ mod tests {
         drop(filled(pool, KEEP_AT_MOST + 1));
         assert_eq!(pool.kept().len(), KEEP_BUFFERS - 1);
         assert!(pool.kept().iter().all(|&c| c <= KEEP_AT_MOST));
+    }
+
+    #[test]
+    fn only_bodies_as_large_as_a_page_are_pooled() {
+        let mut small = buffer_for(POOLED_FROM - 1, 4096);
+        small.extend_from_slice(b"{}");
+        assert!(small.pool.is_none());
+        assert_eq!(small.freeze().as_ref(), b"{}");
+        assert!(buffer_for(POOLED_FROM, 4096).pool.is_some());
     }
 
     #[test]

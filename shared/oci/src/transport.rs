@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, StatusCode};
 use tokio::time::Instant;
@@ -311,7 +311,8 @@ impl Transport {
 /// The whole body of `resp`. A body that arrives in one chunk is that chunk; a longer one is
 /// copied chunk by chunk into one buffer sized from `Content-Length`, each chunk dropped once
 /// copied, so a 4 MB page is held once while it arrives (collecting every chunk and then
-/// joining them, as `Response::bytes` does, held it twice).
+/// joining them, as `Response::bytes` does, held it twice). Pages of events go into buffers
+/// that are reused ([`body_pool`]).
 async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, reqwest::Error> {
     let announced = resp.content_length().unwrap_or(0);
     let Some(first) = resp.chunk().await? else {
@@ -321,19 +322,7 @@ async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, reqwest::Error>
         return Ok(first);
     };
     let reserve = usize::try_from(announced.min(BODY_RESERVE_LIMIT)).unwrap_or(0);
-    let reserve = reserve.max(first.len() + second.len());
-    if announced >= body_pool::POOLED_FROM {
-        // A page of events: into a buffer that is reused once the page is done with.
-        let mut body = body_pool::BODIES.take(reserve);
-        for chunk in [first, second] {
-            body.extend_from_slice(&chunk);
-        }
-        while let Some(chunk) = resp.chunk().await? {
-            body.extend_from_slice(&chunk);
-        }
-        return Ok(body.freeze());
-    }
-    let mut body = BytesMut::with_capacity(reserve);
+    let mut body = body_pool::buffer_for(announced, reserve.max(first.len() + second.len()));
     for chunk in [first, second] {
         body.extend_from_slice(&chunk);
     }
