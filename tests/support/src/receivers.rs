@@ -31,6 +31,9 @@ pub enum Misbehaviour {
     /// Accepts each connection and closes it at once (before any TLS handshake).
     AcceptAndClose,
     /// Reads this many bytes of syslog data on each connection (after TLS), then closes it.
+    /// Over TLS the process reads whole records, so it may hold decrypted data past the limit:
+    /// that counts as read (its kernel acknowledged it and no reset follows; TCP confirmation
+    /// cannot tell it from data the receiver keeps), and is recorded before the close.
     CloseAfter(usize),
     /// Accepts each connection (and completes the TLS handshake), then never reads.
     NeverRead,
@@ -153,8 +156,8 @@ fn serve(
 ) {
     let _ = tcp.set_nonblocking(false);
     let _ = tcp.set_read_timeout(Some(TICK));
-    let mut stream: Box<dyn Read> = match tls {
-        None => Box::new(tcp),
+    let mut stream = match tls {
+        None => Stream::Plain(tcp),
         Some(config) => {
             let mut conn = rustls::ServerConnection::new(config).unwrap();
             let mut tcp = tcp;
@@ -165,7 +168,7 @@ fn serve(
                     Err(_) => return,
                 }
             }
-            Box::new(rustls::StreamOwned::new(conn, tcp))
+            Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))
         }
     };
     match how {
@@ -189,6 +192,11 @@ fn serve(
                     Err(_) => return,
                 }
             }
+            // TLS reads whole records off the socket: what the process already took from its
+            // kernel and decrypted beyond the limit was read too (its kernel acknowledged it,
+            // and no reset will follow for it). Count it, then discard it with the connection.
+            let rest = stream.decrypted_unread();
+            read.lock().unwrap()[slot].extend_from_slice(&rest);
             // Dropped with unread data: the kernel answers with a reset.
         }
         Misbehaviour::NeverRead => {
@@ -197,6 +205,37 @@ fn serve(
             }
         }
         Misbehaviour::AcceptAndClose => {}
+    }
+}
+
+/// One accepted connection, after the TLS handshake when there is one.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// Plaintext the process has already taken off the socket but not yet read: the rest of
+    /// TLS records read whole. Reads nothing more from the socket.
+    fn decrypted_unread(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Stream::Tls(tls) = self {
+            // Complete records already read off the socket but not yet decrypted.
+            if tls.conn.process_new_packets().is_err() {
+                return out;
+            }
+            let _ = tls.conn.reader().read_to_end(&mut out);
+        }
+        out
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
     }
 }
 
