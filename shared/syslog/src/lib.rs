@@ -8,7 +8,8 @@
 //! messages for streams (octet counting or escaped LF).
 //!
 //! Delivery is asynchronous on tokio. [`transport`] holds the destination configuration
-//! and the protocols (UDP, TCP, TLS via [`tls`], and a RELP client); [`sender`] implements
+//! and the protocols (UDP, TCP, TLS via [`tls`], and a RELP client); [`messages`] is a batch as a
+//! sender reads it (produced a message at a time, again on a resend); [`sender`] implements
 //! the delivery contract (`send(batch)` confirms every message as far as the transport
 //! can, or lists exactly which are unconfirmed, reconnecting with capped backoff);
 //! [`sink`] joins an encoder and a sender for the pipeline; [`profile`] holds receiver
@@ -18,6 +19,7 @@ pub mod encode;
 pub mod error;
 pub mod events;
 pub mod framing;
+pub mod messages;
 pub mod profile;
 pub mod record;
 pub mod sender;
@@ -29,6 +31,7 @@ pub mod transport;
 pub use encode::{BomPolicy, Encoded, Encoder, EncoderConfig, Payload, SyslogFormat};
 pub use error::{ConfigError, EncodeError, SendError, TransportError};
 pub use framing::Framing;
+pub use messages::Messages;
 pub use profile::ReceiverProfile;
 pub use record::{JsonText, SyslogRecord, Window};
 pub use sender::{Confirmation, Delivery, SyslogSender};

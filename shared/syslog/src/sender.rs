@@ -1,6 +1,8 @@
 //! The delivery contract: [`SyslogSender::send`] takes a batch of encoded messages and
 //! either confirms all of them (as far as the transport can, see [`Confirmation`]) or says
-//! exactly which ones are unconfirmed.
+//! exactly which ones are unconfirmed. [`SyslogSender::send_messages`] does the same for a
+//! batch whose messages are produced as they are written ([`Messages`]): memory per
+//! connection is one write buffer and one message, whatever the batch's size.
 //!
 //! Within one `send`, a failed attempt drops the connection, waits a capped exponential
 //! backoff with jitter, reconnects, and sends again only what is still unconfirmed
@@ -16,12 +18,15 @@ use tokio::net::UdpSocket;
 use crate::error::{ConfigError, SendError, TransportError};
 use crate::events::{SyslogBatchDelivered, SyslogBatchFailed, SyslogReconnecting};
 use crate::framing::Framing;
+use crate::messages::{Messages, Slice};
 use crate::tls::TlsClient;
 use crate::transport::stream::with_timeout;
 use crate::transport::{SenderConfig, StreamConn, Transport, connect_stream, relp, split_host};
 
 /// Stream writes are grouped into chunks of about this size, each flushed to the kernel.
 const CHUNK: usize = 256 * 1024;
+/// A chunk buffer that grew past this (one message larger than [`CHUNK`]) is not kept.
+const KEEP_CHUNK: usize = 2 * CHUNK;
 
 /// How far `send` could confirm a batch: what each transport can prove, and no more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +71,8 @@ pub struct SyslogSender {
     conn: Option<Conn>,
     /// Framed messages on their way to a stream, [`CHUNK`] at a time (kept between batches).
     chunk: Vec<u8>,
+    /// The message being produced (kept between batches).
+    message: Vec<u8>,
 }
 
 impl std::fmt::Debug for SyslogSender {
@@ -95,6 +102,7 @@ impl SyslogSender {
             tls,
             conn: None,
             chunk: Vec::new(),
+            message: Vec::new(),
         })
     }
 
@@ -106,6 +114,7 @@ impl SyslogSender {
             tls: self.tls.clone(),
             conn: None,
             chunk: Vec::new(),
+            message: Vec::new(),
         }
     }
 
@@ -125,25 +134,37 @@ impl SyslogSender {
     /// Delivers `batch` (encoded, unframed messages). See the module docs for the
     /// contract.
     pub async fn send<M: AsRef<[u8]>>(&mut self, batch: &[M]) -> Result<Delivery, SendError> {
-        if batch.is_empty() {
+        self.send_messages(&mut Slice(batch)).await
+    }
+
+    /// Delivers `batch`, producing each message when it is written (and again when it is
+    /// resent): no whole encoded batch is held. A message `batch` cannot produce is skipped;
+    /// its index is neither confirmed nor listed unconfirmed by the sender (its producer
+    /// reports it). See the module docs for the contract.
+    pub async fn send_messages<B: Messages + ?Sized>(
+        &mut self,
+        batch: &mut B,
+    ) -> Result<Delivery, SendError> {
+        let len = batch.len();
+        if len == 0 {
             return Ok(Delivery {
                 confirmation: self.confirmation(),
                 retries: 0,
             });
         }
-        let mut confirmed = vec![false; batch.len()];
+        let mut progress = Progress::new(len);
         let mut failures = 0u32;
         loop {
             let result = match self.connected().await {
-                Ok(()) => self.attempt(batch, &mut confirmed).await,
+                Ok(()) => self.attempt(batch, &mut progress).await,
                 Err(e) => Err(e),
             };
             match result {
-                Ok(()) if confirmed.iter().all(|&c| c) => {
+                Ok(()) if progress.unconfirmed().next().is_none() => {
                     SyslogBatchDelivered {
                         destination: &self.config.address,
-                        messages: batch.len(),
-                        bytes: batch.iter().map(|m| m.as_ref().len()).sum(),
+                        messages: len - progress.skipped(),
+                        bytes: progress.bytes(),
                         confirmation: self.confirmation(),
                         retries: failures,
                     }
@@ -159,19 +180,19 @@ impl SyslogSender {
                 Err(source) => {
                     self.conn = None;
                     failures += 1;
-                    let unconfirmed = confirmed.iter().filter(|&&c| !c).count();
+                    let unconfirmed = progress.unconfirmed().count();
                     if !source.is_retryable() || failures >= self.config.retry.max_attempts {
                         SyslogBatchFailed {
                             destination: &self.config.address,
                             unconfirmed,
-                            batch_len: batch.len(),
+                            batch_len: len,
                             retryable: source.is_retryable(),
                             error: &source,
                         }
                         .emit();
                         return Err(SendError {
-                            unconfirmed: (0..batch.len()).filter(|&i| !confirmed[i]).collect(),
-                            batch_len: batch.len(),
+                            unconfirmed: progress.unconfirmed().collect(),
+                            batch_len: len,
                             source,
                         });
                     }
@@ -258,10 +279,10 @@ impl SyslogSender {
         Ok(())
     }
 
-    async fn attempt<M: AsRef<[u8]>>(
+    async fn attempt<B: Messages + ?Sized>(
         &mut self,
-        batch: &[M],
-        confirmed: &mut [bool],
+        batch: &mut B,
+        progress: &mut Progress,
     ) -> Result<(), TransportError> {
         let io_timeout = self.config.io_timeout;
         let framing = match self.config.transport {
@@ -272,57 +293,148 @@ impl SyslogSender {
             Transport::Relp { window, .. } => window,
             _ => 1,
         };
+        let message = &mut self.message;
         match &mut self.conn {
             None => Err(TransportError::Closed),
-            Some(Conn::Relp(session)) => session.send(batch, confirmed, window, io_timeout).await,
+            Some(Conn::Relp(session)) => {
+                session
+                    .send(batch, progress, message, window, io_timeout)
+                    .await
+            }
             Some(Conn::Udp(sock)) => {
-                for (i, msg) in batch.iter().enumerate() {
-                    if confirmed[i] {
+                for i in 0..batch.len() {
+                    if !progress.is_unconfirmed(i) || !progress.produce(batch, i, message) {
                         continue;
                     }
                     with_timeout(io_timeout, "UDP send", async {
-                        sock.send(msg.as_ref())
+                        sock.send(message)
                             .await
                             .map_err(|e| TransportError::io("sending a datagram", e))
                     })
                     .await?;
-                    confirmed[i] = true;
+                    progress.confirm(i);
                 }
                 Ok(())
             }
             Some(Conn::Stream(conn)) => {
                 // The batch is confirmed as a whole: written, every byte acknowledged by the
                 // receiver's TCP stack, and the connection healthy afterwards. Any failure
-                // leaves all of it unconfirmed (it is sent again on a new connection).
+                // leaves all of it unconfirmed (it is produced and sent again on a new
+                // connection).
                 let buf = &mut self.chunk;
-                buf.reserve(CHUNK.min(batch.iter().map(|m| m.as_ref().len() + 8).sum()));
-                let mut i = 0;
-                while i < batch.len() {
-                    buf.clear();
-                    while i < batch.len()
-                        && (buf.is_empty() || buf.len() + batch[i].as_ref().len() <= CHUNK)
-                    {
-                        framing.frame_into(batch[i].as_ref(), buf);
-                        i += 1;
+                buf.clear();
+                for i in 0..batch.len() {
+                    if !progress.produce(batch, i, message) {
+                        continue;
                     }
-                    let stream = &mut conn.stream;
-                    with_timeout(io_timeout, "write", async {
-                        stream
-                            .write_all(buf)
-                            .await
-                            .map_err(|e| TransportError::io("writing", e))?;
-                        stream
-                            .flush()
-                            .await
-                            .map_err(|e| TransportError::io("flushing", e))
-                    })
-                    .await?;
+                    if !buf.is_empty() && buf.len() + message.len() > CHUNK {
+                        write_chunk(&mut conn.stream, buf, io_timeout).await?;
+                        buf.clear();
+                    }
+                    framing.frame_into(message, buf);
+                }
+                if !buf.is_empty() {
+                    write_chunk(&mut conn.stream, buf, io_timeout).await?;
+                }
+                if buf.capacity() > KEEP_CHUNK {
+                    *buf = Vec::new();
                 }
                 conn.acknowledged(io_timeout).await?;
-                confirmed.iter_mut().for_each(|c| *c = true);
+                (0..batch.len()).for_each(|i| progress.confirm(i));
                 Ok(())
             }
         }
+    }
+}
+
+/// Writes and flushes one chunk of framed messages.
+async fn write_chunk(
+    stream: &mut crate::transport::stream::Stream,
+    buf: &[u8],
+    io_timeout: std::time::Duration,
+) -> Result<(), TransportError> {
+    with_timeout(io_timeout, "write", async {
+        stream
+            .write_all(buf)
+            .await
+            .map_err(|e| TransportError::io("writing", e))?;
+        stream
+            .flush()
+            .await
+            .map_err(|e| TransportError::io("flushing", e))
+    })
+    .await
+}
+
+/// Where one `send` stands with each message of its batch.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    state: Vec<State>,
+    /// Unframed size of each message once produced (for the delivery event).
+    sizes: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Unconfirmed,
+    Confirmed,
+    /// The batch has no bytes for it: not the sender's to confirm or report.
+    Skipped,
+}
+
+impl Progress {
+    fn new(len: usize) -> Self {
+        Self {
+            state: vec![State::Unconfirmed; len],
+            sizes: vec![0; len],
+        }
+    }
+
+    /// Produces message `i` into `out` (cleared first); `false`, and `i` marked skipped,
+    /// when the batch has no bytes for it.
+    pub(crate) fn produce<B: Messages + ?Sized>(
+        &mut self,
+        batch: &mut B,
+        i: usize,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.clear();
+        if self.state.get(i) == Some(&State::Skipped) || !batch.write_to(i, out) {
+            out.clear();
+            if let Some(s) = self.state.get_mut(i) {
+                *s = State::Skipped;
+            }
+            return false;
+        }
+        if let Some(size) = self.sizes.get_mut(i) {
+            *size = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        }
+        true
+    }
+
+    pub(crate) fn is_unconfirmed(&self, i: usize) -> bool {
+        self.state.get(i) == Some(&State::Unconfirmed)
+    }
+
+    /// Marks `i` confirmed (a skipped message stays skipped).
+    pub(crate) fn confirm(&mut self, i: usize) {
+        if let Some(s) = self.state.get_mut(i)
+            && *s == State::Unconfirmed
+        {
+            *s = State::Confirmed;
+        }
+    }
+
+    pub(crate) fn unconfirmed(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.state.len()).filter(|&i| self.is_unconfirmed(i))
+    }
+
+    fn skipped(&self) -> usize {
+        self.state.iter().filter(|s| **s == State::Skipped).count()
+    }
+
+    fn bytes(&self) -> usize {
+        self.sizes.iter().map(|&n| n as usize).sum()
     }
 }
 
@@ -622,6 +734,84 @@ mod tests {
             "{}",
             seen.len()
         );
+    }
+
+    /// Messages that count how often each is produced; one has no bytes.
+    struct Counting {
+        msgs: Vec<Vec<u8>>,
+        without_bytes: usize,
+        produced: Vec<usize>,
+    }
+
+    impl Messages for Counting {
+        fn len(&self) -> usize {
+            self.msgs.len()
+        }
+
+        fn write_to(&mut self, i: usize, out: &mut Vec<u8>) -> bool {
+            self.produced[i] += 1;
+            if i == self.without_bytes {
+                return false;
+            }
+            out.extend_from_slice(&self.msgs[i]);
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn relp_produces_again_only_what_it_resends_and_skips_a_message_without_bytes() {
+        let (mut s, seen) = relp_sender(Script {
+            break_after: Some(20),
+            ..Default::default()
+        })
+        .await;
+        let mut batch = Counting {
+            msgs: msgs(50),
+            without_bytes: 30,
+            produced: vec![0; 50],
+        };
+        let d = s.send_messages(&mut batch).await.unwrap();
+        assert_eq!(d.retries, 1);
+        let seen = seen.lock().unwrap().clone();
+        for (i, m) in batch.msgs.iter().enumerate() {
+            assert_eq!(seen.contains(m), i != 30, "message {i}");
+        }
+        // Asked once, and remembered as having no bytes when the batch was resent.
+        assert_eq!(batch.produced[30], 1);
+        // Produced twice: only what was in flight, unacknowledged, when the session broke (at
+        // most the window of 8, message 19 among them); everything else once.
+        assert!(batch.produced.iter().all(|&n| n == 1 || n == 2));
+        let resent: Vec<usize> = (0..50).filter(|&i| batch.produced[i] == 2).collect();
+        assert!(
+            resent.contains(&19) && resent.len() <= 8,
+            "produced twice: {resent:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn tcp_skips_a_message_without_bytes_and_confirms_the_rest() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let server =
+            tokio::spawn(async move { read_octet_counted(l.accept().await.unwrap().0).await });
+        let mut s = SyslogSender::new(fast(SenderConfig::new(
+            addr,
+            Transport::Tcp {
+                framing: Framing::OctetCounting,
+            },
+        )))
+        .unwrap();
+        let mut batch = Counting {
+            msgs: msgs(2000),
+            without_bytes: 7,
+            produced: vec![0; 2000],
+        };
+        s.send_messages(&mut batch).await.unwrap();
+        s.close().await;
+        let mut expected = batch.msgs.clone();
+        expected.remove(7);
+        assert_eq!(server.await.unwrap(), expected);
+        assert!(batch.produced.iter().all(|&n| n == 1));
     }
 
     #[tokio::test]

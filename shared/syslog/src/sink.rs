@@ -3,6 +3,7 @@
 use crate::encode::Encoder;
 use crate::error::{EncodeError, SendError};
 use crate::events::SyslogEventsShrunk;
+use crate::messages::Messages;
 use crate::record::SyslogRecord;
 use crate::sender::{Delivery, SyslogSender};
 
@@ -50,21 +51,12 @@ impl SinkError {
 pub struct SyslogSink {
     encoder: Encoder,
     sender: SyslogSender,
-    /// One batch's messages, back to back (reused: no allocation per message or per batch).
-    encoded: Vec<u8>,
 }
-
-/// A batch buffer larger than this is not kept between batches.
-const KEEP_BUFFER: usize = 8 << 20;
 
 impl SyslogSink {
     /// Combines an encoder and a sender.
     pub fn new(encoder: Encoder, sender: SyslogSender) -> Self {
-        Self {
-            encoder,
-            sender,
-            encoded: Vec::new(),
-        }
+        Self { encoder, sender }
     }
 
     /// The encoder.
@@ -73,31 +65,24 @@ impl SyslogSink {
     }
 
     /// Encodes and delivers `records`; on error, [`SinkError::unconfirmed`] lists the
-    /// records the caller must keep.
+    /// records the caller must keep. Each record is encoded as the sender writes it (and again
+    /// if it is resent), so no whole encoded batch is held.
     pub async fn send(&mut self, records: &[SyslogRecord]) -> Result<Delivery, SinkError> {
-        let buf = &mut self.encoded;
-        buf.clear();
-        let mut spans = Vec::with_capacity(records.len());
-        let mut origin = Vec::with_capacity(records.len());
-        let mut failed: Vec<(usize, EncodeError)> = Vec::new();
-        let (mut shrunk, mut largest) = (0, 0);
-        for (i, r) in records.iter().enumerate() {
-            let start = buf.len();
-            match self.encoder.encode_into(r, buf) {
-                Ok(truncated_from) => {
-                    if let Some(from) = truncated_from {
-                        shrunk += 1;
-                        largest = largest.max(from);
-                    }
-                    spans.push(start..buf.len());
-                    origin.push(i);
-                }
-                Err(e) => {
-                    buf.truncate(start);
-                    failed.push((i, e));
-                }
-            }
-        }
+        let mut batch = Encoding {
+            encoder: &self.encoder,
+            records,
+            first_seen: vec![true; records.len()],
+            failed: Vec::new(),
+            shrunk: 0,
+            largest: 0,
+        };
+        let sent = self.sender.send_messages(&mut batch).await;
+        let Encoding {
+            failed,
+            shrunk,
+            largest,
+            ..
+        } = batch;
         if shrunk > 0 {
             SyslogEventsShrunk {
                 events: shrunk,
@@ -106,18 +91,13 @@ impl SyslogSink {
             }
             .emit();
         }
-        let messages: Vec<&[u8]> = spans.iter().map(|s| &buf[s.clone()]).collect();
-        let sent = self.sender.send(&messages).await;
-        drop(messages);
-        if buf.capacity() > KEEP_BUFFER {
-            *buf = Vec::new();
-        }
         let mut unconfirmed: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
         let result = match sent {
             Ok(d) => Ok(d),
             Err(e) => {
-                unconfirmed.extend(e.unconfirmed.iter().map(|&m| origin[m]));
+                unconfirmed.extend(&e.unconfirmed);
                 unconfirmed.sort_unstable();
+                unconfirmed.dedup();
                 Err(SendError {
                     unconfirmed: unconfirmed.clone(),
                     batch_len: records.len(),
@@ -140,6 +120,49 @@ impl SyslogSink {
     /// Closes the connection politely.
     pub async fn close(&mut self) {
         self.sender.close().await;
+    }
+}
+
+/// A batch of records as the sender reads it: each encoded when asked for.
+struct Encoding<'a> {
+    encoder: &'a Encoder,
+    records: &'a [SyslogRecord],
+    /// Whether record `i` has not been encoded yet (shrinking and failures count once).
+    first_seen: Vec<bool>,
+    /// Records that cannot be encoded, in index order, with why.
+    failed: Vec<(usize, EncodeError)>,
+    shrunk: usize,
+    largest: usize,
+}
+
+impl Messages for Encoding<'_> {
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    fn write_to(&mut self, i: usize, out: &mut Vec<u8>) -> bool {
+        let Some(record) = self.records.get(i) else {
+            return false;
+        };
+        let first = std::mem::replace(&mut self.first_seen[i], false);
+        let start = out.len();
+        match self.encoder.encode_into(record, out) {
+            Ok(truncated_from) => {
+                if first && let Some(from) = truncated_from {
+                    self.shrunk += 1;
+                    self.largest = self.largest.max(from);
+                }
+                true
+            }
+            Err(e) => {
+                out.truncate(start);
+                if first {
+                    let at = self.failed.partition_point(|(j, _)| *j < i);
+                    self.failed.insert(at, (i, e));
+                }
+                false
+            }
+        }
     }
 }
 

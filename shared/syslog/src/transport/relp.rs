@@ -16,8 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::stream::{Stream, with_timeout};
 use crate::error::TransportError;
+use crate::messages::Messages;
+use crate::sender::Progress;
 
 const MAX_TXNR: u32 = 999_999_999;
+/// A write buffer that grew past this (a window of large messages) is not kept.
+const KEEP_WRITE_BUFFER: usize = 1 << 20;
 /// The server only ever sends short responses; anything larger is a protocol violation.
 const MAX_RESPONSE: usize = 64 * 1024;
 
@@ -241,17 +245,19 @@ impl Session {
         }
     }
 
-    /// Sends every message of `batch` not yet marked in `confirmed`, keeping at most
-    /// `window` unacknowledged, and marks each one whose `rsp 200` arrives. On error the
-    /// session must be dropped; the unmarked messages are exactly those not acknowledged.
-    pub(crate) async fn send<M: AsRef<[u8]>>(
+    /// Sends every message of `batch` still unconfirmed in `progress` (producing each into
+    /// `message` as it goes), keeping at most `window` unacknowledged, and confirms each one
+    /// whose `rsp 200` arrives. On error the session must be dropped; the messages left
+    /// unconfirmed are exactly those not acknowledged.
+    pub(crate) async fn send<B: Messages + ?Sized>(
         &mut self,
-        batch: &[M],
-        confirmed: &mut [bool],
+        batch: &mut B,
+        progress: &mut Progress,
+        message: &mut Vec<u8>,
         window: usize,
         io_timeout: Duration,
     ) -> Result<(), TransportError> {
-        let todo: Vec<usize> = (0..batch.len()).filter(|&i| !confirmed[i]).collect();
+        let todo: Vec<usize> = progress.unconfirmed().collect();
         let window = window.max(1);
         let mut pos = 0;
         let mut inflight: VecDeque<(u32, usize)> = VecDeque::with_capacity(window);
@@ -260,12 +266,13 @@ impl Session {
             self.wbuf.clear();
             while inflight.len() < window && pos < todo.len() {
                 let idx = todo[pos];
-                let txnr = self.take_txnr();
-                let mut wbuf = std::mem::take(&mut self.wbuf);
-                push_frame(&mut wbuf, txnr, "syslog", batch[idx].as_ref());
-                self.wbuf = wbuf;
-                inflight.push_back((txnr, idx));
                 pos += 1;
+                if !progress.produce(batch, idx, message) {
+                    continue;
+                }
+                let txnr = self.take_txnr();
+                push_frame(&mut self.wbuf, txnr, "syslog", message);
+                inflight.push_back((txnr, idx));
             }
             if !self.wbuf.is_empty() {
                 let (stream, wbuf) = (&mut self.stream, &self.wbuf);
@@ -281,7 +288,13 @@ impl Session {
                 })
                 .await?;
             }
+            if self.wbuf.capacity() > KEEP_WRITE_BUFFER {
+                self.wbuf = Vec::new();
+            }
             if inflight.is_empty() {
+                if pos < todo.len() {
+                    continue;
+                }
                 break;
             }
             // Take answers until the window is half free, so that the refill goes out as one
@@ -289,7 +302,7 @@ impl Session {
             // written, until every answer is in.
             let refill_at = if pos < todo.len() { window / 2 } else { 0 };
             while inflight.len() > refill_at {
-                self.take_answers(&mut inflight, confirmed, &mut rejected, io_timeout)
+                self.take_answers(&mut inflight, progress, &mut rejected, io_timeout)
                     .await?;
             }
         }
@@ -301,7 +314,7 @@ impl Session {
     async fn take_answers(
         &mut self,
         inflight: &mut VecDeque<(u32, usize)>,
-        confirmed: &mut [bool],
+        progress: &mut Progress,
         rejected: &mut Option<TransportError>,
         io_timeout: Duration,
     ) -> Result<(), TransportError> {
@@ -323,7 +336,7 @@ impl Session {
                 .ok_or_else(|| proto(format!("rsp for unknown transaction {}", f.txnr)))?;
             let (_, idx) = inflight.remove(at).unwrap_or_default();
             match f.status() {
-                (200, _) => confirmed[idx] = true,
+                (200, _) => progress.confirm(idx),
                 (status, text) => {
                     *rejected = Some(TransportError::RelpRejected {
                         command: "syslog",

@@ -93,9 +93,18 @@ async fn misbehaving_receivers_never_confirm_on_tcp_or_tls() {
                 "{what}: the receiver read everything"
             );
             if let Misbehaviour::CloseAfter(n) = how {
-                // Each attempt went to a new connection, which took its n bytes and hung up.
+                // Each attempt went to a new connection, which took its n bytes and hung up
+                // (over TLS, plus the rest of the record it had decrypted: at most 16 KiB of
+                // plaintext, and whatever of the next records its small buffer held).
                 assert_eq!(receiver.accepted(), 2, "{what}");
-                assert_eq!(receiver.bytes_read(), 2 * n, "{what}");
+                for stream in receiver.read_streams() {
+                    let extra = if tls { 32 * 1024 } else { 0 };
+                    assert!(
+                        (n..=n + extra).contains(&stream.len()),
+                        "{what}: {} bytes read on one connection",
+                        stream.len()
+                    );
+                }
             }
         }
     }
