@@ -16,6 +16,7 @@ use std::fmt;
 use auditfwd_checkpoint::manifest::Confirmation;
 use auditfwd_checkpoint::{ObjectKey, ObjectStore, WriteCondition};
 use auditfwd_oci::{MinuteTimestamp, Window};
+use auditfwd_syslog::JsonText;
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -175,7 +176,7 @@ where
             response_status: None,
             window,
             replay: false,
-            text: serde_json::to_vec(&serde_json::json!({
+            text: JsonText::from_value(&serde_json::json!({
                 "eventId": id,
                 "eventType": "com.auditfwd.check",
                 "eventTime": now.to_rfc3339(),
@@ -184,9 +185,7 @@ where
                     "message": "auditfwd check: test message, not an OCI audit event",
                     "sentBy": self.config().owner,
                 }
-            }))
-            .map_err(|e| format!("cannot write the test message: {e}"))?
-            .into(),
+            })),
         };
         let mut sink = self.new_sink();
         let sent = sink.send(vec![record]).await;

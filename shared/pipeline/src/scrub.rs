@@ -9,12 +9,13 @@
 //! that it was there. An allow-list keeps named headers as they are.
 //!
 //! Only those values change: they are replaced in the event's text, where OCI put them, and
-//! every other byte of the event goes out as OCI sent it.
+//! every other byte of the event goes out as OCI sent it. The replacement is made as the
+//! message is encoded ([`JsonText`] carries the ranges): a scrubbed event is never copied.
 
 use std::collections::BTreeSet;
 
 use auditfwd_oci::audit::RawEvent;
-use bytes::Bytes;
+use auditfwd_syslog::JsonText;
 
 /// What replaces a sensitive header's values.
 pub const REDACTED: &str = "[REDACTED by auditfwd]";
@@ -85,12 +86,12 @@ impl ScrubPolicy {
                 .any(|w| contains(lower, w.as_bytes()))
     }
 
-    /// The text of `event` with the values of its sensitive request and response headers
-    /// replaced by `["[REDACTED by auditfwd]"]`, and how many headers were redacted. The text is
-    /// returned uncopied when nothing is.
-    pub fn scrub(&self, event: &RawEvent) -> (Bytes, usize) {
+    /// The text of `event` going out with the values of its sensitive request and response
+    /// headers replaced by `["[REDACTED by auditfwd]"]`, and how many headers are redacted.
+    /// The text is not copied.
+    pub fn scrub(&self, event: &RawEvent) -> (JsonText, usize) {
         if self.disabled {
-            return (event.text().clone(), 0);
+            return (JsonText::already_validated(event.text().clone()), 0);
         }
         let text = event.text();
         let spans: Vec<_> = event
@@ -100,7 +101,11 @@ impl ScrubPolicy {
             })
             .map(|(_, value)| value)
             .collect();
-        (event.replacing(&spans, REDACTED_VALUE), spans.len())
+        let n = spans.len();
+        (
+            JsonText::already_validated_replacing(text.clone(), spans, REDACTED_VALUE),
+            n,
+        )
     }
 }
 
@@ -121,7 +126,17 @@ const REDACTED_VALUE: &[u8] = b"[\"[REDACTED by auditfwd]\"]";
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
+
+    impl ScrubPolicy {
+        /// [`Self::scrub`], with the text as it goes out.
+        fn scrub_bytes(&self, event: &RawEvent) -> (Bytes, usize) {
+            let (text, n) = self.scrub(event);
+            (Bytes::from(text.to_bytes().into_owned()), n)
+        }
+    }
 
     fn event() -> RawEvent {
         RawEvent::parse(Bytes::from(serde_json::to_vec(&serde_json::json!({
@@ -149,7 +164,7 @@ mod tests {
     #[test]
     fn credentials_are_redacted_and_everything_else_kept() {
         let e = event();
-        let (text, n) = ScrubPolicy::default().scrub(&e);
+        let (text, n) = ScrubPolicy::default().scrub_bytes(&e);
         assert_eq!(n, 5);
         let v = json(&text);
         let req = &v["data"]["request"]["headers"];
@@ -185,7 +200,7 @@ mod tests {
         assert_eq!(v, expected);
         // Scrubbing twice changes nothing more.
         let again = RawEvent::parse(text.clone()).unwrap();
-        let (text2, n2) = ScrubPolicy::default().scrub(&again);
+        let (text2, n2) = ScrubPolicy::default().scrub_bytes(&again);
         assert_eq!((n2, &text2), (0, &text));
     }
 
@@ -196,7 +211,7 @@ mod tests {
             allow: ["opc-principal".to_owned()].into(),
             disabled: false,
         };
-        let (text, n) = policy.scrub(&e);
+        let (text, n) = policy.scrub_bytes(&e);
         assert_eq!(n, 4);
         assert!(
             json(&text)["data"]["request"]["headers"]["opc-principal"][0]
@@ -208,7 +223,7 @@ mod tests {
             disabled: true,
             ..ScrubPolicy::default()
         }
-        .scrub(&e);
+        .scrub_bytes(&e);
         assert_eq!((n, &text), (0, e.text()));
     }
 
@@ -218,14 +233,14 @@ mod tests {
             br#"{"eventType": "x", "eventId": "e", "eventTime": "2026-11-22T10:00:00Z"}"#,
         ))
         .unwrap();
-        let (text, n) = ScrubPolicy::default().scrub(&plain);
+        let (text, n) = ScrubPolicy::default().scrub_bytes(&plain);
         assert_eq!((n, &text), (0, plain.text()));
         // A null or a bare string where OCI usually puts a list is replaced all the same.
         let odd = RawEvent::parse(Bytes::from_static(
             br#"{"eventType":"x","eventId":"e","eventTime":"2026-11-22T10:00:00Z","data":{"request":{"headers":{"Cookie":"a=b","Authorization":null}}}}"#,
         ))
         .unwrap();
-        let (text, n) = ScrubPolicy::default().scrub(&odd);
+        let (text, n) = ScrubPolicy::default().scrub_bytes(&odd);
         assert_eq!(n, 2);
         let v = json(&text);
         assert_eq!(

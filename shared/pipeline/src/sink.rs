@@ -10,7 +10,6 @@ use auditfwd_checkpoint::manifest::Confirmation;
 use auditfwd_oci::Window;
 use auditfwd_oci::audit::EventHead;
 use auditfwd_syslog::{JsonText, SyslogRecord, SyslogSink};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 /// One event on its way out: the envelope fields the SIEM dedupes and sorts on, and the
@@ -33,15 +32,16 @@ pub struct Outbound {
     pub window: Window,
     /// Sent again on an operator's request (`auditfwd replay`).
     pub replay: bool,
-    /// The whole event as it goes out: OCI's JSON text, scrubbed. Always valid JSON (parsed
-    /// when its page arrived; scrubbing replaces whole values with JSON values).
-    pub text: Bytes,
+    /// The whole event as it goes out: OCI's JSON text, scrubbed (the credential values are
+    /// replaced as it is encoded). Always valid JSON (parsed when its page arrived; scrubbing
+    /// replaces whole values with JSON values).
+    pub text: JsonText,
 }
 
 impl Outbound {
     /// An event read from OCI (`head`), going out as `text` (its scrubbed JSON text), listed in
     /// `window`; `replay` when an operator asked for it again.
-    pub fn new(head: EventHead, text: Bytes, window: Window, replay: bool) -> Self {
+    pub fn new(head: EventHead, text: JsonText, window: Window, replay: bool) -> Self {
         Outbound {
             event_id: head.event_id,
             event_type: head.event_type,
@@ -71,7 +71,7 @@ impl From<Outbound> for SyslogRecord {
                 end: o.window.end().as_datetime(),
             },
             replay: o.replay,
-            body: JsonText::already_validated(o.text),
+            body: o.text,
         }
     }
 }

@@ -7,8 +7,8 @@ use auditfwd_checkpoint::EventIdSet;
 use auditfwd_checkpoint::ids::IdHash;
 use auditfwd_checkpoint::shard::CompartmentCursor;
 use auditfwd_oci::audit::{EventHead, RawEvent};
+use auditfwd_syslog::JsonText;
 use auditfwd_telemetry::names;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::dedupe::RecentIds;
@@ -24,7 +24,7 @@ pub(crate) enum Decision {
     Forward {
         hash: IdHash,
         head: Box<EventHead>,
-        text: Bytes,
+        text: JsonText,
     },
     /// Delivered before (earlier in this listing, on an earlier pass, or recently).
     Duplicate,
@@ -177,7 +177,7 @@ mod tests {
         let Decision::Forward { text, .. } = b.decision else {
             unreachable!()
         };
-        assert!(!String::from_utf8_lossy(&text).contains("Signature secret"));
+        assert!(!String::from_utf8_lossy(&text.to_bytes()).contains("Signature secret"));
     }
 
     #[tokio::test]

@@ -187,7 +187,7 @@ async fn late_events_arrive_exactly_once_over_fresh_and_settle_passes_and_a_cold
         "{st:?}"
     );
     let records = rig.sink.delivered.lock().unwrap();
-    let sent = String::from_utf8(records[0].text.to_vec()).unwrap();
+    let sent = String::from_utf8(records[0].text.to_bytes().into_owned()).unwrap();
     assert!(!sent.contains("Signature secret"), "{sent}");
 }
 

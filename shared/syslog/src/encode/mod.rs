@@ -208,7 +208,7 @@ impl Encoder {
         };
         let body = match &parsed {
             Some(v) => Body::Value(v),
-            None => Body::Text(record.body.as_bytes()),
+            None => Body::Text(&record.body),
         };
         self.write(record, body, pri, severity, None, out);
         let max = self.config.max_message_size;
@@ -285,7 +285,9 @@ impl Encoder {
             // Compact JSON never contains a raw CR, LF or NUL (serde_json escapes control
             // characters inside strings; whitespace between tokens is dropped), and U+0085,
             // U+2028 and U+2029 are escaped.
-            (Payload::Json, Body::Text(text)) => text::write_json_text(out, text),
+            (Payload::Json, Body::Text(text)) => {
+                text.for_each_piece(|piece| text::write_json_text(out, piece));
+            }
             (Payload::Json, Body::Value(v)) => text::write_json(&mut *out, v),
             (Payload::Cef, body) => cef::write(out, record, body.value(), severity),
             (Payload::Leef, body) => leef::write(out, record, body.value(), severity),
@@ -297,7 +299,7 @@ impl Encoder {
 /// LEEF, and any event being shrunk).
 #[derive(Clone, Copy)]
 enum Body<'a> {
-    Text(&'a [u8]),
+    Text(&'a crate::record::JsonText),
     Value(&'a serde_json::Value),
 }
 
