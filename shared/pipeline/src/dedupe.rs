@@ -25,10 +25,15 @@ pub struct RecentIds {
 impl RecentIds {
     /// Remembers up to `capacity` ids for `ttl` each (they only need to outlive the settle lag
     /// plus a cycle; the checkpoint covers longer spans and restarts).
+    ///
+    /// Least recently used ids make room: every delivered id is admitted. (moka's default
+    /// TinyLFU admits a new key only when it is looked up more often than the one it would
+    /// evict; every id here is looked up once, so a full cache refused every new one.)
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         RecentIds {
             cache: moka::sync::Cache::builder()
                 .max_capacity(capacity)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_live(ttl)
                 .build_with_hasher(IdHashing::default()),
         }
@@ -61,5 +66,22 @@ mod tests {
         recent.confirmed([&a]);
         assert!(recent.contains(&a));
         assert!(!recent.contains(&b));
+    }
+
+    #[test]
+    fn a_full_cache_remembers_the_latest_deliveries() {
+        // The pipeline's pattern: each id is looked up once, then recorded once delivered.
+        let recent = RecentIds::new(1000, Duration::from_secs(3600));
+        let ids: Vec<IdHash> = (0..20_000).map(|i| IdHash::of(&format!("e{i}"))).collect();
+        for batch in ids.chunks(500) {
+            for id in batch {
+                assert!(!recent.contains(id));
+            }
+            recent.confirmed(batch);
+        }
+        recent.cache.run_pending_tasks();
+        let latest = &ids[ids.len() - 500..];
+        let kept = latest.iter().filter(|id| recent.contains(id)).count();
+        assert_eq!(kept, latest.len(), "of the last 500 delivered, {kept} remembered");
     }
 }
