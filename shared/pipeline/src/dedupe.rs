@@ -82,6 +82,10 @@ mod tests {
         recent.cache.run_pending_tasks();
         let latest = &ids[ids.len() - 500..];
         let kept = latest.iter().filter(|id| recent.contains(id)).count();
-        assert_eq!(kept, latest.len(), "of the last 500 delivered, {kept} remembered");
+        assert_eq!(
+            kept,
+            latest.len(),
+            "of the last 500 delivered, {kept} remembered"
+        );
     }
 }
