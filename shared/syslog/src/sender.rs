@@ -481,19 +481,25 @@ mod tests {
         out
     }
 
-    #[tokio::test]
-    async fn tcp_octet_counted_batch_arrives_in_order() {
+    /// A TCP sender with octet counting, and the frames its receiver reads until EOF.
+    async fn octet_counted_tcp() -> (SyslogSender, tokio::task::JoinHandle<Vec<Vec<u8>>>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let server =
             tokio::spawn(async move { read_octet_counted(l.accept().await.unwrap().0).await });
-        let mut s = SyslogSender::new(fast(SenderConfig::new(
+        let s = SyslogSender::new(fast(SenderConfig::new(
             addr,
             Transport::Tcp {
                 framing: Framing::OctetCounting,
             },
         )))
         .unwrap();
+        (s, server)
+    }
+
+    #[tokio::test]
+    async fn tcp_octet_counted_batch_arrives_in_order() {
+        let (mut s, server) = octet_counted_tcp().await;
         let batch = msgs(1000);
         let d = s.send(&batch).await.unwrap();
         assert_eq!(
@@ -790,17 +796,7 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_skips_a_message_without_bytes_and_confirms_the_rest() {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        let server =
-            tokio::spawn(async move { read_octet_counted(l.accept().await.unwrap().0).await });
-        let mut s = SyslogSender::new(fast(SenderConfig::new(
-            addr,
-            Transport::Tcp {
-                framing: Framing::OctetCounting,
-            },
-        )))
-        .unwrap();
+        let (mut s, server) = octet_counted_tcp().await;
         let mut batch = Counting {
             msgs: msgs(2000),
             without_bytes: 7,
