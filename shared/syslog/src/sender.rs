@@ -20,7 +20,7 @@ use crate::events::{SyslogBatchDelivered, SyslogBatchFailed, SyslogReconnecting}
 use crate::framing::Framing;
 use crate::messages::{Messages, Slice};
 use crate::tls::TlsClient;
-use crate::transport::stream::with_timeout;
+use crate::transport::stream::{with_timeout, write_flushed};
 use crate::transport::{SenderConfig, StreamConn, Transport, connect_stream, relp, split_host};
 
 /// Stream writes are grouped into chunks of about this size, each flushed to the kernel.
@@ -328,13 +328,13 @@ impl SyslogSender {
                         continue;
                     }
                     if !buf.is_empty() && buf.len() + message.len() > CHUNK {
-                        write_chunk(&mut conn.stream, buf, io_timeout).await?;
+                        write_flushed(&mut conn.stream, buf, io_timeout, "write").await?;
                         buf.clear();
                     }
                     framing.frame_into(message, buf);
                 }
                 if !buf.is_empty() {
-                    write_chunk(&mut conn.stream, buf, io_timeout).await?;
+                    write_flushed(&mut conn.stream, buf, io_timeout, "write").await?;
                 }
                 if buf.capacity() > KEEP_CHUNK {
                     *buf = Vec::new();
@@ -345,25 +345,6 @@ impl SyslogSender {
             }
         }
     }
-}
-
-/// Writes and flushes one chunk of framed messages.
-async fn write_chunk(
-    stream: &mut crate::transport::stream::Stream,
-    buf: &[u8],
-    io_timeout: std::time::Duration,
-) -> Result<(), TransportError> {
-    with_timeout(io_timeout, "write", async {
-        stream
-            .write_all(buf)
-            .await
-            .map_err(|e| TransportError::io("writing", e))?;
-        stream
-            .flush()
-            .await
-            .map_err(|e| TransportError::io("flushing", e))
-    })
-    .await
 }
 
 /// Where one `send` stands with each message of its batch.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::stream::{Stream, with_timeout};
+use super::stream::{Stream, with_timeout, write_flushed};
 use crate::error::TransportError;
 use crate::messages::Messages;
 use crate::sender::Progress;
@@ -275,18 +275,7 @@ impl Session {
                 inflight.push_back((txnr, idx));
             }
             if !self.wbuf.is_empty() {
-                let (stream, wbuf) = (&mut self.stream, &self.wbuf);
-                with_timeout(io_timeout, "RELP write", async {
-                    stream
-                        .write_all(wbuf)
-                        .await
-                        .map_err(|e| TransportError::io("writing RELP", e))?;
-                    stream
-                        .flush()
-                        .await
-                        .map_err(|e| TransportError::io("writing RELP", e))
-                })
-                .await?;
+                write_flushed(&mut self.stream, &self.wbuf, io_timeout, "RELP write").await?;
             }
             if self.wbuf.capacity() > KEEP_WRITE_BUFFER {
                 self.wbuf = Vec::new();

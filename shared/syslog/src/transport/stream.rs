@@ -54,6 +54,28 @@ pub(crate) async fn with_timeout<T>(
         })?
 }
 
+/// Writes all of `buf` and flushes it (through TLS, to the kernel), within `d`; `op` names the
+/// operation in a timeout.
+pub(crate) async fn write_flushed(
+    stream: &mut Stream,
+    buf: &[u8],
+    d: Duration,
+    op: &'static str,
+) -> Result<(), TransportError> {
+    use tokio::io::AsyncWriteExt;
+    with_timeout(d, op, async {
+        stream
+            .write_all(buf)
+            .await
+            .map_err(|e| TransportError::io("writing", e))?;
+        stream
+            .flush()
+            .await
+            .map_err(|e| TransportError::io("flushing", e))
+    })
+    .await
+}
+
 /// How long a connection whose server asked for a client certificate we do not have is watched
 /// for a hang-up before anything is sent on it.
 const CLIENT_CERT_VERDICT: Duration = Duration::from_millis(500);
