@@ -25,7 +25,8 @@ use crate::transport::{SenderConfig, StreamConn, Transport, connect_stream, relp
 
 /// Stream writes are grouped into chunks of about this size, each flushed to the kernel.
 const CHUNK: usize = 256 * 1024;
-/// A chunk buffer that grew past this (one message larger than [`CHUNK`]) is not kept.
+/// A chunk or message buffer that grew past this (a message larger than [`CHUNK`]) is not
+/// kept.
 const KEEP_CHUNK: usize = 2 * CHUNK;
 
 /// How far `send` could confirm a batch: what each transport can prove, and no more.
@@ -159,6 +160,10 @@ impl SyslogSender {
                 Ok(()) => self.attempt(batch, &mut progress).await,
                 Err(e) => Err(e),
             };
+            // An event far over the size limit is encoded whole before it is shrunk.
+            if self.message.capacity() > KEEP_CHUNK {
+                self.message = Vec::new();
+            }
             match result {
                 Ok(()) if progress.unconfirmed().next().is_none() => {
                     SyslogBatchDelivered {
