@@ -34,8 +34,8 @@ where
     ) -> RangeRecord {
         let settle_lag = self.config.windows.settle_lag;
         cursor.forwarded.add(self.clock.now(), d.counts.forwarded);
-        let d = self.counted(compartment, unit, d);
-        cursor.listed(unit, started, settle_lag, d.listed_ids.clone());
+        let mut d = self.counted(compartment, unit, d);
+        cursor.listed(unit, started, settle_lag, std::mem::take(&mut d.listed_ids));
         record(compartment, unit, delivered_before, d)
     }
 
@@ -54,7 +54,7 @@ where
         let now = self.clock.now();
         let settle_lag = self.config.windows.settle_lag;
         cursor.forwarded.add(now, d.counts.forwarded);
-        let d = self.counted(compartment, unit, d);
+        let mut d = self.counted(compartment, unit, d);
         close_gap_window(&mut cursor.gaps, gap, unit);
         let settled_by = chrono::Duration::from_std(settle_lag)
             .ok()
@@ -64,7 +64,7 @@ where
             && let Some(settled_by) = settled_by
             && let Ok(young) = Window::new(unit.start().max(settled_by), unit.end())
         {
-            let mut listed = d.listed_ids.clone();
+            let mut listed = std::mem::take(&mut d.listed_ids);
             if let Some(before) = &gap.delivered {
                 listed.extend(before);
             }
