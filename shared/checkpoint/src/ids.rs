@@ -2,8 +2,10 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use base64::Engine as _;
+use base64::display::Base64Display;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
@@ -11,8 +13,12 @@ use sha2::{Digest as _, Sha256};
 /// A set of event ids, stored as 128-bit digests (16 bytes per id instead of a 36-character
 /// GUID plus JSON quoting). At 128 bits the chance that two different ids collide, which would
 /// make the second look already delivered, is below 10^-28 for a million ids.
+///
+/// Shared when cloned: a shard's state keeps a copy of each compartment's cursor, and its id
+/// sets (megabytes for a busy compartment) are then not copied at every commit; a set is
+/// copied only when a shared one is changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventIdSet(HashSet<u128, IdHashing>);
+pub struct EventIdSet(Arc<HashSet<u128, IdHashing>>);
 
 /// Hashing for tables keyed by [`IdHash::short`]: the key already is the prefix of a SHA-256,
 /// evenly spread, so it is folded to 64 bits instead of being hashed again (SipHash cost more
@@ -84,7 +90,7 @@ impl EventIdSet {
 
     /// Adds an id already hashed; false if it was already there.
     pub fn insert_hash(&mut self, id: &IdHash) -> bool {
-        self.0.insert(id.short())
+        Arc::make_mut(&mut self.0).insert(id.short())
     }
 
     /// Whether an id already hashed is in the set.
@@ -94,7 +100,14 @@ impl EventIdSet {
 
     /// Adds every id of `other`.
     pub fn extend(&mut self, other: &EventIdSet) {
-        self.0.extend(other.0.iter().copied());
+        if other.is_empty() || Arc::ptr_eq(&self.0, &other.0) {
+            return;
+        }
+        if self.is_empty() {
+            self.0 = Arc::clone(&other.0);
+            return;
+        }
+        Arc::make_mut(&mut self.0).extend(other.0.iter().copied());
     }
 
     /// Number of ids.
@@ -109,12 +122,12 @@ impl EventIdSet {
 }
 
 impl Serialize for EventIdSet {
-    /// Base64 of the sorted digests, so equal sets always encode to equal bytes.
+    /// Base64 of the sorted digests, so equal sets always encode to equal bytes. The text is
+    /// written as it is encoded (no copy of the set as bytes, then as text).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<u128> = self.0.iter().copied().collect();
-        v.sort_unstable();
-        let bytes: Vec<u8> = v.iter().flat_map(|d| d.to_be_bytes()).collect();
-        s.serialize_str(&B64.encode(bytes))
+        let mut digests: Vec<[u8; 16]> = self.0.iter().map(|d| d.to_be_bytes()).collect();
+        digests.sort_unstable();
+        s.collect_str(&Base64Display::new(digests.as_flattened(), &B64))
     }
 }
 
@@ -129,12 +142,12 @@ impl<'de> Deserialize<'de> for EventIdSet {
                 "event id set length is not a multiple of 16 bytes",
             ));
         }
-        Ok(EventIdSet(
+        Ok(EventIdSet(Arc::new(
             bytes
                 .chunks_exact(16)
                 .map(|c| u128::from_be_bytes(c.try_into().unwrap_or([0; 16])))
                 .collect(),
-        ))
+        )))
     }
 }
 
@@ -219,6 +232,40 @@ mod tests {
             "same set, same bytes"
         );
         assert!(serde_json::from_str::<EventIdSet>("\"AAAA\"").is_err());
+    }
+
+    #[test]
+    fn the_text_is_the_sorted_digests_in_base64() {
+        let mut a = EventIdSet::new();
+        for id in ["c", "a", "b"] {
+            a.insert(id);
+        }
+        let mut digests: Vec<u128> = ["a", "b", "c"].iter().map(|id| digest128(id)).collect();
+        digests.sort_unstable();
+        let bytes: Vec<u8> = digests.iter().flat_map(|d| d.to_be_bytes()).collect();
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            format!("\"{}\"", B64.encode(bytes))
+        );
+        assert_eq!(serde_json::to_string(&EventIdSet::new()).unwrap(), "\"\"");
+    }
+
+    #[test]
+    fn a_copy_is_shared_until_either_side_changes() {
+        let mut a = EventIdSet::new();
+        a.insert("one");
+        let mut b = a.clone();
+        assert!(Arc::ptr_eq(&a.0, &b.0), "cloning copies no ids");
+        b.insert("two");
+        assert!(!a.contains("two") && b.contains("two") && b.contains("one"));
+        a.extend(&b);
+        assert_eq!(a, b);
+        // Extending an empty set with another shares it; changing either then copies.
+        let mut empty = EventIdSet::new();
+        empty.extend(&a);
+        assert!(Arc::ptr_eq(&empty.0, &a.0));
+        empty.insert("three");
+        assert!(!a.contains("three") && empty.contains("three") && empty.len() == 3);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! `.<name>.lock` files of earlier versions), which [`ObjectKey`] reserves.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -54,7 +54,10 @@ impl FileStore {
 }
 
 fn etag_of(body: &[u8]) -> Etag {
-    let digest = Sha256::digest(body);
+    etag_of_digest(Sha256::digest(body).as_slice())
+}
+
+fn etag_of_digest(digest: &[u8]) -> Etag {
     Etag::new(
         digest[..16]
             .iter()
@@ -101,6 +104,27 @@ fn read_current(
         Err(e) if absent(&e) => not_found(root).map(|()| None),
         Err(e) => Err(io(key, "read")(e)),
     }
+}
+
+/// The etag of the object at `path`, hashed as it is read (a shard's state can be megabytes:
+/// a conditional write does not hold a copy of the old version beside the new one).
+fn current_etag(root: &Path, path: &Path, key: &ObjectKey) -> Result<Option<Etag>, StoreError> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if absent(&e) => return not_found(root).map(|()| None),
+        Err(e) => return Err(io(key, "read")(e)),
+    };
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(key, "read")(e)),
+        }
+    }
+    Ok(Some(etag_of_digest(hasher.finalize().as_slice())))
 }
 
 /// Creates the directories between `root` (which must exist) and `dir`, one level at a time,
@@ -151,14 +175,14 @@ fn lock(root: &Path, path: &Path, key: &ObjectKey) -> Result<File, StoreError> {
 }
 
 fn check(
-    current: Option<&StoredObject>,
+    current: Option<&Etag>,
     condition: &WriteCondition,
     key: &ObjectKey,
 ) -> Result<(), StoreError> {
     let holds = match condition {
         WriteCondition::Unconditional => true,
         WriteCondition::IfAbsent => current.is_none(),
-        WriteCondition::IfMatch(etag) => current.is_some_and(|c| &c.etag == etag),
+        WriteCondition::IfMatch(etag) => current == Some(etag),
     };
     if holds {
         Ok(())
@@ -183,7 +207,7 @@ fn put_blocking(
     condition: &WriteCondition,
 ) -> Result<Etag, StoreError> {
     let _lock = lock(root, path, key)?;
-    check(read_current(root, path, key)?.as_ref(), condition, key)?;
+    check(current_etag(root, path, key)?.as_ref(), condition, key)?;
     let parent = path.parent().unwrap_or(Path::new("."));
     let tmp = parent.join(format!(
         ".tmp-{}-{}",
@@ -211,7 +235,7 @@ fn delete_blocking(
     if_match: Option<&Etag>,
 ) -> Result<(), StoreError> {
     let _lock = lock(root, path, key)?;
-    let current = read_current(root, path, key)?;
+    let current = current_etag(root, path, key)?;
     if let Some(etag) = if_match {
         check(
             current.as_ref(),
