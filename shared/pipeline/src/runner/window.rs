@@ -29,15 +29,20 @@ use crate::plan::aligned_window;
 use crate::sink::{Outbound, Sink, SinkFailure};
 use crate::source::{AuditSource, Page};
 
-/// Fetching ahead stops while the pages being worked hold more event text than this, across
-/// the process: a listing then holds one page at a time, as it would without fetching ahead.
+/// Fetching ahead stops while the pages being worked, and those being fetched ahead, hold more
+/// event text than this across the process: a listing then holds one page at a time, as it
+/// would without fetching ahead. A fetch ahead reserves its share before it starts, so that
+/// listings deciding at once see each other (before, four tasks could each find room and all
+/// fetch ahead together).
 const FETCH_AHEAD_BELOW: usize = 8 << 20;
 
-/// The bytes of event text in the pages being worked.
+/// The bytes of event text in the pages being worked and reserved for pages being fetched
+/// ahead.
 #[derive(Debug, Default)]
 pub(crate) struct PageMemory(AtomicUsize);
 
-/// One page's share of [`PageMemory`], given back when dropped.
+/// One page's share of [`PageMemory`] (held, or reserved ahead of its fetch), given back when
+/// dropped.
 pub(crate) struct PageHeld<'m> {
     memory: &'m PageMemory,
     bytes: usize,
@@ -54,9 +59,19 @@ impl PageMemory {
         }
     }
 
-    /// Whether a listing may fetch its next page while working this one.
-    pub(crate) fn room_to_fetch_ahead(&self) -> bool {
-        self.0.load(Ordering::Relaxed) < FETCH_AHEAD_BELOW
+    /// Reserves room for a page fetched ahead, expected to be as large as `held` (the page
+    /// being worked), if what is held and reserved is below [`FETCH_AHEAD_BELOW`].
+    pub(crate) fn reserve_ahead(&self, held: &PageHeld<'_>) -> Option<PageHeld<'_>> {
+        let bytes = held.bytes;
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
+                (total < FETCH_AHEAD_BELOW).then(|| total.saturating_add(bytes))
+            })
+            .ok()
+            .map(|_| PageHeld {
+                memory: self,
+                bytes,
+            })
     }
 }
 
@@ -218,20 +233,25 @@ where
         // The semaphore is never closed: a permit is always granted.
         let mut permit = self.pages.acquire().await.ok();
         let mut next = listing.next().await.map_err(WindowError::Source)?;
+        let mut reserved = None;
         while let Some(page) = next.take() {
             d.pages += 1;
             if unit.probe && d.pages == 1 && page.next.is_some() {
                 return Ok(None);
             }
             let more = page.next.is_some();
-            let _in_memory = self.page_memory.hold(&page);
+            let in_memory = self.page_memory.hold(&page);
+            // The fetched page now counts for itself.
+            drop(reserved.take());
             // While this page is admitted, sent and confirmed, the next page is fetched, when
             // the pages being worked across the process are small enough and a permit to hold
             // one more page is free (never waited for while holding this page's: that could
             // deadlock the tasks against each other). Polling the fetch once starts it; the
             // OCI client carries on with it in a task of its own.
-            let ahead = if more && self.page_memory.room_to_fetch_ahead() {
-                self.pages.try_acquire().ok()
+            let ahead = if more {
+                self.page_memory
+                    .reserve_ahead(&in_memory)
+                    .and_then(|room| Some((self.pages.try_acquire().ok()?, room)))
             } else {
                 None
             };
@@ -257,8 +277,9 @@ where
             };
             sent?;
             match fetched? {
-                Some((ahead, page)) => {
+                Some(((ahead, room), page)) => {
                     permit = Some(ahead);
+                    reserved = Some(room);
                     next = page;
                 }
                 None if more => {
@@ -353,5 +374,36 @@ fn count_pass(region: &str, pass: Pass, c: &Counts) {
     if c.late_arrivals > 0 {
         metrics::counter!(names::LATE_ARRIVALS, "region" => region.to_owned())
             .increment(c.late_arrivals);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(memory: &PageMemory, bytes: usize) -> PageHeld<'_> {
+        memory.0.fetch_add(bytes, Ordering::Relaxed);
+        PageHeld { memory, bytes }
+    }
+
+    #[test]
+    fn fetches_ahead_reserve_their_room_so_listings_deciding_at_once_stay_within_the_bound() {
+        let memory = PageMemory::default();
+        let page = FETCH_AHEAD_BELOW / 3 + 1;
+        // Two listings each work a page: the first to decide reserves room for its next page.
+        let first = held(&memory, page);
+        let second = held(&memory, page);
+        let ahead = memory.reserve_ahead(&first);
+        assert!(ahead.is_some());
+        // The second sees that reservation: the bound is reached.
+        assert!(memory.reserve_ahead(&second).is_none());
+        // Once the first page is done, its room is free again.
+        drop(first);
+        assert!(memory.reserve_ahead(&second).is_some());
+        drop((ahead, second));
+        assert_eq!(memory.0.load(Ordering::Relaxed), 0);
+        // A page larger than the bound is worked alone, never fetched ahead of.
+        let big = held(&memory, FETCH_AHEAD_BELOW);
+        assert!(memory.reserve_ahead(&big).is_none());
     }
 }
