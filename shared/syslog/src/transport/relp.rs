@@ -8,6 +8,7 @@
 //! may announce its own shutdown with `serverclose` (TXNR 0). Transaction numbers start
 //! at 1 in each session and wrap from 999,999,999 to 1.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -31,21 +32,57 @@ const OFFERS: &str = concat!(
     ",https://example.invalid/auditfwd\ncommands=syslog"
 );
 
-/// One frame received from the server.
+/// One frame received from the server, borrowed from the read buffer (an answer costs no
+/// allocation: there is one per message sent).
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Frame {
+pub(crate) struct Frame<'a> {
     pub(crate) txnr: u32,
-    pub(crate) command: String,
-    pub(crate) data: Vec<u8>,
+    pub(crate) command: &'a str,
+    pub(crate) data: &'a [u8],
 }
 
-impl Frame {
-    /// `rsp` data is `RSP-CODE [SP HUMANMSG] [LF CMDDATA]`.
-    fn status(&self) -> (u16, String) {
+impl<'a> Frame<'a> {
+    /// `rsp` data is `RSP-CODE [SP HUMANMSG] [LF CMDDATA]`: the code, and the message as text.
+    fn status(&self) -> (u16, Cow<'a, str>) {
         let line = self.data.split(|&b| b == b'\n').next().unwrap_or_default();
-        let line = String::from_utf8_lossy(line);
-        let (code, text) = line.split_once(' ').unwrap_or((&line, ""));
-        (code.parse().unwrap_or(0), text.to_owned())
+        let (code, text) = match line.iter().position(|&b| b == b' ') {
+            Some(at) => (&line[..at], &line[at + 1..]),
+            None => (line, &b""[..]),
+        };
+        let code = std::str::from_utf8(code)
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, String::from_utf8_lossy(text))
+    }
+}
+
+/// What an answer to a `syslog` transaction says, owned, once its frame is consumed.
+enum Answer {
+    Accepted(u32),
+    Rejected {
+        txnr: u32,
+        status: u16,
+        text: String,
+    },
+    ServerClose,
+    Unexpected(String),
+}
+
+impl Answer {
+    fn of(f: Frame<'_>) -> Self {
+        match f.command {
+            "serverclose" => Answer::ServerClose,
+            "rsp" => match f.status() {
+                (200, _) => Answer::Accepted(f.txnr),
+                (status, text) => Answer::Rejected {
+                    txnr: f.txnr,
+                    status,
+                    text: text.into_owned(),
+                },
+            },
+            other => Answer::Unexpected(other.to_owned()),
+        }
     }
 }
 
@@ -54,7 +91,7 @@ fn proto(msg: impl Into<String>) -> TransportError {
 }
 
 /// Parses one frame from the start of `buf`; `Ok(None)` when more bytes are needed.
-pub(crate) fn parse_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, TransportError> {
+pub(crate) fn parse_frame(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, TransportError> {
     fn field(
         buf: &[u8],
         from: usize,
@@ -89,12 +126,15 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, Transpor
         return Ok(None);
     };
     let command = &buf[txnr_end + 1..cmd_end];
-    if buf[cmd_end] != b' ' || !command.iter().all(u8::is_ascii_alphabetic) {
-        return Err(proto(format!(
-            "bad command {:?}",
-            String::from_utf8_lossy(command)
-        )));
-    }
+    let command = match std::str::from_utf8(command) {
+        Ok(c) if buf[cmd_end] == b' ' && c.bytes().all(|b| b.is_ascii_alphabetic()) => c,
+        _ => {
+            return Err(proto(format!(
+                "bad command {:?}",
+                String::from_utf8_lossy(command)
+            )));
+        }
+    };
     let Some((len_end, _)) = field(buf, cmd_end + 1, 9, "DATALEN")? else {
         return Ok(None);
     };
@@ -134,8 +174,8 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, Transpor
     }
     let frame = Frame {
         txnr,
-        command: String::from_utf8_lossy(command).into_owned(),
-        data: buf[data_start..data_end].to_vec(),
+        command,
+        data: &buf[data_start..data_end],
     };
     Ok(Some((frame, data_end + 1)))
 }
@@ -188,32 +228,35 @@ impl Session {
                 .flush()
                 .await
                 .map_err(|e| TransportError::io("sending RELP open", e))?;
-            let rsp = s.read_frame().await?;
-            if rsp.command != "rsp" || rsp.txnr != txnr {
-                return Err(proto(format!(
-                    "expected rsp {txnr} to open, got {} {}",
-                    rsp.command, rsp.txnr
-                )));
-            }
-            let (status, text) = rsp.status();
-            if status != 200 {
-                return Err(TransportError::RelpRejected {
-                    command: "open",
-                    status,
-                    text,
-                });
-            }
-            let offers = String::from_utf8_lossy(&rsp.data);
-            let commands = offers
-                .lines()
-                .find_map(|l| l.strip_prefix("commands="))
-                .unwrap_or_default();
-            if !commands.split(',').any(|c| c.trim() == "syslog") {
-                return Err(TransportError::RelpNoSyslog {
-                    offered: commands.to_owned(),
-                });
-            }
-            Ok(())
+            s.fill().await?;
+            s.take_frame(|rsp| {
+                if rsp.command != "rsp" || rsp.txnr != txnr {
+                    return Err(proto(format!(
+                        "expected rsp {txnr} to open, got {} {}",
+                        rsp.command, rsp.txnr
+                    )));
+                }
+                let (status, text) = rsp.status();
+                if status != 200 {
+                    return Err(TransportError::RelpRejected {
+                        command: "open",
+                        status,
+                        text: text.into_owned(),
+                    });
+                }
+                let offers = String::from_utf8_lossy(rsp.data);
+                let commands = offers
+                    .lines()
+                    .find_map(|l| l.strip_prefix("commands="))
+                    .unwrap_or_default();
+                if !commands.split(',').any(|c| c.trim() == "syslog") {
+                    return Err(TransportError::RelpNoSyslog {
+                        offered: commands.to_owned(),
+                    });
+                }
+                Ok(())
+            })?
+            .unwrap_or_else(|| Err(proto("no answer to open")))
         })
         .await?;
         Ok(s)
@@ -225,11 +268,25 @@ impl Session {
         t
     }
 
-    async fn read_frame(&mut self) -> Result<Frame, TransportError> {
+    /// Consumes the frame at the front of the read buffer, if a whole one is there, passing it
+    /// to `read` (it borrows the buffer).
+    fn take_frame<R>(
+        &mut self,
+        read: impl FnOnce(Frame<'_>) -> R,
+    ) -> Result<Option<R>, TransportError> {
+        let Some((frame, used)) = parse_frame(&self.rbuf)? else {
+            return Ok(None);
+        };
+        let out = read(frame);
+        self.rbuf.advance(used);
+        Ok(Some(out))
+    }
+
+    /// Reads until a whole frame is at the front of the read buffer.
+    async fn fill(&mut self) -> Result<(), TransportError> {
         loop {
-            if let Some((frame, used)) = parse_frame(&self.rbuf)? {
-                self.rbuf.advance(used);
-                return Ok(frame);
+            if parse_frame(&self.rbuf)?.is_some() {
+                return Ok(());
             }
             super::stream::quick_ack(&self.stream);
             // Room for many answers per read (a drained buffer would grow 64 bytes at a time).
@@ -307,40 +364,32 @@ impl Session {
         rejected: &mut Option<TransportError>,
         io_timeout: Duration,
     ) -> Result<(), TransportError> {
-        let mut frame =
-            Some(with_timeout(io_timeout, "RELP acknowledgement", self.read_frame()).await?);
-        while let Some(f) = frame {
-            if f.command == "serverclose" {
-                return Err(TransportError::Closed);
-            }
-            if f.command != "rsp" {
-                return Err(proto(format!(
-                    "unexpected command {:?} from server",
-                    f.command
-                )));
-            }
-            let at = inflight
-                .iter()
-                .position(|(t, _)| *t == f.txnr)
-                .ok_or_else(|| proto(format!("rsp for unknown transaction {}", f.txnr)))?;
-            let (_, idx) = inflight.remove(at).unwrap_or_default();
-            match f.status() {
-                (200, _) => progress.confirm(idx),
-                (status, text) => {
-                    *rejected = Some(TransportError::RelpRejected {
+        with_timeout(io_timeout, "RELP acknowledgement", self.fill()).await?;
+        while let Some(answer) = self.take_frame(Answer::of)? {
+            let (txnr, rejection) = match answer {
+                Answer::Accepted(txnr) => (txnr, None),
+                Answer::Rejected { txnr, status, text } => (
+                    txnr,
+                    Some(TransportError::RelpRejected {
                         command: "syslog",
                         status,
                         text,
-                    })
+                    }),
+                ),
+                Answer::ServerClose => return Err(TransportError::Closed),
+                Answer::Unexpected(command) => {
+                    return Err(proto(format!("unexpected command {command:?} from server")));
                 }
-            }
-            frame = match parse_frame(&self.rbuf)? {
-                Some((f, used)) => {
-                    self.rbuf.advance(used);
-                    Some(f)
-                }
-                None => None,
             };
+            let at = inflight
+                .iter()
+                .position(|(t, _)| *t == txnr)
+                .ok_or_else(|| proto(format!("rsp for unknown transaction {txnr}")))?;
+            let (_, idx) = inflight.remove(at).unwrap_or_default();
+            match rejection {
+                None => progress.confirm(idx),
+                Some(e) => *rejected = Some(e),
+            }
         }
         Ok(())
     }
@@ -361,8 +410,9 @@ impl Session {
                 .await
                 .map_err(|e| TransportError::io("closing", e))?;
             loop {
-                let f = self.read_frame().await?;
-                if f.command == "rsp" && f.txnr == txnr {
+                self.fill().await?;
+                let closed = self.take_frame(|f| f.command == "rsp" && f.txnr == txnr)?;
+                if closed == Some(true) {
                     break;
                 }
             }
@@ -379,7 +429,7 @@ impl Session {
 mod tests {
     use super::*;
 
-    fn parse(s: &[u8]) -> Result<Option<(Frame, usize)>, TransportError> {
+    fn parse(s: &[u8]) -> Result<Option<(Frame<'_>, usize)>, TransportError> {
         parse_frame(s)
     }
 
@@ -401,13 +451,13 @@ mod tests {
             f,
             Frame {
                 txnr: 2,
-                command: "rsp".into(),
-                data: b"200 OK".to_vec()
+                command: "rsp",
+                data: b"200 OK"
             }
         );
         assert_eq!(f.status(), (200, "OK".into()));
         let (f, used) = parse(b"0 serverclose 0\n").unwrap().unwrap();
-        assert_eq!((f.txnr, f.command.as_str(), used), (0, "serverclose", 16));
+        assert_eq!((f.txnr, f.command, used), (0, "serverclose", 16));
         let (f, _) = parse(b"0 serverclose 0 \n").unwrap().unwrap();
         assert_eq!(f.command, "serverclose");
         let open = b"1 rsp 37 200 OK\nrelp_version=0\ncommands=syslog\n";
