@@ -36,10 +36,27 @@ pub async fn write<T: Serialize, S: ObjectStore>(
     doc: &T,
     condition: WriteCondition,
 ) -> Result<Etag, StoreError> {
-    let body = Bytes::from(serde_json::to_vec(doc).map_err(|e| StoreError::Corrupt {
+    write_sized(store, key, doc, condition, &mut 0).await
+}
+
+/// [`write`] for a document written again and again as it changes (a shard's state): `size`
+/// is the length of its last encoding, updated to this one's. The encoding goes into a buffer
+/// of about that size, instead of one doubled as it fills, which at its last growth held up to
+/// three times the document (megabytes for a shard whose windows await their settle pass).
+pub async fn write_sized<T: Serialize, S: ObjectStore>(
+    store: &S,
+    key: &ObjectKey,
+    doc: &T,
+    condition: WriteCondition,
+    size: &mut usize,
+) -> Result<Etag, StoreError> {
+    let mut encoded = Vec::with_capacity(size.saturating_add(*size / 8));
+    serde_json::to_writer(&mut encoded, doc).map_err(|e| StoreError::Corrupt {
         key: key.as_str().to_owned(),
         reason: format!("cannot encode: {e}"),
-    })?);
+    })?;
+    *size = encoded.len();
+    let body = Bytes::from(encoded);
     match store.put(key, body.clone(), condition).await {
         Err(StoreError::PreconditionFailed { key: k }) => match store.get(key).await? {
             Some(current) if current.body == body => {

@@ -305,11 +305,24 @@ pub async fn save<S: ObjectStore>(
     state: &ShardState,
     expected: Option<&Etag>,
 ) -> Result<Etag, StoreError> {
-    doc::write(
+    save_sized(store, shard, state, expected, &mut 0).await
+}
+
+/// [`save`] for a runner that saves the same shard again and again: `size` is the length of
+/// the last version it wrote, updated to this one's ([`doc::write_sized`]).
+pub async fn save_sized<S: ObjectStore>(
+    store: &S,
+    shard: &ShardId,
+    state: &ShardState,
+    expected: Option<&Etag>,
+    size: &mut usize,
+) -> Result<Etag, StoreError> {
+    doc::write_sized(
         store,
         &shard.state_key()?,
         &ShardDocumentRef::V2(state),
         WriteCondition::over(expected),
+        size,
     )
     .await
 }

@@ -251,3 +251,31 @@ async fn a_write_that_landed_before_its_answer_was_lost_counts_as_written() {
     .unwrap_err();
     assert!(matches!(err, StoreError::PreconditionFailed { .. }));
 }
+
+#[tokio::test]
+async fn a_sized_write_stores_the_same_bytes_and_learns_the_size() {
+    let store = MemoryStore::new();
+    let key = ObjectKey::new("docs/sized.json").unwrap();
+    let doc = serde_json::json!({"ids": "x".repeat(10_000), "n": 1});
+    let mut size = 0;
+    doc::write_sized(&store, &key, &doc, WriteCondition::Unconditional, &mut size)
+        .await
+        .unwrap();
+    let stored = store.get(&key).await.unwrap().unwrap().body;
+    assert_eq!(stored, serde_json::to_vec(&doc).unwrap());
+    assert_eq!(size, stored.len());
+    // A guess too small (the document grew) still writes it whole, and learns the new size.
+    let grown = serde_json::json!({"ids": "y".repeat(30_000), "n": 2});
+    doc::write_sized(
+        &store,
+        &key,
+        &grown,
+        WriteCondition::Unconditional,
+        &mut size,
+    )
+    .await
+    .unwrap();
+    let stored = store.get(&key).await.unwrap().unwrap().body;
+    assert_eq!(stored, serde_json::to_vec(&grown).unwrap());
+    assert_eq!(size, stored.len());
+}

@@ -64,6 +64,9 @@ pub(crate) struct ShardWork {
     /// Manifests written this cycle.
     seq: u32,
     lease_until: DateTime<Utc>,
+    /// The length of the state as last written (the next one is encoded into a buffer that
+    /// size).
+    state_size: usize,
 }
 
 /// What a shard's compartments share while they are worked.
@@ -191,7 +194,15 @@ where
     });
     work.state.updated_at = Some(now);
     work.state.updated_by.clone_from(&runner.config.owner);
-    match shard::save(&*runner.store, shard, &work.state, work.etag.as_ref()).await {
+    let saved = shard::save_sized(
+        &*runner.store,
+        shard,
+        &work.state,
+        work.etag.as_ref(),
+        &mut work.state_size,
+    )
+    .await;
+    match saved {
         Ok(etag) => {
             work.etag = Some(etag);
             work.lease_until = lease_until;
@@ -350,6 +361,7 @@ where
             records: Vec::new(),
             seq: 0,
             lease_until,
+            state_size: 0,
         })
     }
 }
