@@ -16,7 +16,7 @@
 //! `.<name>.lock` files of earlier versions), which [`ObjectKey`] reserves.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -115,15 +115,7 @@ fn current_etag(root: &Path, path: &Path, key: &ObjectKey) -> Result<Option<Etag
         Err(e) => return Err(io(key, "read")(e)),
     };
     let mut hasher = Sha256::new();
-    let mut chunk = vec![0u8; 64 << 10];
-    loop {
-        match file.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io(key, "read")(e)),
-        }
-    }
+    std::io::copy(&mut file, &mut hasher).map_err(io(key, "read"))?;
     Ok(Some(etag_of_digest(hasher.finalize().as_slice())))
 }
 
