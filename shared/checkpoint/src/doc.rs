@@ -41,8 +41,10 @@ pub async fn write<T: Serialize, S: ObjectStore>(
 
 /// [`write`] for a document written again and again as it changes (a shard's state): `size`
 /// is the length of its last encoding, updated to this one's. The encoding goes into a buffer
-/// of about that size, instead of one doubled as it fills, which at its last growth held up to
-/// three times the document (megabytes for a shard whose windows await their settle pass).
+/// of about that size, grown by an eighth of it at a time when the document grew, instead of
+/// one doubled as it fills, which at its last growth held up to three times the document
+/// (megabytes for a shard whose windows await their settle pass, and a shard's state doubles
+/// more than once as those windows fill it).
 pub async fn write_sized<T: Serialize, S: ObjectStore>(
     store: &S,
     key: &ObjectKey,
@@ -50,11 +52,15 @@ pub async fn write_sized<T: Serialize, S: ObjectStore>(
     condition: WriteCondition,
     size: &mut usize,
 ) -> Result<Etag, StoreError> {
-    let mut encoded = Vec::with_capacity(size.saturating_add(*size / 8));
+    let mut encoded = SteppedBuffer {
+        buf: Vec::with_capacity(size.saturating_add(*size / 8)),
+        step: (*size / 8).max(GROWTH_STEP_MIN),
+    };
     serde_json::to_writer(&mut encoded, doc).map_err(|e| StoreError::Corrupt {
         key: key.as_str().to_owned(),
         reason: format!("cannot encode: {e}"),
     })?;
+    let encoded = encoded.buf;
     *size = encoded.len();
     let body = Bytes::from(encoded);
     match store.put(key, body.clone(), condition).await {
@@ -66,5 +72,29 @@ pub async fn write_sized<T: Serialize, S: ObjectStore>(
             _ => Err(StoreError::PreconditionFailed { key: k }),
         },
         other => other,
+    }
+}
+
+/// The least a [`SteppedBuffer`] grows by.
+const GROWTH_STEP_MIN: usize = 64 << 10;
+
+/// A buffer that grows by a fixed step when full, not by doubling: large ones are reallocated
+/// in place (`mremap`), so growing costs no copy and holds no second buffer.
+struct SteppedBuffer {
+    buf: Vec<u8>,
+    step: usize,
+}
+
+impl std::io::Write for SteppedBuffer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < data.len() {
+            self.buf.reserve_exact(data.len().max(self.step));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

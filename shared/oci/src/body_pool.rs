@@ -8,7 +8,14 @@
 //! events from one compartment peaked at about 70 MiB with 24 MB of live heap, and at 49 MiB
 //! when blocks of a megabyte and more were mapped and unmapped each time (at twice the system
 //! CPU). Reusing the buffers keeps the live set without either cost (docs/benchmarks.md).
+//!
+//! The pool is also where page memory is bounded exactly: a body is read into a pooled buffer
+//! only while the pooled bodies in use (being read, or held as a page's events) add up to less
+//! than [`PAGE_BODIES_BUDGET`]; otherwise reading waits until a page is done. The pipeline
+//! schedules its fetches by the pages it expects, and this catches the pages larger than
+//! expected (a compartment's first page): at most the budget plus one body is in use at once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -21,37 +28,74 @@ const POOLED_FROM: u64 = 256 << 10;
 const KEEP_BUFFERS: usize = 8;
 
 /// Buffer sizes are multiples of this.
-const GRAIN: usize = 1 << 20;
+const GRAIN: usize = 256 << 10;
 
 /// Buffers larger than this are freed rather than kept.
 const KEEP_AT_MOST: usize = 32 << 20;
 
+/// A body is read into a pooled buffer only while the pooled bodies in use hold less than
+/// this; the pipeline's own page budget (`RunnerConfig::page_memory`) has the same default.
+/// Two pages of 1,000 events of about 4 KB.
+pub(crate) const PAGE_BODIES_BUDGET: usize = 8 << 20;
+
 /// The process's pool of body buffers.
-static BODIES: BodyPool = BodyPool::new();
+static BODIES: BodyPool = BodyPool::new(PAGE_BODIES_BUDGET);
 
 /// A buffer with room for `len` bytes for a body announced as `announced` bytes: from the pool
-/// when it is as large as a page of events, else a plain one, freed after use.
-pub(crate) fn buffer_for(announced: u64, len: usize) -> PooledBody {
+/// when it is as large as a page of events (waiting while the pooled bodies in use spend the
+/// budget), else a plain one, freed after use.
+pub(crate) async fn buffer_for(announced: u64, len: usize) -> PooledBody {
     if announced >= POOLED_FROM {
-        BODIES.take(len)
+        BODIES.take_within_budget(len).await
     } else {
         PooledBody {
             buf: Vec::with_capacity(len),
             pool: None,
+            counted: 0,
         }
     }
 }
 
-/// Free buffers, any size up to [`KEEP_AT_MOST`].
+/// Free buffers, any size up to [`KEEP_AT_MOST`], and the bytes of the pooled bodies in use.
 #[derive(Debug)]
 pub(crate) struct BodyPool {
     free: Mutex<Vec<Vec<u8>>>,
+    in_use: AtomicUsize,
+    budget: usize,
+    freed: tokio::sync::Notify,
 }
 
 impl BodyPool {
-    pub(crate) const fn new() -> Self {
+    pub(crate) const fn new(budget: usize) -> Self {
         BodyPool {
             free: Mutex::new(Vec::new()),
+            in_use: AtomicUsize::new(0),
+            budget,
+            freed: tokio::sync::Notify::const_new(),
+        }
+    }
+
+    /// [`BodyPool::take`], once the bodies in use hold less than the budget (at once when none
+    /// is in use, so a body larger than the budget is read alone). Waiting holds nothing of
+    /// the pool's.
+    pub(crate) async fn take_within_budget(&'static self, len: usize) -> PooledBody {
+        loop {
+            let freed = self.freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            // Registered before the check: a body given back in between still wakes this wait.
+            freed.as_mut().enable();
+            let admitted = self
+                .in_use
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                    (used < self.budget).then(|| used.saturating_add(len))
+                })
+                .is_ok();
+            if admitted {
+                let mut body = self.take(len);
+                body.counted = len;
+                return body;
+            }
+            freed.await;
         }
     }
 
@@ -85,6 +129,7 @@ impl BodyPool {
         PooledBody {
             buf,
             pool: Some(self),
+            counted: 0,
         }
     }
 
@@ -117,6 +162,8 @@ impl BodyPool {
 pub(crate) struct PooledBody {
     buf: Vec<u8>,
     pool: Option<&'static BodyPool>,
+    /// Bytes counted as in use in the pool's budget until dropped.
+    counted: usize,
 }
 
 impl PooledBody {
@@ -144,6 +191,10 @@ impl Drop for PooledBody {
     fn drop(&mut self) {
         if let Some(pool) = self.pool {
             pool.give_back(std::mem::take(&mut self.buf));
+            if self.counted > 0 {
+                pool.in_use.fetch_sub(self.counted, Ordering::Relaxed);
+                pool.freed.notify_waiters();
+            }
         }
     }
 }
@@ -153,7 +204,7 @@ mod tests {
     use super::*;
 
     fn pool() -> &'static BodyPool {
-        Box::leak(Box::new(BodyPool::new()))
+        Box::leak(Box::new(BodyPool::new(PAGE_BODIES_BUDGET)))
     }
 
     fn filled(pool: &'static BodyPool, len: usize) -> Bytes {
@@ -213,13 +264,44 @@ mod tests {
         assert!(pool.kept().iter().all(|&c| c <= KEEP_AT_MOST));
     }
 
-    #[test]
-    fn only_bodies_as_large_as_a_page_are_pooled() {
-        let mut small = buffer_for(POOLED_FROM - 1, 4096);
+    #[tokio::test]
+    async fn only_bodies_as_large_as_a_page_are_pooled() {
+        let mut small = buffer_for(POOLED_FROM - 1, 4096).await;
         small.extend_from_slice(b"{}");
         assert!(small.pool.is_none());
         assert_eq!(small.freeze().as_ref(), b"{}");
-        assert!(buffer_for(POOLED_FROM, 4096).pool.is_some());
+        assert!(buffer_for(POOLED_FROM, 4096).await.pool.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_body_waits_while_the_bodies_in_use_spend_the_budget() {
+        let pool: &'static BodyPool = Box::leak(Box::new(BodyPool::new(5 << 20)));
+        let fill = |mut body: PooledBody, len: usize| {
+            body.extend_from_slice(&vec![b'x'; len]);
+            body.freeze()
+        };
+        // Nothing in use: a body larger than the budget is read alone.
+        let huge = fill(pool.take_within_budget(6 << 20).await, 6 << 20);
+        let mut next = std::pin::pin!(pool.take_within_budget(1 << 20));
+        assert!(futures::poll!(next.as_mut()).is_pending());
+        // A page's events outlive the body they were sliced from: the room is given back only
+        // when the last of them goes.
+        let event = huge.slice(0..10);
+        drop(huge);
+        assert!(futures::poll!(next.as_mut()).is_pending());
+        drop(event);
+        let first = fill(next.await, 1 << 20);
+        // Under the budget: a second and a third are read at once; then it is spent.
+        let second = fill(pool.take_within_budget(2 << 20).await, 2 << 20);
+        let third = fill(pool.take_within_budget(3 << 20).await, 3 << 20);
+        let mut fourth = std::pin::pin!(pool.take_within_budget(1 << 20));
+        assert!(futures::poll!(fourth.as_mut()).is_pending());
+        drop(third);
+        let fourth = tokio::time::timeout(std::time::Duration::from_secs(5), fourth)
+            .await
+            .expect("woken once a body was given back");
+        drop((first, second, fourth));
+        assert_eq!(pool.in_use.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -322,7 +322,7 @@ async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, reqwest::Error>
         return Ok(first);
     };
     let reserve = usize::try_from(announced.min(BODY_RESERVE_LIMIT)).unwrap_or(0);
-    let mut body = body_pool::buffer_for(announced, reserve.max(first.len() + second.len()));
+    let mut body = body_pool::buffer_for(announced, reserve.max(first.len() + second.len())).await;
     for chunk in [first, second] {
         body.extend_from_slice(&chunk);
     }

@@ -78,8 +78,13 @@ pub struct RunnerConfig {
     pub concurrency: usize,
     /// Compartments of one shard listed at once (latency-bound listings overlap).
     pub compartments_at_once: usize,
-    /// Pages held in memory at once across the process (each listing holds one at a time).
+    /// Pages fetched or held at once across the process (each listing holds one at a time, two
+    /// while it fetches ahead): what bounds the OCI calls under way.
     pub pages_in_flight: usize,
+    /// The page budget: a page is fetched only while the pages being worked and fetched hold
+    /// less event text than this across the process. What bounds memory: at most this plus
+    /// one page is held, however many tasks run.
+    pub page_memory: usize,
     /// Who this runner is, in leases, state and manifests.
     pub owner: String,
     /// How long a shard lease lasts (renewed with progress once half is gone).
@@ -108,6 +113,9 @@ impl RunnerConfig {
             concurrency: 4,
             compartments_at_once: 16,
             pages_in_flight: 16,
+            // Two pages of 1,000 events of 4 KB: one compartment fetches ahead while it sends,
+            // and a 1M-event backlog at four tasks stays within 64 MB (docs/benchmarks.md).
+            page_memory: 8 << 20,
             owner: owner.into(),
             lease_ttl: Duration::from_secs(5 * 60),
             page_attempts: 3,
@@ -143,7 +151,7 @@ pub struct Runner<A, S, K> {
     limits: RateLimits,
     recent: RecentIds,
     pages: tokio::sync::Semaphore,
-    /// Bytes of event text in the pages being worked (what decides whether to fetch ahead).
+    /// The page budget (bytes of event text in the pages being worked and fetched).
     page_memory: window::PageMemory,
     held: HeldShards,
 }
@@ -174,6 +182,7 @@ where
         let ttl = config.windows.settle_lag + Duration::from_secs(3600);
         let recent = RecentIds::new(config.recent_ids_capacity, ttl);
         let pages = tokio::sync::Semaphore::new(config.pages_in_flight.max(1));
+        let page_memory = window::PageMemory::new(config.page_memory);
         Runner {
             source,
             store,
@@ -183,7 +192,7 @@ where
             limits,
             recent,
             pages,
-            page_memory: window::PageMemory::default(),
+            page_memory,
             held: HeldShards::default(),
         }
     }

@@ -8,9 +8,10 @@
 //! when the first page says more follow, nothing of it is admitted or sent, and the caller
 //! walks the range in smaller units ([`super::walk`]).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use auditfwd_checkpoint::ids::IdHash;
 use auditfwd_checkpoint::manifest::{Confirmation, Pass};
@@ -29,43 +30,95 @@ use crate::plan::aligned_window;
 use crate::sink::{Outbound, Sink, SinkFailure};
 use crate::source::{AuditSource, Page};
 
-/// Fetching ahead stops while the pages being worked, and those being fetched ahead, hold more
-/// event text than this across the process: a listing then holds one page at a time, as it
-/// would without fetching ahead. A fetch ahead reserves its share before it starts, so that
-/// listings deciding at once see each other (before, four tasks could each find room and all
-/// fetch ahead together).
-const FETCH_AHEAD_BELOW: usize = 8 << 20;
+/// What a listing expects its first page to hold when nothing is known of its compartment.
+const FIRST_PAGE_GUESS: usize = 64 << 10;
 
-/// The bytes of event text in the pages being worked and reserved for pages being fetched
-/// ahead.
-#[derive(Debug, Default)]
-pub(crate) struct PageMemory(AtomicUsize);
+/// Compartments whose last page size is remembered (a wide tenancy's thousands fit; past this,
+/// the sizes are forgotten and learned again).
+const REMEMBERED_COMPARTMENTS: usize = 100_000;
 
-/// One page's share of [`PageMemory`] (held, or reserved ahead of its fetch), given back when
+/// The page budget: the bytes of event text in the pages being worked and reserved for pages
+/// being fetched, across the process. A page is fetched only while less than the budget is
+/// held, so at most the budget plus one page is held at once, however many tasks and listings
+/// run: a listing that finds the budget spent waits before it fetches (holding nothing, so
+/// listings never wait on each other in a circle), and fetches ahead only when there is room.
+/// Each fetch reserves what its page is expected to hold (the listing's previous page, or the
+/// compartment's largest page last time) and is counted at its true size once it arrives.
+#[derive(Debug)]
+pub(crate) struct PageMemory {
+    held: AtomicUsize,
+    budget: usize,
+    freed: tokio::sync::Notify,
+    /// (region, compartment) → the largest page of its last listing.
+    last_page: Mutex<HashMap<(String, String), usize>>,
+}
+
+/// One page's share of [`PageMemory`] (held, or reserved for its fetch), given back when
 /// dropped.
+#[derive(Debug)]
 pub(crate) struct PageHeld<'m> {
     memory: &'m PageMemory,
     bytes: usize,
 }
 
 impl PageMemory {
-    /// Counts `page` until the guard is dropped.
-    pub(crate) fn hold(&self, page: &Page) -> PageHeld<'_> {
-        let bytes = page.events.iter().map(|e| e.text().len()).sum();
-        self.0.fetch_add(bytes, Ordering::Relaxed);
-        PageHeld {
-            memory: self,
-            bytes,
+    /// A budget of `budget` bytes of event text.
+    pub(crate) fn new(budget: usize) -> Self {
+        PageMemory {
+            held: AtomicUsize::new(0),
+            budget: budget.max(1),
+            freed: tokio::sync::Notify::new(),
+            last_page: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Reserves room for a page fetched ahead, expected to be as large as `held` (the page
-    /// being worked), if what is held and reserved is below [`FETCH_AHEAD_BELOW`].
-    pub(crate) fn reserve_ahead(&self, held: &PageHeld<'_>) -> Option<PageHeld<'_>> {
-        let bytes = held.bytes;
-        self.0
+    /// What the first page of a listing of `scope` is expected to hold.
+    pub(crate) fn expected(&self, scope: &Scope) -> usize {
+        let last = self
+            .last_page
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // A lookup by borrowed parts would need a custom key type; two short clones per listing
+        // cost nothing next to its OCI call.
+        last.get(&(scope.region.clone(), scope.compartment.as_str().to_owned()))
+            .copied()
+            .unwrap_or(FIRST_PAGE_GUESS)
+    }
+
+    /// Remembers the largest page of a listing of `scope`.
+    pub(crate) fn learn(&self, scope: &Scope, largest: usize) {
+        let mut last = self
+            .last_page
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.len() >= REMEMBERED_COMPARTMENTS {
+            last.clear();
+        }
+        last.insert(
+            (scope.region.clone(), scope.compartment.as_str().to_owned()),
+            largest,
+        );
+    }
+
+    /// Reserves `bytes` for a page about to be fetched, waiting while the budget is spent.
+    pub(crate) async fn reserve(&self, bytes: usize) -> PageHeld<'_> {
+        loop {
+            let freed = self.freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            // Registered before the check: a page dropped in between still wakes this wait.
+            freed.as_mut().enable();
+            if let Some(held) = self.try_reserve(bytes) {
+                return held;
+            }
+            freed.await;
+        }
+    }
+
+    /// Reserves `bytes` for a page fetched ahead, if the budget is not spent.
+    pub(crate) fn try_reserve(&self, bytes: usize) -> Option<PageHeld<'_>> {
+        self.held
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
-                (total < FETCH_AHEAD_BELOW).then(|| total.saturating_add(bytes))
+                (total < self.budget).then(|| total.saturating_add(bytes))
             })
             .ok()
             .map(|_| PageHeld {
@@ -73,12 +126,42 @@ impl PageMemory {
                 bytes,
             })
     }
+
+    fn release(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, Ordering::Relaxed);
+        self.freed.notify_waiters();
+    }
+}
+
+impl PageHeld<'_> {
+    /// Counts the fetched `page` at its true size instead of what was reserved for it.
+    pub(crate) fn fit(&mut self, page: &Page) {
+        let bytes = page_bytes(page);
+        if bytes > self.bytes {
+            self.memory
+                .held
+                .fetch_add(bytes - self.bytes, Ordering::Relaxed);
+        } else if bytes < self.bytes {
+            self.memory.release(self.bytes - bytes);
+        }
+        self.bytes = bytes;
+    }
+
+    /// The bytes counted.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 impl Drop for PageHeld<'_> {
     fn drop(&mut self) {
-        self.memory.0.fetch_sub(self.bytes, Ordering::Relaxed);
+        self.memory.release(self.bytes);
     }
+}
+
+/// The bytes of event text in `page`.
+fn page_bytes(page: &Page) -> usize {
+    page.events.iter().map(|e| e.text().len()).sum()
 }
 
 /// A sink shared by the listings of one task (a shard's compartments take turns per batch).
@@ -230,27 +313,34 @@ where
         );
         let mut d = Delivered::default();
         keep.keep_alive().await.map_err(WindowError::Stopped)?;
-        // The semaphore is never closed: a permit is always granted.
+        // Room in the page budget first, then a permit for the fetch (the semaphore is never
+        // closed: a permit is always granted). Both are waited for holding nothing else.
+        let mut room = self
+            .page_memory
+            .reserve(self.page_memory.expected(scope))
+            .await;
         let mut permit = self.pages.acquire().await.ok();
         let mut next = listing.next().await.map_err(WindowError::Source)?;
-        let mut reserved = None;
+        let mut largest = 0;
         while let Some(page) = next.take() {
             d.pages += 1;
+            // The fetched page now counts at its true size.
+            room.fit(&page);
+            largest = largest.max(room.bytes());
             if unit.probe && d.pages == 1 && page.next.is_some() {
+                // The listings that walk the range next expect pages like this one.
+                self.page_memory.learn(scope, largest);
                 return Ok(None);
             }
             let more = page.next.is_some();
-            let in_memory = self.page_memory.hold(&page);
-            // The fetched page now counts for itself.
-            drop(reserved.take());
             // While this page is admitted, sent and confirmed, the next page is fetched, when
-            // the pages being worked across the process are small enough and a permit to hold
-            // one more page is free (never waited for while holding this page's: that could
-            // deadlock the tasks against each other). Polling the fetch once starts it; the
-            // OCI client carries on with it in a task of its own.
+            // the budget has room for one as large as this one and a permit to fetch is free
+            // (neither is waited for while holding this page: that could deadlock the tasks
+            // against each other). Polling the fetch once starts it; the OCI client carries on
+            // with it in a task of its own.
             let ahead = if more {
                 self.page_memory
-                    .reserve_ahead(&in_memory)
+                    .try_reserve(room.bytes())
                     .and_then(|room| Some((self.pages.try_acquire().ok()?, room)))
             } else {
                 None
@@ -277,21 +367,26 @@ where
             };
             sent?;
             match fetched? {
-                Some(((ahead, room), page)) => {
+                Some(((ahead, ahead_room), page)) => {
                     permit = Some(ahead);
-                    reserved = Some(room);
+                    room = ahead_room;
                     next = page;
                 }
                 None if more => {
-                    drop(permit);
+                    // This page is confirmed: give back its room and permit before waiting
+                    // for the next one's.
+                    let expected = room.bytes();
+                    drop((permit, room));
                     keep.keep_alive().await.map_err(WindowError::Stopped)?;
+                    room = self.page_memory.reserve(expected).await;
                     permit = self.pages.acquire().await.ok();
                     next = listing.next().await.map_err(WindowError::Source)?;
                 }
                 None => {}
             }
         }
-        drop(permit);
+        drop((permit, room));
+        self.page_memory.learn(scope, largest);
         if matches!(out, Output::Sink(_)) {
             count_pass(&scope.region, unit.pass, &d.counts);
         }
@@ -381,29 +476,75 @@ fn count_pass(region: &str, pass: Pass, c: &Counts) {
 mod tests {
     use super::*;
 
-    fn held(memory: &PageMemory, bytes: usize) -> PageHeld<'_> {
-        memory.0.fetch_add(bytes, Ordering::Relaxed);
-        PageHeld { memory, bytes }
+    const BUDGET: usize = 8 << 20;
+
+    fn event(id: &str, padding: usize) -> auditfwd_oci::audit::RawEvent {
+        let text = serde_json::to_vec(&serde_json::json!({
+            "eventType": "com.oraclecloud.ComputeApi.GetInstance",
+            "eventId": id,
+            "eventTime": "2026-11-22T10:00:00Z",
+            "data": {"message": "x".repeat(padding)}
+        }))
+        .expect("json");
+        auditfwd_oci::audit::RawEvent::parse(text.into()).expect("event")
     }
 
     #[test]
-    fn fetches_ahead_reserve_their_room_so_listings_deciding_at_once_stay_within_the_bound() {
-        let memory = PageMemory::default();
-        let page = FETCH_AHEAD_BELOW / 3 + 1;
+    fn fetches_ahead_start_only_while_less_than_the_budget_is_held() {
+        let memory = PageMemory::new(BUDGET);
+        let page = BUDGET / 3 + 1;
         // Two listings each work a page: the first to decide reserves room for its next page.
-        let first = held(&memory, page);
-        let second = held(&memory, page);
-        let ahead = memory.reserve_ahead(&first);
+        let first = memory.try_reserve(page).expect("room");
+        let second = memory.try_reserve(page).expect("room");
+        let ahead = memory.try_reserve(page);
         assert!(ahead.is_some());
-        // The second sees that reservation: the bound is reached.
-        assert!(memory.reserve_ahead(&second).is_none());
+        // The second sees that reservation: the budget is spent.
+        assert!(memory.try_reserve(page).is_none());
         // Once the first page is done, its room is free again.
         drop(first);
-        assert!(memory.reserve_ahead(&second).is_some());
+        assert!(memory.try_reserve(second.bytes()).is_some());
         drop((ahead, second));
-        assert_eq!(memory.0.load(Ordering::Relaxed), 0);
-        // A page larger than the bound is worked alone, never fetched ahead of.
-        let big = held(&memory, FETCH_AHEAD_BELOW);
-        assert!(memory.reserve_ahead(&big).is_none());
+        assert_eq!(memory.held.load(Ordering::Relaxed), 0);
+        // A page larger than the budget is worked alone.
+        let big = memory.try_reserve(BUDGET * 2).expect("nothing held: room");
+        assert!(memory.try_reserve(1).is_none());
+        drop(big);
+    }
+
+    #[tokio::test]
+    async fn a_fetch_waits_while_the_budget_is_spent_and_starts_once_a_page_is_done() {
+        let memory = PageMemory::new(BUDGET);
+        let worked = memory.reserve(BUDGET).await;
+        let mut waiting = std::pin::pin!(memory.reserve(1 << 20));
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        drop(worked);
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken once the page was given back");
+        assert_eq!(next.bytes(), 1 << 20);
+        assert_eq!(memory.held.load(Ordering::Relaxed), 1 << 20);
+    }
+
+    #[test]
+    fn a_page_counts_at_its_true_size_and_the_next_listing_expects_the_largest() {
+        let memory = PageMemory::new(BUDGET);
+        let scope = Scope {
+            tenancy: "ocid1.tenancy.oc1..t".parse().expect("ocid"),
+            region: "us-ashburn-1".into(),
+            compartment: "ocid1.compartment.oc1..c".parse().expect("ocid"),
+        };
+        assert_eq!(memory.expected(&scope), FIRST_PAGE_GUESS);
+        let mut held = memory.try_reserve(FIRST_PAGE_GUESS).expect("room");
+        let page = Page {
+            events: vec![event("a", 3000), event("b", 2000)],
+            next: None,
+        };
+        held.fit(&page);
+        assert_eq!(held.bytes(), page_bytes(&page));
+        assert_eq!(memory.held.load(Ordering::Relaxed), page_bytes(&page));
+        memory.learn(&scope, held.bytes());
+        drop(held);
+        assert_eq!(memory.held.load(Ordering::Relaxed), 0);
+        assert_eq!(memory.expected(&scope), page_bytes(&page));
     }
 }

@@ -229,6 +229,65 @@ async fn the_next_page_is_fetched_while_a_batch_is_being_sent() {
 }
 
 #[tokio::test]
+async fn a_spent_page_budget_makes_listings_wait_instead_of_fetching_and_loses_nothing() {
+    let mut rig = Rig::new(t(10, 0));
+    // Two busy compartments, each with pages of 7 at offsets 0, 7, 14, 21 and 28.
+    for c in [A, B] {
+        for i in 0..30u32 {
+            rig.source.add(
+                c,
+                &format!("{}{i:03}", &c[c.len() - 5..]),
+                t(9, 50) + secs(i64::from(i)),
+                secs(1),
+            );
+        }
+    }
+    rig.sink.timeline = Some(rig.source.timeline.clone());
+    // A budget of one byte: one page with events is held at a time across the process, however
+    // many tasks run.
+    let mut config = RunnerConfig::new(Rig::policy(), "r");
+    config.page_memory = 1;
+    config.concurrency = 4;
+    let sink = rig.sink.clone();
+    let runner = Runner::new(
+        rig.source.clone(),
+        rig.store.clone(),
+        move || sink.clone(),
+        Arc::new(rig.clock.clone()),
+        config,
+        RateLimits::default(),
+    );
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        runner.run_once(&RunContext::default()),
+    )
+    .await
+    .expect("listings waiting for the budget never wait on each other");
+    assert!(report.is_complete(), "{report}");
+    assert_exactly_once(&rig.sink, &rig.source.all_ids());
+    // Nothing was fetched ahead: each page of the busy minute was asked for only after the
+    // batch before it was confirmed.
+    let timeline = rig.source.timeline.lock().unwrap().clone();
+    let at = |entry: &str| {
+        timeline
+            .iter()
+            .position(|e| e == entry)
+            .unwrap_or_else(|| panic!("{entry} not in {timeline:#?}"))
+    };
+    for c in [A, B] {
+        let tag = &c[c.len() - 5..];
+        for (page, end_of_previous_batch) in [(7, 6), (14, 13), (21, 20), (28, 27)] {
+            let fetch = format!("fetch {c} {page}");
+            let sent = format!("sent {tag}{end_of_previous_batch:03}");
+            assert!(
+                at(&sent) < at(&fetch),
+                "{fetch} before {sent}: {timeline:#?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_second_run_sends_nothing_and_manifests_describe_each_window() {
     let rig = Rig::new(t(10, 0));
     // 09:35 to 09:58; at 10:00 the fresh pass covers up to 09:59 (one minute's lag).
