@@ -1,10 +1,12 @@
 //! A typed, signed, retrying client for the Oracle Cloud APIs auditfwd needs: Audit
-//! `ListEvents`, Identity compartments, and Object Storage objects.
+//! `ListEvents`, Identity compartments, Object Storage objects, and Cloud Guard
+//! `ListProblems`.
 //!
 //! There is no official OCI SDK for Rust. This crate follows the shape users know from
 //! aws-sdk-rust and the official OCI SDKs: one [`Config`] (credentials, region, endpoint
 //! overrides, retry and timeout policy, connection pool), a client per service
-//! ([`audit::Client`], [`identity::Client`], [`object_storage::Client`]), fluent builders
+//! ([`audit::Client`], [`identity::Client`], [`object_storage::Client`],
+//! [`cloud_guard::Client`]), fluent builders
 //! ending in `send()`, paginators that yield one page at a time, and one [`Error`] type that
 //! says where a failure happened and whether retrying can help.
 //!
@@ -17,7 +19,10 @@
 //! - [`region`]: regions, realms, service hosts, and endpoint overrides (plain `http://`
 //!   only to loopback, for the emulator).
 //! - [`retry`]: backoff policy; `transport` (private) signs, sends, classifies and retries.
-//! - [`audit`], [`identity`], [`object_storage`]: the operations and their models.
+//! - `pagination` (private): the `opc-next-page` cursor every paginator shares.
+//! - [`audit`], [`identity`], [`object_storage`], [`cloud_guard`]: the operations and their
+//!   models. Cloud Guard problems are mutable (a problem is updated in place), unlike audit
+//!   events; its models keep unknown fields so nothing is lost when forwarding.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,6 +44,7 @@ pub mod audit;
 pub mod auth;
 mod body_pool;
 pub mod budget;
+pub mod cloud_guard;
 mod config;
 mod error;
 pub mod identity;

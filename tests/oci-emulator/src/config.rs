@@ -40,6 +40,9 @@ pub struct EmulatorConfig {
     pub auto_create_buckets: bool,
     /// How many requests the request log keeps (oldest dropped first).
     pub request_log_capacity: usize,
+    /// Cloud Guard problems generated at start-up, spread over the compartments and the
+    /// backlog.
+    pub problems: usize,
     /// Listen address; must be loopback. Port 0 picks a free port.
     pub bind: SocketAddr,
 }
@@ -60,6 +63,7 @@ impl Default for EmulatorConfig {
             compartment_page_size: 100,
             auto_create_buckets: true,
             request_log_capacity: 100_000,
+            problems: 0,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         }
     }

@@ -1,5 +1,5 @@
 //! The unauthenticated control API under `/_emulator/` (loopback only): ground truth, adding
-//! events and compartments, faults, the request log and counters, keys, the clock and settings
+//! events and compartments, adding and updating Cloud Guard problems, faults, the request log and counters, keys, the clock and settings
 //! (page size, time selection, latency, live stream). Every
 //! operation is also a method on [`crate::EmulatorHandle`]; this is the same thing over HTTP for
 //! the binary, scripts and other languages.
@@ -12,6 +12,7 @@ use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::cloud_guard::{NewProblem, ProblemUpdate};
 use crate::error::{ApiError, EmulatorError};
 use crate::faults::FaultRule;
 use crate::http_util::{Reply, parse_time};
@@ -27,7 +28,7 @@ fn bad(e: impl std::fmt::Display) -> Reply {
 
 fn from_emulator_error(e: &EmulatorError) -> Reply {
     match e {
-        EmulatorError::UnknownCompartment(_) => {
+        EmulatorError::UnknownCompartment(_) | EmulatorError::UnknownProblem(_) => {
             Reply::error(&ApiError::not_authorized_or_not_found(e.to_string()))
         }
         _ => bad(e),
@@ -100,6 +101,8 @@ struct LatencyPerApi {
     identity: Option<u64>,
     #[serde(default)]
     object_storage: Option<u64>,
+    #[serde(default)]
+    cloud_guard: Option<u64>,
 }
 
 impl LatencyChange {
@@ -110,6 +113,7 @@ impl LatencyChange {
                 l.audit_ms = p.audit.unwrap_or(l.audit_ms);
                 l.identity_ms = p.identity.unwrap_or(l.identity_ms);
                 l.object_storage_ms = p.object_storage.unwrap_or(l.object_storage_ms);
+                l.cloud_guard_ms = p.cloud_guard.unwrap_or(l.cloud_guard_ms);
                 l
             }
         }
@@ -125,6 +129,7 @@ fn settings_json(shared: &Shared) -> Value {
             "audit": l.audit_ms,
             "identity": l.identity_ms,
             "objectStorage": l.object_storage_ms,
+            "cloudGuard": l.cloud_guard_ms,
         },
         "live": shared.is_live(),
     })
@@ -236,6 +241,24 @@ pub(crate) fn handle(
                     .add_events(req)
                     .map_err(|e| from_emulator_error(&e))?;
                 Reply::json_value(StatusCode::OK, &json!({ "events": events }))
+            }
+            (Method::GET, ["problems"]) => ok(json!({ "problems": shared.problems() })),
+            (Method::GET, ["problems", "versions"]) => {
+                ok(json!({ "versions": shared.problem_versions() }))
+            }
+            (Method::POST, ["problems"]) => {
+                let req: NewProblem = parse_body(body)?;
+                let p = shared
+                    .add_problem(req)
+                    .map_err(|e| from_emulator_error(&e))?;
+                Reply::json_value(StatusCode::OK, &p)
+            }
+            (Method::PUT, ["problems", id]) => {
+                let req: ProblemUpdate = parse_body(body)?;
+                let p = shared
+                    .update_problem(id, req)
+                    .map_err(|e| from_emulator_error(&e))?;
+                Reply::json_value(StatusCode::OK, &p)
             }
             (Method::GET, ["faults"]) => {
                 Reply::json_value(StatusCode::OK, &json!({ "rules": shared.faults() }))

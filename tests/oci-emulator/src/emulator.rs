@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, EmulatorClock, SystemClock};
+use crate::cloud_guard::{NewProblem, Problem, ProblemUpdate, ProblemVersion};
 use crate::config::EmulatorConfig;
 use crate::delay::DelayDistribution;
 use crate::error::EmulatorError;
@@ -137,6 +138,13 @@ impl EmulatorBuilder {
     /// How many requests the request log keeps (0: none; the counters still count).
     pub fn request_log_capacity(mut self, n: usize) -> Self {
         self.config.request_log_capacity = n;
+        self
+    }
+
+    /// Cloud Guard problems generated at start-up (default none), spread over the
+    /// compartments and the backlog, the same ones for the same seed and start time.
+    pub fn problems(mut self, n: usize) -> Self {
+        self.config.problems = n;
         self
     }
     /// Whether PutObject creates unknown buckets.
@@ -408,6 +416,33 @@ impl EmulatorHandle {
         access: Access,
     ) -> Result<(), EmulatorError> {
         self.shared.set_access(compartment_id, access)
+    }
+
+    /// Every Cloud Guard problem as `ListProblems` would show it now (whatever its state),
+    /// in creation order.
+    pub fn problems(&self) -> Vec<Problem> {
+        self.shared.problems()
+    }
+
+    /// Ground truth of Cloud Guard: every version of every problem, in the order the changes
+    /// happened (version 1 is the problem as created).
+    pub fn problem_versions(&self) -> Vec<ProblemVersion> {
+        self.shared.problem_versions()
+    }
+
+    /// Adds a Cloud Guard problem (`timeFirstDetected` defaults to now).
+    pub fn add_problem(&self, req: NewProblem) -> Result<Problem, EmulatorError> {
+        self.shared.add_problem(req)
+    }
+
+    /// Changes a problem (a new detection, resolving or dismissing it) and records the new
+    /// version.
+    pub fn update_problem(
+        &self,
+        id: &str,
+        change: ProblemUpdate,
+    ) -> Result<Problem, EmulatorError> {
+        self.shared.update_problem(id, change)
     }
     /// Replaces the fault rules (an empty list switches faults off).
     pub fn set_faults(&self, rules: Vec<FaultRule>) {

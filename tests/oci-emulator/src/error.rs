@@ -30,6 +30,9 @@ pub enum EmulatorError {
     /// A control call named a compartment the tenancy does not have.
     #[error("unknown compartment {0}")]
     UnknownCompartment(String),
+    /// A control call named a Cloud Guard problem that does not exist.
+    #[error("unknown problem {0}")]
+    UnknownProblem(String),
 }
 
 /// An error response in OCI's format: status, `code` and `message`.

@@ -20,6 +20,8 @@ pub enum Api {
     Identity,
     /// Object Storage (`/n/...`).
     ObjectStorage,
+    /// Cloud Guard (`/20200131/...`).
+    CloudGuard,
 }
 
 /// What goes wrong.

@@ -21,6 +21,9 @@ pub struct Latency {
     pub identity_ms: u64,
     /// Object Storage (namespace, objects, listings).
     pub object_storage_ms: u64,
+    /// Cloud Guard (`ListProblems`).
+    #[serde(default)]
+    pub cloud_guard_ms: u64,
 }
 
 impl Latency {
@@ -30,6 +33,7 @@ impl Latency {
             audit_ms: ms,
             identity_ms: ms,
             object_storage_ms: ms,
+            cloud_guard_ms: ms,
         }
     }
 
@@ -39,6 +43,7 @@ impl Latency {
             Api::Audit => self.audit_ms,
             Api::Identity => self.identity_ms,
             Api::ObjectStorage => self.object_storage_ms,
+            Api::CloudGuard => self.cloud_guard_ms,
         })
     }
 }
@@ -49,6 +54,7 @@ pub(crate) struct LatencyKnob {
     audit_ms: AtomicU64,
     identity_ms: AtomicU64,
     object_storage_ms: AtomicU64,
+    cloud_guard_ms: AtomicU64,
 }
 
 impl LatencyKnob {
@@ -63,6 +69,7 @@ impl LatencyKnob {
             Api::Audit => &self.audit_ms,
             Api::Identity => &self.identity_ms,
             Api::ObjectStorage => &self.object_storage_ms,
+            Api::CloudGuard => &self.cloud_guard_ms,
         }
     }
 
@@ -71,6 +78,7 @@ impl LatencyKnob {
             audit_ms: self.audit_ms.load(Ordering::Relaxed),
             identity_ms: self.identity_ms.load(Ordering::Relaxed),
             object_storage_ms: self.object_storage_ms.load(Ordering::Relaxed),
+            cloud_guard_ms: self.cloud_guard_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -79,6 +87,7 @@ impl LatencyKnob {
             (Api::Audit, l.audit_ms),
             (Api::Identity, l.identity_ms),
             (Api::ObjectStorage, l.object_storage_ms),
+            (Api::CloudGuard, l.cloud_guard_ms),
         ] {
             self.cell(api).store(ms, Ordering::Relaxed);
         }
@@ -104,11 +113,13 @@ mod tests {
             audit_ms: 30,
             identity_ms: 0,
             object_storage_ms: 500,
+            cloud_guard_ms: 40,
         });
         for (api, expected) in [
             (Some(Api::Audit), 30),
             (Some(Api::Identity), 0),
             (Some(Api::ObjectStorage), 500),
+            (Some(Api::CloudGuard), 40),
             (None, 0),
         ] {
             let t = tokio::time::Instant::now();

@@ -2,7 +2,8 @@
 //! CLI, which proves the emulator faithful) can be tested without a cloud account.
 //!
 //! One loopback port serves Audit `ListEvents`, Identity `ListCompartments`/`GetCompartment`,
-//! Object Storage namespace and objects, and an unauthenticated control API under `/_emulator/`.
+//! Object Storage namespace and objects, Cloud Guard `ListProblems`, and an unauthenticated
+//! control API under `/_emulator/`.
 //! Every OCI request must carry a valid OCI HTTP signature from a registered key.
 //!
 //! How the modules fit:
@@ -18,7 +19,9 @@
 //!   independent signature verifier.
 //! - `server`: accept loop, routing, auth, request counters (`stats`), added latency
 //!   (`latency`), fault injection, request log; it dispatches to `audit`, `identity`,
-//!   `object_storage` and `control`.
+//!   `object_storage`, `cloud_guard` and `control`.
+//! - `cloud_guard`: mutable Cloud Guard problems, every version kept as ground truth, and
+//!   their listing (filters, subtree scope, keyset pages).
 //! - `faults`: seeded, run-time switchable [`FaultRule`]s.
 //! - `state`: shared state and the operations both the wire and the control API use.
 //!
@@ -34,6 +37,7 @@
 mod audit;
 pub mod cli_config;
 mod clock;
+mod cloud_guard;
 mod config;
 mod control;
 mod delay;
@@ -56,6 +60,7 @@ mod store;
 mod tenancy;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cloud_guard::{NewProblem, Problem, ProblemUpdate, ProblemVersion};
 pub use config::EmulatorConfig;
 pub use delay::{DelayBand, DelayDistribution};
 pub use emulator::{Emulator, EmulatorBuilder, EmulatorHandle, RequestSigner};

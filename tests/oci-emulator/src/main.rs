@@ -12,7 +12,7 @@ use oci_emulator::{
     TimeSelection,
 };
 
-/// A local OCI tenancy (Audit, Identity, Object Storage) for tests and demos.
+/// A local OCI tenancy (Audit, Identity, Object Storage, Cloud Guard) for tests and demos.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -64,6 +64,9 @@ struct Args {
     /// (GET /_emulator/stats) count every request whatever this is.
     #[arg(long, default_value_t = 100_000)]
     request_log_capacity: usize,
+    /// Cloud Guard problems to generate at start-up (ListProblems).
+    #[arg(long, default_value_t = 6)]
+    problems: usize,
     /// Ingestion delay: `oci` (default, most within a minute, tail to 20 min), `none`, or a
     /// fixed number of milliseconds.
     #[arg(long, default_value = "oci")]
@@ -136,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
         time_selection: args.time_selection,
         latency: Latency::uniform(args.latency_ms),
         request_log_capacity: args.request_log_capacity,
+        problems: args.problems,
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         ..EmulatorConfig::default()
     };

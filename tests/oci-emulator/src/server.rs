@@ -30,7 +30,7 @@ use crate::signature::{SignedRequest, verify};
 use crate::state::{RequestRecord, Shared, lock, read};
 use crate::stats::Operation;
 use crate::tenancy::rfc3339_ms;
-use crate::{audit, control, identity};
+use crate::{audit, cloud_guard, control, identity};
 
 /// Largest request body accepted (objects are checkpoints, not backups).
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -144,6 +144,7 @@ enum Route {
     GetNamespace,
     ListObjects(BucketPath),
     Object(ObjectPath),
+    ListProblems,
     Unknown,
 }
 
@@ -163,6 +164,7 @@ impl Route {
                 Method::DELETE => Operation::DeleteObject,
                 _ => Operation::GetObject,
             },
+            Self::ListProblems => Operation::ListProblems,
             Self::Unknown => Operation::Unknown,
         }
     }
@@ -181,6 +183,7 @@ fn route(method: &Method, path: &str) -> Route {
         ["20160918", "compartments"] if get => Route::ListCompartments,
         ["20160918", "compartments", id] if get => Route::GetCompartment(decode(id)),
         ["20160918", "tenancies", id] if get => Route::GetTenancy(decode(id)),
+        ["20200131", "problems"] if get => Route::ListProblems,
         ["n"] | ["n", ""] if get => Route::GetNamespace,
         // ListObjects is the bucket's `/o` itself; `/o/` names an object with an empty name.
         ["n", ns, "b", bucket, "o"] if get => Route::ListObjects(BucketPath {
@@ -352,6 +355,9 @@ async fn handle(shared: &Shared, reset: &AtomicBool, req: Request<Incoming>) -> 
         Route::ListCompartments => identity::list_compartments(shared, &query),
         Route::GetCompartment(id) => identity::get_compartment(shared, id),
         Route::GetTenancy(id) => identity::get_tenancy(shared, id),
+        Route::ListProblems => {
+            cloud_guard::list_problems(&read(&shared.tenancy), &read(&shared.problems), &query)
+        }
         Route::GetNamespace => Ok(lock(&shared.objects).namespace_reply()),
         Route::ListObjects(p) => lock(&shared.objects).list_objects(p, &query),
         Route::Object(p) => {
@@ -460,6 +466,11 @@ mod tests {
             Route::GetCompartment("ocid1.x".into())
         );
         assert_eq!(route(&Method::GET, "/n/"), Route::GetNamespace);
+        assert_eq!(
+            route(&Method::GET, "/20200131/problems"),
+            Route::ListProblems
+        );
+        assert_eq!(route(&Method::POST, "/20200131/problems"), Route::Unknown);
         assert_eq!(
             route(&Method::POST, "/20190901/auditEvents"),
             Route::Unknown

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::EmulatorClock;
+use crate::cloud_guard::{NewProblem, Problem, ProblemStore, ProblemUpdate, ProblemVersion};
 use crate::config::EmulatorConfig;
 use crate::error::EmulatorError;
 use crate::events::{StoredEvent, TenancyContext, build_event};
@@ -152,6 +153,8 @@ pub(crate) struct Shared {
     pub(crate) keys: RwLock<KeyRegistry>,
     pub(crate) faults: Mutex<FaultPlan>,
     pub(crate) objects: Mutex<ObjectStore>,
+    /// Cloud Guard problems and their versions.
+    pub(crate) problems: RwLock<ProblemStore>,
     log: Mutex<RequestLog>,
     pub(crate) stats: StatsCounters,
     pub(crate) latency: LatencyKnob,
@@ -192,6 +195,14 @@ impl Shared {
             store.materialize(now_minute + 1, &tenancy, &ctx, &config.events);
         }
         let objects = ObjectStore::new(config.seed, &tenancy.namespace, config.auto_create_buckets);
+        let problems = ProblemStore::seeded(
+            config.seed,
+            config.problems,
+            &tenancy.ids(),
+            &tenancy.region,
+            now,
+            config.backlog,
+        );
         let page_size = config.page_size.max(1);
         let log = RequestLog {
             entries: VecDeque::new(),
@@ -205,6 +216,7 @@ impl Shared {
             keys: RwLock::new(KeyRegistry::default()),
             faults: Mutex::new(FaultPlan::default()),
             objects: Mutex::new(objects),
+            problems: RwLock::new(problems),
             log: Mutex::new(log),
             stats: StatsCounters::new(now),
             latency: LatencyKnob::new(config.latency),
@@ -463,6 +475,35 @@ impl Shared {
         }
         w.used += 1;
         w.used > w.per_second
+    }
+
+    /// Every Cloud Guard problem as it is now.
+    pub(crate) fn problems(&self) -> Vec<Problem> {
+        read(&self.problems).current().to_vec()
+    }
+
+    /// Every version of every problem, in the order they were recorded.
+    pub(crate) fn problem_versions(&self) -> Vec<ProblemVersion> {
+        read(&self.problems).versions().to_vec()
+    }
+
+    pub(crate) fn add_problem(&self, req: NewProblem) -> Result<Problem, EmulatorError> {
+        let region = {
+            let t = read(&self.tenancy);
+            if t.get(&req.compartment_id).is_none() {
+                return Err(EmulatorError::UnknownCompartment(req.compartment_id));
+            }
+            t.region.clone()
+        };
+        write(&self.problems).add(self.config.seed, req, &region, self.clock.now())
+    }
+
+    pub(crate) fn update_problem(
+        &self,
+        id: &str,
+        change: ProblemUpdate,
+    ) -> Result<Problem, EmulatorError> {
+        write(&self.problems).update(id, change, self.clock.now())
     }
 
     pub(crate) fn set_faults(&self, rules: Vec<FaultRule>) {

@@ -42,13 +42,15 @@ pub enum Operation {
     PutObject,
     /// Object Storage `DeleteObject`.
     DeleteObject,
+    /// Cloud Guard `ListProblems`.
+    ListProblems,
     /// No operation at this method and path.
     Unknown,
 }
 
 impl Operation {
     /// Every operation, in the order the counters are kept.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::ListEvents,
         Self::GetConfiguration,
         Self::ListCompartments,
@@ -60,6 +62,7 @@ impl Operation {
         Self::HeadObject,
         Self::PutObject,
         Self::DeleteObject,
+        Self::ListProblems,
         Self::Unknown,
     ];
 
@@ -77,6 +80,7 @@ impl Operation {
             Self::HeadObject => "HeadObject",
             Self::PutObject => "PutObject",
             Self::DeleteObject => "DeleteObject",
+            Self::ListProblems => "ListProblems",
             Self::Unknown => "Unknown",
         }
     }
@@ -92,6 +96,7 @@ impl Operation {
             | Self::HeadObject
             | Self::PutObject
             | Self::DeleteObject => Some(Api::ObjectStorage),
+            Self::ListProblems => Some(Api::CloudGuard),
             Self::Unknown => None,
         }
     }
@@ -246,6 +251,7 @@ mod tests {
                 .all(|(i, o)| o.index() == i)
         );
         assert_eq!(Operation::HeadObject.api(), Some(Api::ObjectStorage));
+        assert_eq!(Operation::ListProblems.api(), Some(Api::CloudGuard));
         assert_eq!(Operation::Unknown.api(), None);
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use chrono::{Duration, Utc};
-use oci_emulator::{Emulator, EmulatorHandle, TestKey, TimeSelection};
+use oci_emulator::{Emulator, EmulatorHandle, ProblemUpdate, TestKey, TimeSelection};
 use tokio::process::Command;
 
 use crate::support::{Client, minute_floor, rfc3339};
@@ -389,4 +389,112 @@ async fn cli_object_list_all_follows_next_start_with_under_a_prefix() {
         .collect();
     assert_eq!(pages.len(), 3, "{pages:?}");
     assert!(pages.iter().all(|p| p.starts_with("200 ")), "{pages:?}");
+}
+
+#[tokio::test]
+async fn cli_cloud_guard_problem_list_all_equals_ground_truth() {
+    let emu = Emulator::builder()
+        .seed(44)
+        .compartments(6)
+        .events_per_minute(0.0)
+        .backlog(Duration::hours(6))
+        .problems(30)
+        .start()
+        .await
+        .unwrap();
+    let key = TestKey::shared().unwrap();
+    emu.register_key(key.public_key()).unwrap();
+    let cli = Cli::new(&emu, key);
+    let tenancy = emu.tenancy_id();
+    // One problem is resolved (INACTIVE: not listed by default), one detected again just now.
+    let problems = emu.problems();
+    emu.update_problem(
+        &problems[0].id,
+        ProblemUpdate {
+            lifecycle_state: Some("INACTIVE".into()),
+            lifecycle_detail: Some("RESOLVED".into()),
+            ..ProblemUpdate::default()
+        },
+    )
+    .unwrap();
+    emu.update_problem(
+        &problems[1].id,
+        ProblemUpdate {
+            time_last_detected: Some(emu.now()),
+            ..ProblemUpdate::default()
+        },
+    )
+    .unwrap();
+    let since = minute_floor(emu.now()) - Duration::hours(4);
+    let out = cli
+        .ok_json(&[
+            "cloud-guard",
+            "problem",
+            "list",
+            "--compartment-id",
+            &tenancy,
+            "--compartment-id-in-subtree",
+            "true",
+            "--time-last-detected-greater-than-or-equal-to",
+            &rfc3339(since),
+            "--all",
+            "--page-size",
+            "7",
+        ])
+        .await;
+    // Ground truth: the newest version of each problem, ACTIVE, last detected since then,
+    // newest first (ties by id).
+    let mut truth: Vec<_> = emu
+        .problems()
+        .into_iter()
+        .filter(|p| p.lifecycle_state == "ACTIVE" && p.time_last_detected >= since)
+        .collect();
+    truth.sort_by(|a, b| {
+        b.time_last_detected
+            .cmp(&a.time_last_detected)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    assert!(truth.len() > 10 && truth.len() < 29, "{}", truth.len());
+    let expected: Vec<String> = truth.iter().map(|p| p.id.clone()).collect();
+    // A collection API: `--all` gathers every page's items under `data.items`.
+    let items = out["data"]["items"].as_array().unwrap();
+    let listed: Vec<&str> = items.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(
+        expected[0], problems[1].id,
+        "the fresh detection comes first"
+    );
+    assert!(!expected.contains(&problems[0].id));
+    // The CLI's models read every field as the emulator holds it.
+    for (listed, p) in items.iter().zip(&truth) {
+        assert_eq!(listed["compartment-id"], p.compartment_id.as_str());
+        assert_eq!(listed["risk-level"], p.risk_level.as_str());
+        assert_eq!(listed["lifecycle-detail"], p.lifecycle_detail.as_str());
+        let t =
+            chrono::DateTime::parse_from_rfc3339(listed["time-last-detected"].as_str().unwrap())
+                .unwrap();
+        assert_eq!(t, p.time_last_detected);
+    }
+    let pages = emu
+        .request_log()
+        .iter()
+        .filter(|r| r.operation == "ListProblems" && r.status == 200)
+        .count();
+    assert_eq!(pages, truth.len().div_ceil(7));
+
+    // A bad parameter is OCI's 400 shape.
+    cli.fails_with(
+        &[
+            "cloud-guard",
+            "problem",
+            "list",
+            "--compartment-id",
+            &tenancy,
+            "--limit",
+            "5000",
+        ],
+        400,
+        "InvalidParameter",
+    )
+    .await;
 }

@@ -1,9 +1,10 @@
-//! The wire protocol through a real HTTP client: Audit, Identity, Object Storage, auth, errors.
+//! The wire protocol through a real HTTP client: Audit, Identity, Object Storage, Cloud Guard,
+//! auth, errors.
 
 use chrono::Duration;
 use http::Method;
 use oci_emulator::{
-    Access, DelayDistribution, Emulator, EmulatorHandle, ManualClock, NewEvents, TestKey,
+    Access, DelayDistribution, Emulator, EmulatorHandle, ManualClock, NewEvents, Operation, TestKey,
 };
 use serde_json::json;
 
@@ -698,4 +699,153 @@ async fn events_carry_unicode_control_characters_and_large_payloads() {
         assert!(e["data"]["request"]["headers"]["opc-principal"].is_array());
         assert_eq!(e["eventTypeVersion"], "2.0");
     }
+}
+
+#[tokio::test]
+async fn problems_change_through_the_control_api_and_the_listing_follows() {
+    let rfc3339_ms =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let clock = ManualClock::new(t0());
+    let emu = Emulator::builder()
+        .seed(12)
+        .compartments(4)
+        .events_per_minute(0.0)
+        .live(false)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let c = Client::new(&emu);
+    let root = emu.tenancy_id();
+    let child = emu.compartment_ids()[1].clone();
+    let list = |pairs: Vec<(&'static str, String)>| {
+        let mut q: Vec<(&str, String)> = vec![
+            ("compartmentId", root.clone()),
+            ("compartmentIdInSubtree", "true".into()),
+        ];
+        q.extend(pairs);
+        q
+    };
+    let path = |q: &[(&str, String)]| {
+        let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Client::query("/20200131/problems", &pairs)
+    };
+    let r = c.get(&path(&list(vec![]))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"items": []}),
+        "no problems unless seeded or added"
+    );
+
+    let r = control(
+        &emu,
+        Method::POST,
+        "/_emulator/problems",
+        Some(json!({"compartmentId": child, "riskLevel": "HIGH", "labels": ["CIS"]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let added = r.json();
+    let id = added["id"].as_str().unwrap().to_string();
+    assert_eq!(added["timeFirstDetected"], rfc3339_ms(t0()));
+    assert_eq!(added["lifecycleDetail"], "OPEN");
+
+    clock.advance(Duration::minutes(5));
+    let later = t0() + Duration::minutes(5);
+    let r = control(
+        &emu,
+        Method::PUT,
+        &format!("/_emulator/problems/{id}"),
+        Some(json!({"timeLastDetected": rfc3339(later)})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // Listed with its new detection time, inside an inclusive window starting at it.
+    let r = c
+        .get(&path(&list(vec![(
+            "timeLastDetectedGreaterThanOrEqualTo",
+            rfc3339(later),
+        )])))
+        .await;
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["timeLastDetected"], rfc3339_ms(later));
+    assert_eq!(items[0]["labels"], json!(["CIS"]));
+    assert!(r.header("opc-request-id").is_some());
+
+    let r = control(
+        &emu,
+        Method::PUT,
+        &format!("/_emulator/problems/{id}"),
+        Some(json!({"lifecycleState": "INACTIVE", "lifecycleDetail": "DISMISSED"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = c.get(&path(&list(vec![]))).await;
+    assert_eq!(
+        r.json()["items"],
+        json!([]),
+        "INACTIVE is not listed by default"
+    );
+    let r = c
+        .get(&path(&list(vec![("lifecycleState", "INACTIVE".into())])))
+        .await;
+    assert_eq!(r.json()["items"][0]["lifecycleDetail"], "DISMISSED");
+
+    // Ground truth keeps the three versions in order.
+    let r = control(&emu, Method::GET, "/_emulator/problems/versions", None).await;
+    let versions = r.json()["versions"].as_array().unwrap().clone();
+    let seen: Vec<(u64, String)> = versions
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["problem"]["lifecycleDetail"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "OPEN".to_string()),
+            (2, "OPEN".to_string()),
+            (3, "DISMISSED".to_string())
+        ]
+    );
+    let r = control(
+        &emu,
+        Method::PUT,
+        "/_emulator/problems/ocid1.cloudguardproblem.oc1..nope",
+        Some(json!({"lifecycleDetail": "RESOLVED"})),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = control(
+        &emu,
+        Method::PUT,
+        &format!("/_emulator/problems/{id}"),
+        Some(json!({"lifecycleDetail": "GONE"})),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+
+    // Wire errors: OCI's shape; an inaccessible child under RESTRICTED refuses the subtree,
+    // ACCESSIBLE skips it.
+    let r = c
+        .get(&path(&list(vec![("sortBy", "timeCreated".into())])))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "InvalidParameter".to_string()));
+    emu.set_compartment_access(&child, Access::Forbidden)
+        .unwrap();
+    let r = c.get(&path(&list(vec![]))).await;
+    assert_eq!((r.status, r.code()), (403, "NotAuthorized".to_string()));
+    let r = c
+        .get(&path(&list(vec![("accessLevel", "ACCESSIBLE".into())])))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(emu.stats().of(Operation::ListProblems).authenticated, 7);
 }
