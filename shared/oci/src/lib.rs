@@ -19,6 +19,8 @@
 //! - [`region`]: regions, realms, service hosts, and endpoint overrides (plain `http://`
 //!   only to loopback, for the emulator).
 //! - [`retry`]: backoff policy; `transport` (private) signs, sends, classifies and retries.
+//! - [`memory`]: `MemoryBudget`, the byte budget page memory is bounded by (here for the
+//!   bodies being read, in the pipeline for the pages being fetched and worked).
 //! - [`pagination`]: paging written once: a list request implements `PagedRequest` (fetch one
 //!   page), and `Paginator` walks its pages, guarding against a repeated `opc-next-page`.
 //! - [`audit`], [`identity`], [`object_storage`], [`cloud_guard`]: the operations and their
@@ -50,6 +52,7 @@ mod config;
 mod error;
 pub mod identity;
 pub mod ids;
+pub mod memory;
 pub mod object_storage;
 pub mod pagination;
 pub mod region;
