@@ -1,6 +1,7 @@
 //! The `auditfwd` command as an operator meets it before anything runs: configuration problems
 //! and the effective configuration. (The pipeline's end-to-end tests are in `tests/e2e`; they
 //! run this same binary, which `cargo test --workspace` builds for these tests.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
 
