@@ -2,16 +2,15 @@
 //! destination, each reported with pass or fail; exit 0 only when all pass.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use auditfwd_pipeline::SystemClock;
 
-pub(crate) async fn check(file: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(crate) async fn check(g: crate::Global<'_>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    let config = match crate::load(file).await {
+    let config = match crate::load(g).await {
         Ok(c) => c,
         Err(code) => {
             writeln!(out, "FAIL  configuration: see the problems above")
@@ -19,7 +18,7 @@ pub(crate) async fn check(file: Option<&Path>) -> anyhow::Result<ExitCode> {
             return Ok(code);
         }
     };
-    let runner = match auditfwd_runtime::build(
+    let built = match auditfwd_runtime::build_all(
         &config,
         Arc::new(SystemClock),
         auditfwd_runtime::BuildOptions {
@@ -37,15 +36,41 @@ pub(crate) async fn check(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     };
     writeln!(
         out,
-        "PASS  configuration: {} region(s), syslog {}, checkpoint {}",
-        config.oci.regions.len(),
+        "PASS  configuration: {} tenancy(ies), syslog {}, checkpoint {}",
+        config.tenancies.len(),
         config.syslog.url,
         config.checkpoint
     )
     .context("cannot write the report")?;
-    let report = runner.check().await;
-    write!(out, "{report}").context("cannot write the report")?;
-    Ok(if report.passed() {
+    let several = built.len() > 1;
+    let mut passed = true;
+    // Each tenancy is checked whatever another's result: a revoked key is named, not hidden
+    // behind the first failure.
+    for (t, settings) in built.iter().zip(&config.tenancies) {
+        if several {
+            writeln!(out, "== tenancy {}", t.name).context("cannot write the report")?;
+        }
+        let runner = match &t.runner {
+            Ok(r) => r,
+            Err(e) => {
+                writeln!(out, "FAIL  tenancy {}: {e}", t.name)
+                    .context("cannot write the report")?;
+                passed = false;
+                continue;
+            }
+        };
+        writeln!(
+            out,
+            "PASS  tenancy {}: {} region(s)",
+            t.name,
+            settings.oci.regions.len()
+        )
+        .context("cannot write the report")?;
+        let report = runner.check().await;
+        write!(out, "{report}").context("cannot write the report")?;
+        passed &= report.passed();
+    }
+    Ok(if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -26,11 +26,7 @@ pub(crate) fn config(file: Option<&Path>) -> anyhow::Result<ExitCode> {
 /// Writes the report; returns whether the configuration is valid.
 fn render(sources: &Sources, out: &mut impl Write) -> std::io::Result<bool> {
     let rows = sources.effective();
-    let width = rows
-        .iter()
-        .map(|r| r.variable.name.len())
-        .max()
-        .unwrap_or(0);
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
     let vwidth = rows
         .iter()
         .map(|r| r.value.chars().count().min(60))
@@ -38,9 +34,14 @@ fn render(sources: &Sources, out: &mut impl Write) -> std::io::Result<bool> {
         .unwrap_or(0);
     let mut group = None;
     for r in &rows {
-        if group != Some(r.variable.group) {
-            group = Some(r.variable.group);
-            writeln!(out, "# {}", r.variable.group.title())?;
+        let title = if r.name == r.variable.name {
+            r.variable.group.title()
+        } else {
+            "Per tenancy (AUDITFWD_TENANCIES)"
+        };
+        if group != Some(title) {
+            group = Some(title);
+            writeln!(out, "# {title}")?;
         }
         let value = if r.value.is_empty() {
             "(unset)".to_owned()
@@ -53,7 +54,7 @@ fn render(sources: &Sources, out: &mut impl Write) -> std::io::Result<bool> {
         write!(
             out,
             "{:<width$}  {:<vwidth$}  ({})",
-            r.variable.name,
+            r.name,
             printable(&value),
             r.source
         )?;

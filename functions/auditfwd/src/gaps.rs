@@ -2,7 +2,6 @@
 //! (see `auditfwd_pipeline::gaps`).
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -36,12 +35,15 @@ pub(crate) struct AckArgs {
     note: String,
 }
 
-pub(crate) async fn gaps(file: Option<&Path>, command: Command) -> anyhow::Result<ExitCode> {
+pub(crate) async fn gaps(g: crate::Global<'_>, command: Command) -> anyhow::Result<ExitCode> {
     let Command::Ack(args) = command;
-    let config = match crate::load(file).await {
+    let config = match crate::load(g).await {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    if let Err(code) = crate::one_tenancy(&config) {
+        return Ok(code);
+    }
     let runner = crate::checkpoint_runner(&config).await?;
     let request = AckRequest {
         regions: args.regions,

@@ -8,7 +8,6 @@
 //! (the runner refuses to guess: see `auditfwd_pipeline::gaps::reset_shard`).
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -24,8 +23,8 @@ pub(crate) struct Args {
     reset_shard: Option<String>,
 }
 
-pub(crate) async fn init(file: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
-    let config = match crate::load(file).await {
+pub(crate) async fn init(g: crate::Global<'_>, args: Args) -> anyhow::Result<ExitCode> {
+    let config = match crate::load(g).await {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -68,6 +67,9 @@ async fn reset_shard(config: &auditfwd_config::Config, shard: &str) -> anyhow::R
         );
         return Ok(ExitCode::from(2));
     };
+    if let Err(code) = crate::one_tenancy(config) {
+        return Ok(code);
+    }
     let runner = crate::checkpoint_runner(config).await?;
     let reset = auditfwd_pipeline::gaps::reset_shard(
         &**runner.store(),

@@ -41,6 +41,10 @@ struct Cli {
     /// not set.
     #[arg(long, global = true, value_name = "FILE", env = "AUDITFWD_CONFIG_FILE")]
     config: Option<PathBuf>,
+    /// With AUDITFWD_TENANCIES: work on this tenancy only (replay, gaps and init
+    /// --reset-shard need one when several are configured).
+    #[arg(long, global = true, value_name = "NAME")]
+    tenancy: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,17 +102,64 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let file = cli.config.as_deref();
+    let g = Global {
+        file: cli.config.as_deref(),
+        tenancy: cli.tenancy.as_deref(),
+    };
     match cli.command {
-        Command::Init(args) => init::init(file, args).await,
-        Command::Gaps(command) => gaps::gaps(file, command).await,
-        Command::Run { once } => Box::pin(run::run(file, once)).await,
-        Command::Replay(args) => replay::replay(file, args).await,
-        Command::Status(args) => status::status(file, args).await,
-        Command::Check => check::check(file).await,
-        Command::Config => config_cmd::config(file),
+        Command::Init(args) => init::init(g, args).await,
+        Command::Gaps(command) => gaps::gaps(g, command).await,
+        Command::Run { once } => Box::pin(run::run(g, once)).await,
+        Command::Replay(args) => replay::replay(g, args).await,
+        Command::Status(args) => status::status(g, args).await,
+        Command::Check => check::check(g).await,
+        Command::Config => config_cmd::config(g.file),
         Command::Demo(args) => demo::demo(args).await,
     }
+}
+
+/// The options every command takes: the config file, and the tenancy chosen with `--tenancy`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Global<'a> {
+    pub(crate) file: Option<&'a std::path::Path>,
+    pub(crate) tenancy: Option<&'a str>,
+}
+
+/// Keeps only the tenancy `--tenancy` names (all when it is not given). An unknown name is a
+/// usage error (exit 2).
+fn select_tenancy(
+    mut config: auditfwd_config::Config,
+    tenancy: Option<&str>,
+) -> Result<auditfwd_config::Config, ExitCode> {
+    let Some(name) = tenancy else {
+        return Ok(config);
+    };
+    let names: Vec<&str> = config.tenancies.iter().map(|t| t.name.as_str()).collect();
+    if !names.contains(&name) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "auditfwd: --tenancy {name}: the configured tenancies are {} (AUDITFWD_TENANCIES)",
+            names.join(", ")
+        );
+        return Err(ExitCode::from(2));
+    }
+    config.tenancies.retain(|t| t.name == name);
+    Ok(config)
+}
+
+/// For the commands that work on one tenancy: a usage error (exit 2) when several are
+/// configured and `--tenancy` chose none.
+fn one_tenancy(config: &auditfwd_config::Config) -> Result<(), ExitCode> {
+    if config.tenancies.len() > 1 {
+        let names: Vec<&str> = config.tenancies.iter().map(|t| t.name.as_str()).collect();
+        let _ = writeln!(
+            std::io::stderr(),
+            "auditfwd: AUDITFWD_TENANCIES names several tenancies ({}): choose one with --tenancy NAME",
+            names.join(", ")
+        );
+        return Err(ExitCode::from(2));
+    }
+    Ok(())
 }
 
 /// The variables auditfwd reads: the environment, then `--config FILE` for what it leaves
@@ -124,15 +175,17 @@ fn sources(file: Option<&std::path::Path>) -> Result<auditfwd_config::Sources, E
     }
 }
 
-/// The parsed configuration (KMS secrets decrypted); problems are printed and give exit 2.
-async fn load(file: Option<&std::path::Path>) -> Result<auditfwd_config::Config, ExitCode> {
-    let sources = sources(file)?;
-    auditfwd_runtime::load_config_from(sources)
+/// The parsed configuration (KMS secrets decrypted), narrowed to `--tenancy`; problems are
+/// printed and give exit 2.
+async fn load(g: Global<'_>) -> Result<auditfwd_config::Config, ExitCode> {
+    let sources = sources(g.file)?;
+    let config = auditfwd_runtime::load_config_from(sources)
         .await
         .map_err(|e| {
             let _ = writeln!(std::io::stderr(), "auditfwd: {e}");
             ExitCode::from(2)
-        })
+        })?;
+    select_tenancy(config, g.tenancy)
 }
 
 /// The runner of the commands that only read or edit the checkpoint (`status`, `gaps`,

@@ -2,12 +2,12 @@
 //! state untouched), or deliver the gap ledger with `--gaps`.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use auditfwd_oci::{MinuteTimestamp, Window};
+use auditfwd_pipeline::AuditSource as _;
 use auditfwd_pipeline::compartments::CompartmentRule;
 use auditfwd_pipeline::replay::{ReplayProgress, ReplayRequest};
 use auditfwd_pipeline::{Mode, SystemClock, WorkItem};
@@ -73,8 +73,8 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     })
 }
 
-pub(crate) async fn replay(file: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
-    let mut sources = match crate::sources(file) {
+pub(crate) async fn replay(g: crate::Global<'_>, args: Args) -> anyhow::Result<ExitCode> {
+    let mut sources = match crate::sources(g.file) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
@@ -88,6 +88,13 @@ pub(crate) async fn replay(file: Option<&Path>, args: Args) -> anyhow::Result<Ex
             return Ok(ExitCode::from(2));
         }
     };
+    let config = match crate::select_tenancy(config, g.tenancy) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    if let Err(code) = crate::one_tenancy(&config) {
+        return Ok(code);
+    }
     let owner = format!("auditfwd-replay-{:08x}", fastrand::u32(..));
     let runner = auditfwd_runtime::build(
         &config,
@@ -157,12 +164,8 @@ pub(crate) async fn replay(file: Option<&Path>, args: Args) -> anyhow::Result<Ex
         regions: args.regions.clone(),
         dry_run: args.dry_run,
     };
-    let regions: Vec<String> = config
-        .oci
-        .regions
-        .iter()
-        .map(|r| r.id().to_owned())
-        .collect();
+    // One tenancy here (checked above).
+    let regions: Vec<String> = runner.source().regions();
     if let Err(e) = request.validate(&regions, now) {
         let _ = writeln!(std::io::stderr(), "auditfwd replay: {e}");
         return Ok(ExitCode::from(2));

@@ -1,12 +1,12 @@
 //! `auditfwd run`: one cycle (`--once`) or the daemon.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use auditfwd_pipeline::AuditSource as _;
 use auditfwd_runtime::{Daemon, DaemonSettings, HttpServer};
 use tokio_util::sync::CancellationToken;
 
@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 const HTTP_GRACE: Duration = Duration::from_secs(5);
 
 /// `auditfwd run`: the daemon, or with `--once` one cycle.
-pub(crate) async fn run(file: Option<&Path>, once: bool) -> anyhow::Result<ExitCode> {
-    let config = match crate::load(file).await {
+pub(crate) async fn run(g: crate::Global<'_>, once: bool) -> anyhow::Result<ExitCode> {
+    let config = match crate::load(g).await {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -39,14 +39,8 @@ async fn run_daemon(config: auditfwd_config::Config) -> anyhow::Result<ExitCode>
         ),
         None => None,
     };
-    let runner = auditfwd_runtime::build(
-        &config,
-        Arc::new(auditfwd_pipeline::SystemClock),
-        auditfwd_runtime::BuildOptions::default(),
-    )
-    .await
-    .context("cannot build the pipeline")?;
-    let daemon = Daemon::for_runner(runner, DaemonSettings::from(&config.daemon), stop);
+    let runners = runners(&config).await?;
+    let daemon = Daemon::for_runners(runners, DaemonSettings::from(&config.daemon), stop);
     let server = match config.daemon.listen {
         Some(addr) => Some(HttpServer::bind(addr, daemon.health(), metrics).await?),
         None => {
@@ -65,7 +59,7 @@ async fn run_daemon(config: auditfwd_config::Config) -> anyhow::Result<ExitCode>
 }
 
 async fn run_once(config: auditfwd_config::Config) -> anyhow::Result<ExitCode> {
-    let runner = auditfwd_runtime::build(
+    let built = auditfwd_runtime::build_all(
         &config,
         Arc::new(auditfwd_pipeline::SystemClock),
         auditfwd_runtime::BuildOptions::default(),
@@ -74,12 +68,45 @@ async fn run_once(config: auditfwd_config::Config) -> anyhow::Result<ExitCode> {
     .context("cannot build the pipeline")?;
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));
-    let report = runner
-        .run_once(&auditfwd_pipeline::RunContext::live(stop))
-        .await;
+    let ctx = auditfwd_pipeline::RunContext::live(stop);
+    let several = built.len() > 1;
+    // Tenancies run side by side: one that fails (a revoked key, OCI unreachable) delays or
+    // blocks no other.
+    let reports = futures::future::join_all(built.into_iter().map(|t| {
+        let ctx = &ctx;
+        async move {
+            let report = match &t.runner {
+                Ok(runner) => Ok(runner.run_once(ctx).await),
+                Err(e) => Err(e.to_string()),
+            };
+            (t, report)
+        }
+    }))
+    .await;
     let mut out = std::io::stdout().lock();
-    write!(out, "{report}").context("cannot write the summary")?;
-    if report.is_complete() {
+    let mut complete = true;
+    for (t, report) in &reports {
+        if several {
+            let id = t
+                .runner
+                .as_ref()
+                .map(|r| format!(" ({})", r.source().tenancy()))
+                .unwrap_or_default();
+            writeln!(out, "== tenancy {}{id}", t.name).context("cannot write the summary")?;
+        }
+        match report {
+            Ok(report) => {
+                write!(out, "{report}").context("cannot write the summary")?;
+                complete &= report.is_complete();
+            }
+            Err(e) => {
+                writeln!(out, "FAILED: cannot start tenancy {}: {e}", t.name)
+                    .context("cannot write the summary")?;
+                complete = false;
+            }
+        }
+    }
+    if complete {
         Ok(ExitCode::SUCCESS)
     } else {
         writeln!(
@@ -89,6 +116,35 @@ async fn run_once(config: auditfwd_config::Config) -> anyhow::Result<ExitCode> {
         .context("cannot write the summary")?;
         Ok(ExitCode::from(1))
     }
+}
+
+/// A runner per tenancy; a tenancy that cannot start is logged and left out (the others run),
+/// and none starting at all is an error.
+async fn runners(
+    config: &auditfwd_config::Config,
+) -> anyhow::Result<Vec<auditfwd_runtime::LiveRunner>> {
+    let built = auditfwd_runtime::build_all(
+        config,
+        Arc::new(auditfwd_pipeline::SystemClock),
+        auditfwd_runtime::BuildOptions::default(),
+    )
+    .await
+    .context("cannot build the pipeline")?;
+    let mut runners = Vec::new();
+    let mut failed = Vec::new();
+    for t in built {
+        match t.runner {
+            Ok(r) => runners.push(r),
+            Err(e) => {
+                tracing::error!(tenancy = %t.name, error = %e, "cannot start this tenancy; the others run");
+                failed.push(format!("{}: {e}", t.name));
+            }
+        }
+    }
+    if runners.is_empty() {
+        anyhow::bail!("no tenancy can start: {}", failed.join("; "));
+    }
+    Ok(runners)
 }
 
 /// SIGTERM, SIGINT or SIGHUP: start no new window; the one in flight finishes or is left

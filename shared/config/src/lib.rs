@@ -10,7 +10,9 @@
 //!   table entry is, and [`variables`] to list them.
 //! - [`sources`]: the environment merged with `--config FILE`, where each value came from,
 //!   unknown names with the closest known one.
-//! - [`oci`], [`syslog`]: the settings that take several variables together.
+//! - [`oci`], [`syslog`]: the settings that take several variables together; [`tenancy`]:
+//!   several tenancies from one deployment (`AUDITFWD_TENANCIES`), each read through the same
+//!   parser under its own variable prefix.
 //! - [`reference`]: `docs/configuration.md` and `.env.example`, generated.
 //! - `parse`, `reader` (private): the parsers, and reading with problems collected.
 //!
@@ -24,6 +26,7 @@ pub mod reference;
 pub mod sources;
 pub mod syslog;
 pub mod table;
+pub mod tenancy;
 pub mod var;
 
 #[cfg(test)]
@@ -61,7 +64,6 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use auditfwd_checkpoint::CheckpointLocation;
-use auditfwd_pipeline::compartments::CompartmentRule;
 use auditfwd_pipeline::filter::EventFilter;
 use auditfwd_pipeline::limits::{Throttle, TypeCap, TypeCaps};
 use auditfwd_pipeline::plan::WindowPolicy;
@@ -72,6 +74,7 @@ pub use oci::{KeySource, OciAuth, OciSettings};
 pub use reader::{ConfigError, Problem};
 pub use sources::{Effective, FileError, Source, Sources, Unknown};
 pub use syslog::SyslogSettings;
+pub use tenancy::{TenancyName, TenancySettings};
 pub use var::{Group, ReadBy, SecretForm, Var, Variable, variable, variables};
 
 use reader::Reader;
@@ -80,13 +83,10 @@ use table::*;
 /// Everything auditfwd is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// OCI authentication, regions and endpoints.
-    pub oci: OciSettings,
-    /// `AUDITFWD_COMPARTMENTS_INCLUDE`: compartments to collect (OCIDs, names or paths, each
-    /// with its subtree; empty: the whole tenancy).
-    pub compartments_include: Vec<CompartmentRule>,
-    /// `AUDITFWD_COMPARTMENTS_EXCLUDE`: compartments (with their subtrees) never collected.
-    pub compartments_exclude: Vec<CompartmentRule>,
+    /// The tenancies collected, at least one: each one's OCI credentials, regions, endpoints
+    /// and compartment rules (`AUDITFWD_OCI_*`, `AUDITFWD_COMPARTMENTS_*`, or per tenancy with
+    /// `AUDITFWD_TENANCIES`; see [`tenancy`]).
+    pub tenancies: Vec<TenancySettings>,
     /// The syslog destination.
     pub syslog: SyslogSettings,
     /// `AUDITFWD_CHECKPOINT_URL`: where delivery progress is kept (`file:///dir`,
@@ -212,9 +212,7 @@ impl Config {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> (Result<Self, ConfigError>, BTreeSet<&'static str>) {
         let mut v = Reader::new(vars);
-        let oci = oci::settings(&mut v);
-        let compartments_include = v.get(&COMPARTMENTS_INCLUDE).unwrap_or_default();
-        let compartments_exclude = v.get(&COMPARTMENTS_EXCLUDE).unwrap_or_default();
+        let tenancies = tenancy::tenancies(&mut v);
         let syslog = syslog::settings(&mut v);
         let checkpoint = v.required(
             &CHECKPOINT_URL,
@@ -265,21 +263,21 @@ impl Config {
             queue_url: v.get(&WORK_QUEUE_URL),
         };
 
-        let config = match (oci, syslog, checkpoint) {
-            (Some(oci), Some(syslog), Some(checkpoint)) if v.problems.is_empty() => Ok(Config {
-                oci,
-                compartments_include,
-                compartments_exclude,
-                syslog,
-                checkpoint,
-                s3_force_path_style,
-                windows,
-                filter,
-                scrub,
-                limits,
-                daemon,
-                fan_out,
-            }),
+        let config = match (tenancies, syslog, checkpoint) {
+            (Some(tenancies), Some(syslog), Some(checkpoint)) if v.problems.is_empty() => {
+                Ok(Config {
+                    tenancies,
+                    syslog,
+                    checkpoint,
+                    s3_force_path_style,
+                    windows,
+                    filter,
+                    scrub,
+                    limits,
+                    daemon,
+                    fan_out,
+                })
+            }
             _ => Err(ConfigError {
                 problems: v.problems,
             }),
@@ -318,13 +316,12 @@ fn windows(v: &mut Reader) -> WindowPolicy {
 }
 
 /// A runner named `auditfwd-<random>` (callers that know who runs set
-/// [`RunnerConfig::owner`] themselves), with everything else from the configuration.
+/// [`RunnerConfig::owner`] themselves), with everything else from the configuration but the
+/// compartment rules, which are each tenancy's ([`TenancySettings::runner_config`]).
 impl From<&Config> for RunnerConfig {
     fn from(config: &Config) -> Self {
         let owner = format!("auditfwd-{:08x}", fastrand::u32(..));
         let mut rc = RunnerConfig::new(config.windows.clone(), owner);
-        rc.include.clone_from(&config.compartments_include);
-        rc.exclude.clone_from(&config.compartments_exclude);
         rc.filter = config.filter.clone();
         rc.scrub = config.scrub.clone();
         rc.concurrency = config.limits.concurrency;
@@ -345,6 +342,27 @@ impl From<&Config> for RateLimits {
                 .map(|r| Throttle::per_second("events", r)),
             oci_requests: None,
             type_caps: TypeCaps::new(&limits.type_caps),
+        }
+    }
+}
+
+impl TenancySettings {
+    /// The runner settings for this tenancy: `config`'s, with its compartment rules.
+    pub fn runner_config(&self, config: &Config) -> RunnerConfig {
+        let mut rc = RunnerConfig::from(config);
+        rc.include.clone_from(&self.compartments_include);
+        rc.exclude.clone_from(&self.compartments_exclude);
+        rc
+    }
+}
+
+impl Config {
+    /// The one tenancy, for the entry points that collect one (the Lambda functions); with
+    /// several configured, `None`.
+    pub fn single_tenancy(&self) -> Option<&TenancySettings> {
+        match self.tenancies.as_slice() {
+            [one] => Some(one),
+            _ => None,
         }
     }
 }

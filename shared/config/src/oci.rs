@@ -13,6 +13,7 @@ use crate::table::{
     OCI_KEY_FILE, OCI_KEY_PASSPHRASE, OCI_OBJECTSTORAGE_ENDPOINT, OCI_PROFILE, OCI_REGIONS,
     OCI_TENANCY, OCI_USER,
 };
+use crate::tenancy::TenancyName;
 
 /// Where the API key comes from.
 #[derive(Debug, Clone)]
@@ -102,53 +103,76 @@ pub struct OciSettings {
 }
 
 /// Every way to give the API private key, for the message when none is given.
-fn key_variables() -> String {
-    let mut names = vec![OCI_KEY_FILE.name(), OCI_KEY.name()];
-    names.extend(OCI_KEY.variable.secret_forms().map(|(name, _)| name));
+fn key_variables(v: &Reader) -> String {
+    let mut names = vec![v.name_of(&OCI_KEY_FILE), v.name_of(&OCI_KEY)];
+    let plain = v.name_of(&OCI_KEY);
+    names.extend(
+        OCI_KEY
+            .variable
+            .secret_forms()
+            .map(|(_, form)| format!("{plain}{}", form.suffix())),
+    );
     names.join(", ")
 }
 
-fn auth(v: &mut Reader) -> Option<OciAuth> {
+/// Credentials: from a config file profile, or from variables. `tenancy` is the tenancy's name
+/// when several are configured (its variables are read in its scope, and its profile defaults
+/// to its name).
+fn auth(v: &mut Reader, tenancy: Option<&TenancyName>) -> Option<OciAuth> {
     let direct = [
-        OCI_TENANCY.name(),
-        OCI_USER.name(),
-        OCI_FINGERPRINT.name(),
-        OCI_KEY_FILE.name(),
-        OCI_KEY.name(),
-        OCI_KEY_PASSPHRASE.name(),
+        v.name_of(&OCI_TENANCY),
+        v.name_of(&OCI_USER),
+        v.name_of(&OCI_FINGERPRINT),
+        v.name_of(&OCI_KEY_FILE),
+        v.name_of(&OCI_KEY),
+        v.name_of(&OCI_KEY_PASSPHRASE),
     ];
+    let (config_file, tenancy_var, keys) = (
+        v.name_of(&OCI_CONFIG_FILE),
+        v.name_of(&OCI_TENANCY),
+        [v.name_of(&OCI_KEY_FILE), v.name_of(&OCI_KEY)],
+    );
     if let Some(path) = v.get(&OCI_CONFIG_FILE) {
-        if let Some(clash) = direct.into_iter().find(|n| v.raw(n).is_some()) {
-            v.problem_named(clash, "set either AUDITFWD_OCI_CONFIG_FILE (with AUDITFWD_OCI_PROFILE) or the AUDITFWD_OCI_TENANCY/USER/KEY variables, not both");
+        if let Some(clash) = direct.iter().find(|n| v.raw(n).is_some()) {
+            v.problem_named(
+                clash,
+                format!("set either {config_file} (with a profile) or the {tenancy_var}/USER/KEY variables, not both"),
+            );
         }
+        let profile = match (v.get(&OCI_PROFILE), tenancy) {
+            (Some(p), _) => p,
+            (None, Some(name)) => name.as_str().to_owned(),
+            (None, None) => v.value(&OCI_PROFILE),
+        };
         return Some(OciAuth::ConfigFile {
             path,
-            profile: v.value(&OCI_PROFILE),
+            profile,
             home: v.raw("HOME").map(PathBuf::from),
         });
     }
     let tenancy = v.required(
         &OCI_TENANCY,
-        "the tenancy OCID (or use AUDITFWD_OCI_CONFIG_FILE)",
+        &format!("the tenancy OCID (or use {config_file})"),
     );
     let user = v.required(&OCI_USER, "the OCID of the user the API key belongs to");
     let key = match (v.get(&OCI_KEY_FILE), v.get(&OCI_KEY)) {
         (Some(_), Some(_)) => {
             v.problem(
                 &OCI_KEY,
-                "set AUDITFWD_OCI_KEY_FILE or AUDITFWD_OCI_KEY (or one of its other forms), not both",
+                format!(
+                    "set {} or {} (or one of its other forms), not both",
+                    keys[0], keys[1]
+                ),
             );
             None
         }
         (Some(f), None) => Some(KeySource::File(f)),
         (None, Some(pem)) => Some(KeySource::Pem(pem)),
         (None, None) => {
+            let names = key_variables(v);
             v.problem(
                 &OCI_KEY_FILE,
-                format!(
-                    "required: the API private key, given in one of {}",
-                    key_variables()
-                ),
+                format!("required: the API private key, given in one of {names}"),
             );
             None
         }
@@ -164,8 +188,10 @@ fn auth(v: &mut Reader) -> Option<OciAuth> {
     })
 }
 
-pub(crate) fn settings(v: &mut Reader) -> Option<OciSettings> {
-    let auth = auth(v);
+/// One tenancy's OCI settings (`tenancy`: its name, when several are configured and `v` reads
+/// in its scope).
+pub(crate) fn settings(v: &mut Reader, tenancy: Option<&TenancyName>) -> Option<OciSettings> {
+    let auth = auth(v, tenancy);
     let regions = v
         .required(
             &OCI_REGIONS,

@@ -67,6 +67,23 @@ pub(crate) fn compartments(s: &str) -> Result<Vec<CompartmentRule>, String> {
     Ok(items(s).map(CompartmentRule::new).collect())
 }
 
+/// Tenancy names, comma-separated, each once (also once as variable names: `a-b` and `A_B`
+/// would share `AUDITFWD_TENANCY_A_B_`).
+pub(crate) fn tenancy_names(s: &str) -> Result<Vec<crate::tenancy::TenancyName>, String> {
+    let mut names: Vec<crate::tenancy::TenancyName> = Vec::new();
+    for item in items(s) {
+        let name = crate::tenancy::TenancyName::parse(item)?;
+        if let Some(other) = names.iter().find(|n| n.prefix() == name.prefix()) {
+            return Err(format!(
+                "{name:?} and {other:?} would both be configured by {}…",
+                name.prefix()
+            ));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
 /// Wildcard patterns, comma-separated.
 pub(crate) fn globs(s: &str) -> Result<Vec<Glob>, String> {
     Ok(items(s).map(Glob::new).collect())

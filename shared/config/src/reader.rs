@@ -51,6 +51,19 @@ pub(crate) struct Reader {
     pub(crate) problems: Vec<Problem>,
     /// Every table variable asked for (tests check the parser reads the whole table).
     pub(crate) read: BTreeSet<&'static str>,
+    /// While one tenancy's settings are read: its variables' prefix
+    /// (`AUDITFWD_TENANCY_<NAME>_`), and whether a variable it does not set is taken from the
+    /// shared one.
+    scope: Option<TenancyScope>,
+}
+
+/// Reading one tenancy's variables.
+#[derive(Debug, Clone)]
+pub(crate) struct TenancyScope {
+    /// `AUDITFWD_TENANCY_<NAME>_`.
+    pub(crate) prefix: String,
+    /// Shared variables the tenancy inherits when it does not set its own.
+    pub(crate) inherits: &'static [&'static str],
 }
 
 impl Reader {
@@ -59,13 +72,50 @@ impl Reader {
             map: vars.into_iter().collect(),
             problems: Vec::new(),
             read: BTreeSet::new(),
+            scope: None,
         }
+    }
+
+    /// Reads one tenancy's variables until [`Reader::end_scope`].
+    pub(crate) fn begin_scope(&mut self, scope: TenancyScope) {
+        self.scope = Some(scope);
+    }
+
+    /// Back to the shared variables.
+    pub(crate) fn end_scope(&mut self) {
+        self.scope = None;
+    }
+
+    /// The name `var` has where it is read now: `AUDITFWD_TENANCY_<NAME>_…` in a tenancy's
+    /// scope (for a variable that may be given per tenancy), else its own.
+    pub(crate) fn name_of<T>(&self, var: &Var<T>) -> String {
+        match &self.scope {
+            Some(scope) if var.variable.per_tenancy() => {
+                let rest = var.name().strip_prefix("AUDITFWD_").unwrap_or(var.name());
+                format!("{}{rest}", scope.prefix)
+            }
+            _ => var.name().to_owned(),
+        }
+    }
+
+    /// Where `var`'s value is, and the name it was found under: the tenancy's own variable,
+    /// else (for what it inherits) the shared one.
+    fn lookup<T>(&self, var: &Var<T>) -> Option<(String, &str)> {
+        let own = self.name_of(var);
+        if let Some(text) = self.raw(&own) {
+            return Some((own, text));
+        }
+        let scope = self.scope.as_ref()?;
+        if own != var.name() && scope.inherits.contains(&var.name()) {
+            return self.raw(var.name()).map(|t| (var.name().to_owned(), t));
+        }
+        None
     }
 
     /// The trimmed text of `var`; an empty value counts as unset.
     pub(crate) fn text<T>(&mut self, var: &Var<T>) -> Option<&str> {
         self.read.insert(var.name());
-        self.raw(var.name())
+        self.lookup(var).map(|(_, t)| t)
     }
 
     /// A variable that is not auditfwd's (`HOME`), trimmed; empty counts as unset.
@@ -81,7 +131,8 @@ impl Reader {
     }
 
     pub(crate) fn problem<T>(&mut self, var: &Var<T>, message: impl Into<String>) {
-        self.problem_named(var.name(), message);
+        let name = self.name_of(var);
+        self.problem_named(&name, message);
     }
 
     pub(crate) fn problem_named(&mut self, name: &str, message: impl Into<String>) {
@@ -94,11 +145,13 @@ impl Reader {
     /// The user's value of `var`, parsed; `None` when unset, or when it does not parse (the
     /// problem is recorded).
     pub(crate) fn get<T>(&mut self, var: &Var<T>) -> Option<T> {
-        let text = self.text(var)?.to_owned();
-        match (var.parse)(&text) {
+        self.read.insert(var.name());
+        let (name, text) = self.lookup(var)?;
+        let parsed = (var.parse)(text);
+        match parsed {
             Ok(v) => Some(v),
             Err(message) => {
-                self.problem(var, message);
+                self.problem_named(&name, message);
                 None
             }
         }

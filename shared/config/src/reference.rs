@@ -21,7 +21,31 @@ pub fn markdown() -> String {
          `AUDITFWD_*` name in the environment is a warning naming the closest known variable.\n\n\
          Secrets are never printed. Each secret `X` may instead be given as `X_KMS` (KMS\n\
          ciphertext), `X_SECRET_ARN` (an AWS Secrets Manager secret) or `X_SSM_PARAMETER` (an SSM\n\
-         Parameter Store parameter), fetched once at start-up; only one form per secret.\n",
+         Parameter Store parameter), fetched once at start-up; only one form per secret.\n\n\
+         ## Several tenancies\n\n\
+         `AUDITFWD_TENANCIES=acme,globex` collects several tenancies from one deployment. The\n\
+         variables marked *per tenancy* below may then be given for one tenancy as\n\
+         `AUDITFWD_TENANCY_<NAME>_<rest>` (the name upper-cased, `-` as `_`), e.g.\n\
+         `AUDITFWD_TENANCY_ACME_OCI_KEY_FILE` or `AUDITFWD_TENANCY_GLOBEX_EU_COMPARTMENTS_INCLUDE`;\n\
+         a secret's other forms work the same way (`AUDITFWD_TENANCY_ACME_OCI_KEY_KMS`, made with\n\
+         the encryption context `auditfwd:variable=AUDITFWD_TENANCY_ACME_OCI_KEY`).\n\n\
+         - Credentials are each tenancy's own: its `_OCI_TENANCY`, `_OCI_USER`, `_OCI_KEY_FILE` or\n  \
+           `_OCI_KEY`, `_OCI_FINGERPRINT`, `_OCI_KEY_PASSPHRASE`; or a profile of an OCI CLI config\n  \
+           file (its own `_OCI_CONFIG_FILE`, else the shared `AUDITFWD_OCI_CONFIG_FILE`), the profile\n  \
+           being `_OCI_PROFILE` or else the tenancy's name as written. The shared credential\n  \
+           variables are refused with `AUDITFWD_TENANCIES`, so no tenancy signs with another's key.\n\
+         - Regions, the Audit and Identity endpoints and the compartment rules are shared unless\n  \
+           the tenancy gives its own.\n\
+         - Everything else is shared: one syslog destination, one checkpoint location (an\n  \
+           `oci://` one signs as the first tenancy), one set of filters and limits. Progress is\n  \
+           kept per tenancy OCID, so state, leases and manifests never mix; each tenancy has its\n  \
+           own OCI request budget (`AUDITFWD_OCI_REQUESTS_PER_SECOND` each).\n\
+         - Tenancies run side by side: one that fails (a revoked key, OCI unreachable) holds up no\n  \
+           other. `auditfwd run --once` reports each and exits 1 if any failed; `auditfwd status`\n  \
+           and `auditfwd check` report each; `--tenancy NAME` narrows any command to one, and\n  \
+           `replay`, `gaps` and `init --reset-shard` need it when several are configured.\n\
+         - The Lambda functions collect one tenancy: deploy one stack per tenancy. They refuse\n  \
+           `AUDITFWD_TENANCIES` naming several at start-up.\n",
     );
     let mut group = None;
     for v in variables() {
@@ -35,9 +59,14 @@ pub fn markdown() -> String {
         }
         let default = v.default.map_or("—".to_owned(), |d| format!("`{d}`"));
         let secret = if v.secret() { "yes" } else { "" };
+        let per_tenancy = if v.per_tenancy() && v.form_of().is_none() {
+            " *Per tenancy.*"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {default} | {secret} | {} |",
+            "| `{}` | {default} | {secret} | {}{per_tenancy} |",
             v.name,
             v.doc().replace('|', "\\|")
         );

@@ -102,6 +102,13 @@ pub struct Unknown {
 
 impl fmt::Display for Unknown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.suggestion == Some(TENANCIES_NAME) {
+            return write!(
+                f,
+                "{} is a per-tenancy variable of a tenancy {TENANCIES_NAME} does not name",
+                self.name
+            );
+        }
         write!(f, "{} is not an auditfwd variable", self.name)?;
         match self.suggestion {
             Some(s) => write!(f, "; did you mean {s}?"),
@@ -113,7 +120,7 @@ impl fmt::Display for Unknown {
 impl Unknown {
     /// `Some` when `name` is not a table variable: the name and the closest known one.
     pub fn check(name: &str) -> Option<Unknown> {
-        if variable(name).is_some() {
+        if variable(name).is_some() || per_tenancy(name).is_some() {
             return None;
         }
         Some(Unknown {
@@ -121,6 +128,19 @@ impl Unknown {
             suggestion: closest(name),
         })
     }
+}
+
+const TENANCIES_NAME: &str = crate::table::TENANCIES.name();
+
+/// `AUDITFWD_TENANCY_<NAME>_<rest>` where `AUDITFWD_<rest>` may be given per tenancy: the
+/// tenancy part of the name (`<NAME>`) and that variable.
+pub fn per_tenancy(name: &str) -> Option<(&str, &'static Variable)> {
+    let rest = name.strip_prefix("AUDITFWD_TENANCY_")?;
+    // The tenancy part may hold `_`: try every split.
+    rest.match_indices('_').find_map(|(i, _)| {
+        let v = variable(&format!("AUDITFWD_{}", &rest[i + 1..]))?;
+        (i > 0 && v.per_tenancy()).then(|| (&rest[..i], v))
+    })
 }
 
 /// The known variable closest to `name` in edit distance, if it is close enough to be a typo
@@ -234,8 +254,25 @@ impl Sources {
                     && !value.trim().is_empty()
                     && !DEVELOPMENT_VARIABLES.contains(&name.as_str())
             })
-            .filter_map(|(name, _)| Unknown::check(name))
+            .filter_map(|(name, _)| Unknown::check(name).or_else(|| self.of_unnamed_tenancy(name)))
             .collect()
+    }
+
+    /// A per-tenancy variable whose tenancy `AUDITFWD_TENANCIES` does not name (a typo in
+    /// the tenancy part would otherwise go unnoticed).
+    fn of_unnamed_tenancy(&self, name: &str) -> Option<Unknown> {
+        let (tenancy, _) = per_tenancy(name)?;
+        let named = self
+            .get(TENANCIES_NAME)
+            .and_then(|t| crate::parse::tenancy_names(&t).ok())
+            .unwrap_or_default();
+        let known = named
+            .iter()
+            .any(|n| n.prefix() == format!("AUDITFWD_TENANCY_{tenancy}_"));
+        (!known).then(|| Unknown {
+            name: name.to_owned(),
+            suggestion: Some(TENANCIES_NAME),
+        })
     }
 
     /// A copy in which every secret given in another form (`_KMS`, `_SECRET_ARN`,
@@ -246,6 +283,16 @@ impl Sources {
         for v in variables() {
             if let Some((plain, _)) = v.form_of()
                 && self.get(v.name).is_some()
+                && self.get(plain).is_none()
+            {
+                out.set(plain, "<fetched at start-up>".to_owned());
+            }
+        }
+        for name in self.values.keys() {
+            if let Some((_, v)) = per_tenancy(name)
+                && let Some((_, form)) = v.form_of()
+                && let Some(plain) = name.strip_suffix(form.suffix())
+                && self.get(name).is_some()
                 && self.get(plain).is_none()
             {
                 out.set(plain, "<fetched at start-up>".to_owned());
@@ -282,13 +329,48 @@ impl Sources {
                     _ => None,
                 };
                 Effective {
+                    name: v.name.to_owned(),
                     variable: v,
                     value,
                     source,
                     problem,
                 }
             })
+            .chain(self.per_tenancy_rows())
             .collect()
+    }
+
+    /// The per-tenancy variables that are set, each after its group's shared ones would be
+    /// confusing in a long list: they come last, in name order, secrets redacted.
+    fn per_tenancy_rows(&self) -> impl Iterator<Item = Effective> + '_ {
+        self.values.iter().filter_map(|(name, (value, source))| {
+            let (_, v) = per_tenancy(name)?;
+            if value.trim().is_empty() {
+                return None;
+            }
+            let shown = if v.secret() {
+                "<redacted>".to_owned()
+            } else {
+                redact_userinfo(value.trim())
+            };
+            let problem = (v.read_by() != ReadBy::Secrets)
+                .then(|| v.check(value.trim()).err())
+                .flatten()
+                .map(|e| {
+                    if v.secret() {
+                        "not usable".to_owned()
+                    } else {
+                        e
+                    }
+                });
+            Some(Effective {
+                name: name.clone(),
+                variable: v,
+                value: shown,
+                source: source.clone(),
+                problem,
+            })
+        })
     }
 }
 
@@ -307,7 +389,9 @@ fn redact_userinfo(value: &str) -> String {
 /// A variable's effective value.
 #[derive(Debug, Clone)]
 pub struct Effective {
-    /// Which.
+    /// Its name: the table variable's, or a tenancy's own (`AUDITFWD_TENANCY_<NAME>_…`).
+    pub name: String,
+    /// Which table variable it is (for a tenancy's own, the shared one it stands for).
     pub variable: &'static Variable,
     /// Its value (`<redacted>` for a set secret; the default text when unset).
     pub value: String,
@@ -420,6 +504,58 @@ mod tests {
         std::fs::write(&file, "AUDITFWD_CONFIG_FILE=/etc/other\n").unwrap();
         let e = Sources::default().with_file(&file).unwrap_err();
         assert!(matches!(e, FileError::EnvironmentOnly { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_tenancys_own_variables_are_known_shown_redacted_and_a_wrong_tenancy_is_named() {
+        let s = Sources::from_env(
+            [
+                ("AUDITFWD_TENANCIES", "acme,globex-eu"),
+                (
+                    "AUDITFWD_TENANCY_ACME_OCI_KEY",
+                    "-----BEGIN PRIVATE KEY-----hunter2",
+                ),
+                ("AUDITFWD_TENANCY_GLOBEX_EU_OCI_REGIONS", "eu-frankfurt-1"),
+                (
+                    "AUDITFWD_TENANCY_GLOBEX_EU_OCI_KEY_SSM_PARAMETER",
+                    "/globex/key",
+                ),
+                // A typo in the tenancy part, and a variable that is never per tenancy.
+                ("AUDITFWD_TENANCY_ACEM_OCI_USER", "ocid1.user.oc1..x"),
+                ("AUDITFWD_TENANCY_ACME_SYSLOG_URL", "tcp://127.0.0.1:514"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let unknown: Vec<String> = s.unknown().iter().map(ToString::to_string).collect();
+        assert_eq!(unknown.len(), 2, "{unknown:?}");
+        assert!(
+            unknown[0].contains("AUDITFWD_TENANCY_ACEM_OCI_USER")
+                && unknown[0].contains("a tenancy AUDITFWD_TENANCIES does not name"),
+            "{unknown:?}"
+        );
+        assert!(
+            unknown[1].starts_with("AUDITFWD_TENANCY_ACME_SYSLOG_URL is not an auditfwd variable"),
+            "{unknown:?}"
+        );
+        let rows = s.effective();
+        let row = |name: &str| {
+            rows.iter()
+                .find(|r| r.name == name)
+                .unwrap_or_else(|| panic!("no row {name}"))
+        };
+        assert_eq!(row("AUDITFWD_TENANCY_ACME_OCI_KEY").value, "<redacted>");
+        assert_eq!(
+            row("AUDITFWD_TENANCY_GLOBEX_EU_OCI_REGIONS").variable.name,
+            "AUDITFWD_OCI_REGIONS"
+        );
+        assert!(!format!("{rows:?}").contains("hunter2"));
+        // `auditfwd config` checks the rest without fetching: the SSM form stands in.
+        let placeholders = s.with_placeholder_secrets();
+        assert!(
+            placeholders
+                .get("AUDITFWD_TENANCY_GLOBEX_EU_OCI_KEY")
+                .is_some()
+        );
     }
 
     #[test]

@@ -26,42 +26,51 @@ use secrecy::SecretString;
 use crate::FanOutMode;
 use crate::parse;
 use crate::syslog::{self, SyslogUrl};
+use crate::tenancy::TenancyName;
 use crate::var::{Flag, Group, Var, Variable, define_variables};
 
 define_variables! {
     Oci {
+        /// Several tenancies from one deployment: their names, comma-separated (letters,
+        /// digits, - and _). Each tenancy's credentials are its own variables
+        /// AUDITFWD_TENANCY_<NAME>_OCI_* (NAME upper-cased, - as _), or a profile of
+        /// AUDITFWD_OCI_CONFIG_FILE (default: the profile named like the tenancy); regions,
+        /// endpoints and compartment rules are shared unless given per tenancy. Unset: one
+        /// tenancy, from the variables below.
+        TENANCIES: Vec<TenancyName> = parse::tenancy_names;
         /// Tenancy OCID (required unless AUDITFWD_OCI_CONFIG_FILE is used).
-        OCI_TENANCY: Ocid = parse::ocid;
+        [PerTenancy] OCI_TENANCY: Ocid = parse::ocid;
         /// OCID of the user the API key belongs to.
-        OCI_USER: Ocid = parse::ocid;
+        [PerTenancy] OCI_USER: Ocid = parse::ocid;
         /// Key fingerprint; when set it must match the key.
-        OCI_FINGERPRINT: String = parse::text;
+        [PerTenancy] OCI_FINGERPRINT: String = parse::text;
         /// Path of the PEM private key (or give the key in AUDITFWD_OCI_KEY or one of its
         /// other forms; only one).
-        OCI_KEY_FILE: PathBuf = parse::path;
+        [PerTenancy] OCI_KEY_FILE: PathBuf = parse::path;
         /// The PEM private key itself.
-        [Secret] OCI_KEY: SecretString = parse::secret;
+        [Secret, PerTenancy] OCI_KEY: SecretString = parse::secret;
         /// Passphrase of an encrypted key.
-        [Secret] OCI_KEY_PASSPHRASE: SecretString = parse::secret;
+        [Secret, PerTenancy] OCI_KEY_PASSPHRASE: SecretString = parse::secret;
         /// An OCI CLI config file to take credentials from instead of the variables above.
-        OCI_CONFIG_FILE: PathBuf = parse::path;
-        /// Profile in AUDITFWD_OCI_CONFIG_FILE.
-        OCI_PROFILE: String = parse::text, "DEFAULT";
+        [PerTenancy] OCI_CONFIG_FILE: PathBuf = parse::path;
+        /// Profile in AUDITFWD_OCI_CONFIG_FILE (with AUDITFWD_TENANCIES: default the
+        /// tenancy's name).
+        [PerTenancy] OCI_PROFILE: String = parse::text, "DEFAULT";
         /// Regions to collect, ids or keys, comma-separated (required).
-        OCI_REGIONS: Vec<Region> = parse::regions;
+        [PerTenancy] OCI_REGIONS: Vec<Region> = parse::regions;
         /// Audit API endpoint override (https://, or http:// to loopback only).
-        OCI_AUDIT_ENDPOINT: Endpoint = parse::endpoint;
+        [PerTenancy] OCI_AUDIT_ENDPOINT: Endpoint = parse::endpoint;
         /// Identity API endpoint override.
-        OCI_IDENTITY_ENDPOINT: Endpoint = parse::endpoint;
+        [PerTenancy] OCI_IDENTITY_ENDPOINT: Endpoint = parse::endpoint;
         /// Object Storage endpoint override.
         OCI_OBJECTSTORAGE_ENDPOINT: Endpoint = parse::endpoint;
     }
     Compartments {
         /// Compartments to collect (OCIDs, names or paths, each with its subtree); empty: the
         /// whole tenancy.
-        COMPARTMENTS_INCLUDE: Vec<CompartmentRule> = parse::compartments;
+        [PerTenancy] COMPARTMENTS_INCLUDE: Vec<CompartmentRule> = parse::compartments;
         /// Compartments never collected, with their subtrees.
-        COMPARTMENTS_EXCLUDE: Vec<CompartmentRule> = parse::compartments;
+        [PerTenancy] COMPARTMENTS_EXCLUDE: Vec<CompartmentRule> = parse::compartments;
     }
     Syslog {
         /// udp://, tcp://, tls://, relp:// or relp+tls://host:port (required; no user, path,

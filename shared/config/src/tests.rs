@@ -30,6 +30,11 @@ fn minimal() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// A tenancy's regions, as ids.
+fn region_ids(t: &TenancySettings) -> Vec<&str> {
+    t.oci.regions.iter().map(|r| r.id()).collect()
+}
+
 /// The problem `err` reports for variable `name`.
 fn message(err: &ConfigError, name: &str) -> String {
     err.problems
@@ -51,11 +56,8 @@ fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
 #[test]
 fn minimal_configuration_gets_the_documented_defaults() {
     let c = Config::from_vars(vars(&minimal())).unwrap();
-    assert_eq!(
-        c.oci.regions.iter().map(|r| r.id()).collect::<Vec<_>>(),
-        ["us-ashburn-1"]
-    );
-    assert!(c.oci.endpoints.is_empty());
+    assert_eq!(region_ids(&c.tenancies[0]), ["us-ashburn-1"]);
+    assert!(c.tenancies[0].oci.endpoints.is_empty());
     assert_eq!(c.syslog.sender.address, "127.0.0.1:10514");
     assert_eq!(
         c.syslog.sender.transport,
@@ -81,7 +83,13 @@ fn minimal_configuration_gets_the_documented_defaults() {
     assert_eq!(c.limits.oci_budget().ceiling(), 200.0);
     assert!(!c.scrub.disabled && c.filter.include_types.is_empty());
     assert_eq!(
-        c.oci.auth.credentials().unwrap().tenancy().as_str(),
+        c.tenancies[0]
+            .oci
+            .auth
+            .credentials()
+            .unwrap()
+            .tenancy()
+            .as_str(),
         TENANCY
     );
 }
@@ -130,12 +138,12 @@ fn a_full_configuration_is_read_into_types() {
     ]);
     let c = Config::from_vars(vars(&pairs)).unwrap();
     assert_eq!(
-        c.oci.regions.iter().map(|r| r.id()).collect::<Vec<_>>(),
+        region_ids(&c.tenancies[0]),
         ["us-ashburn-1", "eu-frankfurt-1"],
         "deduplicated, keys resolved"
     );
     assert_eq!(
-        c.oci.endpoints[&Service::Audit].to_string(),
+        c.tenancies[0].oci.endpoints[&Service::Audit].to_string(),
         "http://127.0.0.1:18080"
     );
     let Transport::Relp {
@@ -171,7 +179,7 @@ fn a_full_configuration_is_read_into_types() {
         ),
         (Duration::from_secs(90), Duration::ZERO, 5)
     );
-    assert_eq!(c.compartments_exclude.len(), 2);
+    assert_eq!(c.tenancies[0].compartments_exclude.len(), 2);
     assert_eq!(c.filter.exclude_types.len(), 2);
     assert!(c.filter.drop_service_principals);
     assert!(c.scrub.allow.contains("user-agent"));
@@ -315,7 +323,7 @@ fn the_runner_and_rate_limits_come_from_the_configuration() {
         ("AUDITFWD_EVENT_TYPE_CAPS", "*.GetObject=5:drop"),
     ]);
     let c = Config::from_vars(vars(&pairs)).unwrap();
-    let rc = RunnerConfig::from(&c);
+    let rc = c.tenancies[0].runner_config(&c);
     assert_eq!(rc.windows, c.windows);
     assert_eq!(
         (rc.concurrency, rc.lease_ttl),
@@ -372,7 +380,16 @@ fn a_config_file_profile_is_an_alternative_not_a_mix() {
         ("AUDITFWD_OCI_PROFILE", "PROD"),
     ]);
     let c = Config::from_vars(vars(&pairs)).unwrap();
-    assert_eq!(c.oci.auth.credentials().unwrap().user().as_str(), USER);
+    assert_eq!(
+        c.tenancies[0]
+            .oci
+            .auth
+            .credentials()
+            .unwrap()
+            .user()
+            .as_str(),
+        USER
+    );
     pairs.push(("AUDITFWD_OCI_TENANCY", TENANCY));
     assert_eq!(problems(&pairs), ["AUDITFWD_OCI_TENANCY"]);
     let _ = std::fs::remove_dir_all(dir);
@@ -389,4 +406,96 @@ fn each_process_takes_its_share_of_the_tenancy_request_budget() {
     zero.push(("AUDITFWD_OCI_BUDGET_SHARES", "0"));
     let e = Config::from_vars(vars(&zero)).unwrap_err().to_string();
     assert!(e.contains("AUDITFWD_OCI_BUDGET_SHARES"), "{e}");
+}
+
+/// Two tenancies: one from a profile of the shared config file (named like the tenancy), one
+/// from its own variables; regions shared unless given, compartment rules per tenancy.
+#[test]
+fn several_tenancies_each_with_its_own_credentials_regions_and_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("oci-config");
+    std::fs::write(
+        &file,
+        format!(
+            "[acme]\nuser={USER}\nfingerprint=73:61:a2:21:67:e0:df:be:7e:4b:93:1e:15:98:a5:b7\nkey_file={KEY}\ntenancy={TENANCY}\nregion=us-ashburn-1\n"
+        ),
+    )
+    .unwrap();
+    let globex = "ocid1.tenancy.oc1..aaaaaaaaglobexglobexglobexglobexglobexglobexglobexglobex";
+    let pairs = vec![
+        ("AUDITFWD_TENANCIES", "acme, globex-eu"),
+        ("AUDITFWD_OCI_CONFIG_FILE", file.to_str().unwrap()),
+        ("AUDITFWD_OCI_REGIONS", "us-ashburn-1"),
+        ("AUDITFWD_COMPARTMENTS_EXCLUDE", "sandbox"),
+        ("AUDITFWD_TENANCY_GLOBEX_EU_OCI_TENANCY", globex),
+        ("AUDITFWD_TENANCY_GLOBEX_EU_OCI_USER", USER),
+        ("AUDITFWD_TENANCY_GLOBEX_EU_OCI_KEY_FILE", KEY),
+        (
+            "AUDITFWD_TENANCY_GLOBEX_EU_OCI_REGIONS",
+            "eu-frankfurt-1,uk-london-1",
+        ),
+        ("AUDITFWD_TENANCY_GLOBEX_EU_COMPARTMENTS_INCLUDE", "prod"),
+        ("AUDITFWD_SYSLOG_URL", "tcp://127.0.0.1:10514"),
+        ("AUDITFWD_CHECKPOINT_URL", "file:///var/lib/auditfwd"),
+    ];
+    let c = Config::from_vars(vars(&pairs)).unwrap();
+    let names: Vec<&str> = c.tenancies.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["acme", "globex-eu"]);
+    let (acme, globex_eu) = (&c.tenancies[0], &c.tenancies[1]);
+    match &acme.oci.auth {
+        OciAuth::ConfigFile { profile, .. } => assert_eq!(profile, "acme"),
+        other => panic!("acme should use the shared file: {other:?}"),
+    }
+    assert_eq!(
+        acme.oci.auth.credentials().unwrap().tenancy().as_str(),
+        TENANCY
+    );
+    assert_eq!(
+        globex_eu.oci.auth.credentials().unwrap().tenancy().as_str(),
+        globex
+    );
+    assert_eq!(region_ids(acme), ["us-ashburn-1"]);
+    assert_eq!(region_ids(globex_eu), ["eu-frankfurt-1", "uk-london-1"]);
+    // Rules: the shared exclude applies to both; the include is globex-eu's alone.
+    assert!(acme.compartments_include.is_empty());
+    assert_eq!(acme.compartments_exclude.len(), 1);
+    assert_eq!(globex_eu.runner_config(&c).include.len(), 1);
+    assert_eq!(globex_eu.runner_config(&c).exclude.len(), 1);
+    assert!(c.single_tenancy().is_none());
+}
+
+#[test]
+fn a_tenancys_problems_name_its_own_variables_and_shared_credentials_are_refused() {
+    let pairs = vec![
+        ("AUDITFWD_TENANCIES", "acme,globex"),
+        ("AUDITFWD_OCI_KEY_FILE", KEY),
+        ("AUDITFWD_OCI_REGIONS", "us-ashburn-1"),
+        ("AUDITFWD_TENANCY_ACME_OCI_TENANCY", TENANCY),
+        ("AUDITFWD_TENANCY_ACME_OCI_USER", USER),
+        ("AUDITFWD_TENANCY_ACME_OCI_KEY_FILE", KEY),
+        ("AUDITFWD_TENANCY_GLOBEX_OCI_TENANCY", "not-an-ocid"),
+        ("AUDITFWD_TENANCY_GLOBEX_OCI_REGIONS", "mars-1"),
+        ("AUDITFWD_SYSLOG_URL", "tcp://127.0.0.1:10514"),
+        ("AUDITFWD_CHECKPOINT_URL", "file:///var/lib/auditfwd"),
+    ];
+    let err = Config::from_vars(vars(&pairs)).unwrap_err();
+    assert!(message(&err, "AUDITFWD_OCI_KEY_FILE").contains("AUDITFWD_TENANCY_<NAME>_"));
+    message(&err, "AUDITFWD_TENANCY_GLOBEX_OCI_TENANCY");
+    message(&err, "AUDITFWD_TENANCY_GLOBEX_OCI_REGIONS");
+    assert!(message(&err, "AUDITFWD_TENANCY_GLOBEX_OCI_USER").starts_with("required"));
+    let key = message(&err, "AUDITFWD_TENANCY_GLOBEX_OCI_KEY_FILE");
+    assert!(key.contains("AUDITFWD_TENANCY_GLOBEX_OCI_KEY_KMS"), "{key}");
+    // acme is fine: nothing is reported against its variables.
+    assert!(
+        !err.problems.iter().any(|p| p.variable.contains("_ACME_")),
+        "{err}"
+    );
+}
+
+#[test]
+fn tenancy_names_must_be_distinct_as_variable_prefixes() {
+    let mut pairs = minimal();
+    pairs.push(("AUDITFWD_TENANCIES", "acme-eu,ACME_EU"));
+    let err = Config::from_vars(vars(&pairs)).unwrap_err();
+    assert!(message(&err, "AUDITFWD_TENANCIES").contains("AUDITFWD_TENANCY_ACME_EU_"));
 }

@@ -71,6 +71,9 @@ pub enum Flag {
     Logging,
     /// Read by the `auditfwd` command line itself.
     Command,
+    /// May be given per tenancy as `AUDITFWD_TENANCY_<NAME>_<rest of the name>` when
+    /// `AUDITFWD_TENANCIES` names several tenancies (see [`crate::tenancy`]).
+    PerTenancy,
 }
 
 /// Who reads a variable.
@@ -166,6 +169,15 @@ impl Variable {
         match self.form_of {
             Some((_, form)) => form == SecretForm::Kms,
             None => self.flags.contains(&Flag::Secret),
+        }
+    }
+
+    /// Whether it may be given per tenancy (`AUDITFWD_TENANCY_<NAME>_…`); a secret's other
+    /// forms may be when the secret may.
+    pub fn per_tenancy(&self) -> bool {
+        match self.form_of {
+            Some((plain, _)) => variable(plain).is_some_and(Variable::per_tenancy),
+            None => self.flags.contains(&Flag::PerTenancy),
         }
     }
 

@@ -68,6 +68,37 @@ where
     }
 }
 
+/// Live cycles of several tenancies' runners (`AUDITFWD_TENANCIES`), run side by side so a
+/// tenancy that fails or is slow holds up no other; the cycle's report is all of theirs.
+#[derive(Debug)]
+pub struct TenancyCycles<A, S, K> {
+    tenancies: Vec<LiveCycles<A, S, K>>,
+}
+
+impl<A, S, K> Cycle for TenancyCycles<A, S, K>
+where
+    A: AuditSource + 'static,
+    S: ObjectStore + 'static,
+    K: Sink + 'static,
+{
+    async fn abandoned(&self) {
+        futures::future::join_all(self.tenancies.iter().map(Cycle::abandoned)).await;
+    }
+
+    async fn run_cycle(&self) -> RunReport {
+        let reports = futures::future::join_all(self.tenancies.iter().map(Cycle::run_cycle)).await;
+        let mut all = RunReport::default();
+        for r in reports {
+            all.absorb(r);
+        }
+        if self.tenancies.len() > 1 {
+            // The runners left the freshness gauges to this, the whole picture.
+            all.record_gauges();
+        }
+        all
+    }
+}
+
 /// The daemon's schedule and thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DaemonSettings {
@@ -136,6 +167,34 @@ where
         let clock = runner.clock().clone();
         let ctx = RunContext::live(stop.clone());
         Daemon::new(LiveCycles { runner, ctx }, clock, settings, stop)
+    }
+}
+
+impl<A, S, K> Daemon<TenancyCycles<A, S, K>>
+where
+    A: AuditSource + 'static,
+    S: ObjectStore + 'static,
+    K: Sink + 'static,
+{
+    /// The daemon over several tenancies' runners (at least one; health reads the clock of
+    /// the first), each given `stop`.
+    pub fn for_runners(
+        runners: Vec<Runner<A, S, K>>,
+        settings: DaemonSettings,
+        stop: CancellationToken,
+    ) -> Self {
+        let clock = runners.first().map_or_else(
+            || Arc::new(auditfwd_pipeline::SystemClock) as Arc<dyn Clock>,
+            |r| r.clock().clone(),
+        );
+        let tenancies = runners
+            .into_iter()
+            .map(|runner| LiveCycles {
+                runner,
+                ctx: RunContext::live(stop.clone()),
+            })
+            .collect();
+        Daemon::new(TenancyCycles { tenancies }, clock, settings, stop)
     }
 }
 

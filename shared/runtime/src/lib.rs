@@ -22,13 +22,15 @@ use std::sync::Arc;
 
 use auditfwd_checkpoint::store::location;
 use auditfwd_checkpoint::{AnyStore, CheckpointLocation, FileStore, OciStore, S3Store, StoreError};
-use auditfwd_config::Config;
+use auditfwd_config::{Config, TenancySettings};
 use auditfwd_oci::{Endpoint, Region, SigningClock};
-use auditfwd_pipeline::{Clock, OciSource, RateLimits, Runner, RunnerConfig};
+use auditfwd_pipeline::{Clock, OciSource, RateLimits, Runner};
 use auditfwd_syslog::{Encoder, SyslogSender, SyslogSink};
 
 pub use auditfwd_checkpoint::store::{Init, Initialised, Marker};
-pub use daemon::{Cycle, Daemon, DaemonExit, DaemonSettings, StopSignals, stop_on_signal};
+pub use daemon::{
+    Cycle, Daemon, DaemonExit, DaemonSettings, StopSignals, TenancyCycles, stop_on_signal,
+};
 pub use health::{Health, HealthHandle, HealthPolicy, HealthTracker, Status};
 pub use http::{HttpError, HttpServer};
 
@@ -53,6 +55,11 @@ pub enum BuildError {
     /// No region configured.
     #[error("AUDITFWD_OCI_REGIONS names no region")]
     NoRegion,
+    /// This entry point collects one tenancy and `AUDITFWD_TENANCIES` names several.
+    #[error(
+        "AUDITFWD_TENANCIES names {0} tenancies; this entry point collects one (the auditfwd command collects several)"
+    )]
+    SeveralTenancies(usize),
     /// The syslog destination is unusable (TLS material, address).
     #[error("syslog destination: {0}")]
     Syslog(#[source] auditfwd_syslog::ConfigError),
@@ -81,40 +88,124 @@ pub struct BuildOptions {
     pub signing_clock: SigningClock,
 }
 
-/// Builds the runner for `config`, once its checkpoint location is known to exist and to be
-/// initialised ([`BuildError::State`] otherwise, naming the URL and what to do).
+/// Builds the runner for `config`'s one tenancy, once its checkpoint location is known to
+/// exist and to be initialised ([`BuildError::State`] otherwise, naming the URL and what to
+/// do). With several tenancies configured, [`build_all`].
 pub async fn build(
     config: &Config,
     clock: Arc<dyn Clock>,
     options: BuildOptions,
 ) -> Result<LiveRunner, BuildError> {
-    let credentials = config
+    let tenancy = config
+        .single_tenancy()
+        .ok_or(BuildError::SeveralTenancies(config.tenancies.len()))?;
+    let store = open_store(config, &options).await?;
+    runner_for(config, tenancy, store, clock, &options)
+}
+
+/// One configured tenancy's runner, or why it could not be built.
+#[derive(Debug)]
+pub struct TenancyRunner {
+    /// The tenancy's name (`AUDITFWD_TENANCIES`, or `default`).
+    pub name: String,
+    /// Its runner; an unusable key or region config fails this tenancy alone.
+    pub runner: Result<LiveRunner, BuildError>,
+}
+
+/// Builds a runner per configured tenancy, sharing the checkpoint store. The store must be
+/// usable (an error here stops everything: no tenancy can keep progress without it); a
+/// tenancy whose credentials or clients cannot be made is returned with its error, so the
+/// others still run.
+pub async fn build_all(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    options: BuildOptions,
+) -> Result<Vec<TenancyRunner>, BuildError> {
+    let store = open_store(config, &options).await?;
+    Ok(config
+        .tenancies
+        .iter()
+        .map(|t| TenancyRunner {
+            name: t.name.clone(),
+            runner: runner_for(config, t, Arc::clone(&store), clock.clone(), &options),
+        })
+        .collect())
+}
+
+/// The checkpoint store, checked to be initialised (an `oci://` store signs as the first
+/// tenancy, whose bucket it is).
+async fn open_store(config: &Config, options: &BuildOptions) -> Result<Arc<AnyStore>, BuildError> {
+    let first = store_client_config(config, options)?;
+    let store = checkpoint_store(config, first.as_ref()).await?;
+    let marker = location::open(&store).await?;
+    tracing::debug!(created_at = %marker.created_at, created_by = %marker.created_by, "checkpoint location initialised");
+    Ok(Arc::new(store))
+}
+
+/// For an `oci://` checkpoint location: the first tenancy's client configuration in its first
+/// region, which the store signs with.
+fn store_client_config(
+    config: &Config,
+    options: &BuildOptions,
+) -> Result<Option<auditfwd_oci::Config>, BuildError> {
+    let Some(first) = config.tenancies.first() else {
+        return Ok(None);
+    };
+    match (&config.checkpoint, first.oci.regions.first()) {
+        (CheckpointLocation::Oci { .. }, Some(region)) => {
+            let credentials = first
+                .oci
+                .auth
+                .credentials()
+                .map_err(BuildError::Credentials)?;
+            Ok(Some(oci_config(
+                first,
+                &credentials,
+                region,
+                options,
+                &config.limits.oci_budget(),
+            )?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The runner of `tenancy`, over `store`.
+fn runner_for(
+    config: &Config,
+    tenancy: &TenancySettings,
+    store: Arc<AnyStore>,
+    clock: Arc<dyn Clock>,
+    options: &BuildOptions,
+) -> Result<LiveRunner, BuildError> {
+    let credentials = tenancy
         .oci
         .auth
         .credentials()
         .map_err(BuildError::Credentials)?;
-    let tenancy = credentials.tenancy().clone();
-    // One budget for every region's client: the process's share of the tenancy's.
+    let tenancy_id = credentials.tenancy().clone();
+    // One budget for every region's client: the process's share of the tenancy's (each
+    // tenancy has its own OCI limits, so its own budget).
     let budget = config.limits.oci_budget();
     let mut regions = Vec::new();
-    for region in &config.oci.regions {
-        regions.push(oci_config(config, &credentials, region, &options, &budget)?);
+    for region in &tenancy.oci.regions {
+        regions.push(oci_config(tenancy, &credentials, region, options, &budget)?);
     }
-    let source = OciSource::new(tenancy, &regions).ok_or(BuildError::NoRegion)?;
-    let store = checkpoint_store(config, regions.first()).await?;
-    let marker = location::open(&store).await?;
-    tracing::debug!(created_at = %marker.created_at, created_by = %marker.created_by, "checkpoint location initialised");
+    let source = OciSource::new(tenancy_id, &regions).ok_or(BuildError::NoRegion)?;
     let encoder = Encoder::new(config.syslog.encoder.clone()).map_err(BuildError::Syslog)?;
     let sender = SyslogSender::new(config.syslog.sender.clone()).map_err(BuildError::Syslog)?;
     let sinks = move || SyslogSink::new(encoder.clone(), sender.new_connection());
 
-    let mut rc = RunnerConfig::from(config);
-    if let Some(owner) = options.owner {
-        rc.owner = owner;
+    let mut rc = tenancy.runner_config(config);
+    // With several tenancies, the freshness gauges are set from all their reports at once
+    // (`TenancyCycles`): see `RunnerConfig::record_gauges`.
+    rc.record_gauges = config.tenancies.len() == 1;
+    if let Some(owner) = &options.owner {
+        rc.owner.clone_from(owner);
     }
     Ok(Runner::new(
         Arc::new(source),
-        Arc::new(store),
+        store,
         sinks,
         clock,
         rc,
@@ -132,23 +223,7 @@ pub async fn init_state(
     init: Init,
     created_by: &str,
 ) -> Result<Initialised, BuildError> {
-    let first = match (&config.checkpoint, config.oci.regions.first()) {
-        (CheckpointLocation::Oci { .. }, Some(region)) => {
-            let credentials = config
-                .oci
-                .auth
-                .credentials()
-                .map_err(BuildError::Credentials)?;
-            Some(oci_config(
-                config,
-                &credentials,
-                region,
-                &BuildOptions::default(),
-                &config.limits.oci_budget(),
-            )?)
-        }
-        _ => None,
-    };
+    let first = store_client_config(config, &BuildOptions::default())?;
     let store = checkpoint_store(config, first.as_ref()).await?;
     let created_by = format!("{created_by} (auditfwd {})", env!("CARGO_PKG_VERSION"));
     Ok(location::initialise(&store, init, &created_by, chrono::Utc::now()).await?)
@@ -190,7 +265,7 @@ async fn checkpoint_store(
 }
 
 fn oci_config(
-    config: &Config,
+    tenancy: &TenancySettings,
     credentials: &auditfwd_oci::auth::ApiKeyCredentials,
     region: &Region,
     options: &BuildOptions,
@@ -201,7 +276,7 @@ fn oci_config(
         .region(region.clone())
         .request_budget(budget.clone())
         .signing_clock(options.signing_clock.clone());
-    for (service, endpoint) in &config.oci.endpoints {
+    for (service, endpoint) in &tenancy.oci.endpoints {
         b = b.endpoint_override(*service, Endpoint::clone(endpoint));
     }
     b.build().map_err(|source| BuildError::OciClient {
@@ -281,6 +356,12 @@ mod tests {
             .map(|v| v.name)
             .collect();
         assert_eq!(table, auditfwd_secrets::SECRET_VARIABLES);
+        let per_tenancy: Vec<&str> = auditfwd_config::variables()
+            .iter()
+            .filter(|v| v.secret() && v.form_of().is_none() && v.per_tenancy())
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(per_tenancy, auditfwd_secrets::PER_TENANCY_SECRET_VARIABLES);
         for v in auditfwd_config::variables() {
             if let Some((plain, form)) = v.form_of() {
                 assert_eq!(v.name, format!("{plain}{}", form.suffix()));

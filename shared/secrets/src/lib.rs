@@ -52,8 +52,8 @@ pub use kms::KmsDecrypter;
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 pub use stores::{SecretsManagerFetcher, SsmParameterFetcher};
 pub use vars::{
-    CONTEXT_KEY, KMS_SUFFIX, SECRET_ARN_SUFFIX, SECRET_VARIABLES, SSM_PARAMETER_SUFFIX, SecretPlan,
-    encryption_context,
+    CONTEXT_KEY, KMS_SUFFIX, PER_TENANCY_SECRET_VARIABLES, SECRET_ARN_SUFFIX, SECRET_VARIABLES,
+    SSM_PARAMETER_SUFFIX, SecretPlan, encryption_context,
 };
 
 /// A KMS encryption context: non-secret key/value pairs bound to a ciphertext.

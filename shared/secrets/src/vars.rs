@@ -14,6 +14,32 @@ pub const SECRET_ARN_SUFFIX: &str = "_SECRET_ARN";
 /// The suffix of a variable that names the SSM parameter holding another.
 pub const SSM_PARAMETER_SUFFIX: &str = "_SSM_PARAMETER";
 
+/// The secret variables a tenancy may give as its own, `AUDITFWD_TENANCY_<NAME>_OCI_KEY` and
+/// so on, when several tenancies are configured (in any form, like the shared ones).
+pub const PER_TENANCY_SECRET_VARIABLES: [&str; 2] =
+    ["AUDITFWD_OCI_KEY", "AUDITFWD_OCI_KEY_PASSPHRASE"];
+
+/// The prefix of a tenancy's own variables.
+const TENANCY_PREFIX: &str = "AUDITFWD_TENANCY_";
+
+/// `name` when it is a secret variable: one of [`SECRET_VARIABLES`], or a tenancy's own
+/// `AUDITFWD_TENANCY_<NAME>_<rest>` where `AUDITFWD_<rest>` is one of
+/// [`PER_TENANCY_SECRET_VARIABLES`].
+fn secret_variable(name: &str) -> bool {
+    if SECRET_VARIABLES.contains(&name) {
+        return true;
+    }
+    let Some(rest) = name.strip_prefix(TENANCY_PREFIX) else {
+        return false;
+    };
+    rest.match_indices('_').any(|(i, _)| {
+        i > 0
+            && PER_TENANCY_SECRET_VARIABLES
+                .iter()
+                .any(|v| v.strip_prefix("AUDITFWD_") == Some(&rest[i + 1..]))
+    })
+}
+
 /// The encryption-context key; its value is the plaintext variable's name.
 pub const CONTEXT_KEY: &str = "auditfwd:variable";
 
@@ -46,7 +72,7 @@ enum Form {
 #[derive(Debug)]
 struct Job {
     variable: String,
-    plain: &'static str,
+    plain: String,
     form: Form,
 }
 
@@ -68,7 +94,7 @@ impl SecretPlan {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SecretsError> {
         // plain variable -> the variables that give it (never their values, for plain ones)
-        let mut given: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        let mut given: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut jobs = Vec::new();
         let mut named: Vec<(String, String)> = vars
             .into_iter()
@@ -76,16 +102,17 @@ impl SecretPlan {
             .collect();
         named.sort();
         for (name, value) in named {
-            if let Some(plain) = SECRET_VARIABLES.iter().copied().find(|p| *p == name) {
-                given.entry(plain).or_default().push(name);
+            if secret_variable(&name) {
+                given.entry(name.clone()).or_default().push(name);
                 continue;
             }
             let Some((plain, suffix)) = split_form(&name) else {
                 continue;
             };
-            let Some(plain) = SECRET_VARIABLES.iter().copied().find(|p| *p == plain) else {
+            if !secret_variable(plain) {
                 return Err(SecretsError::UnknownVariable { variable: name });
-            };
+            }
+            let plain = plain.to_owned();
             let form = match suffix {
                 KMS_SUFFIX => {
                     // Tolerate the line breaks and spaces a copy-paste adds.
@@ -104,7 +131,7 @@ impl SecretPlan {
                 SECRET_ARN_SUFFIX => Form::SecretsManager(value.trim().to_owned()),
                 _ => Form::SsmParameter(value.trim().to_owned()),
             };
-            given.entry(plain).or_default().push(name.clone());
+            given.entry(plain.clone()).or_default().push(name.clone());
             jobs.push(Job {
                 variable: name,
                 plain,
@@ -116,7 +143,7 @@ impl SecretPlan {
                 return Err(SecretsError::BothSet {
                     variable: second.clone(),
                     other: first.clone(),
-                    plain: plain.to_owned(),
+                    plain,
                 });
             }
         }
@@ -182,7 +209,7 @@ where
     } = job;
     let secret = match form {
         Form::Kms(ciphertext) => {
-            let bytes = match kms.decrypt(&ciphertext, &encryption_context(plain)).await {
+            let bytes = match kms.decrypt(&ciphertext, &encryption_context(&plain)).await {
                 Ok(bytes) => bytes,
                 Err(source) => {
                     return Err(SecretsError::Decrypt {
@@ -219,7 +246,7 @@ where
     if secret.expose_secret().trim().is_empty() {
         return Err(SecretsError::Empty { variable });
     }
-    Ok((plain.to_owned(), secret))
+    Ok((plain, secret))
 }
 
 #[cfg(test)]
@@ -255,6 +282,54 @@ mod tests {
     }
 
     const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----\n";
+
+    #[tokio::test]
+    async fn a_tenancys_own_key_is_fetched_under_its_own_name_and_context() {
+        let kms = FakeKms::new();
+        let got = resolve(
+            &[
+                (
+                    "AUDITFWD_TENANCY_ACME_EU_OCI_KEY_KMS",
+                    &FakeKms::encrypt("AUDITFWD_TENANCY_ACME_EU_OCI_KEY", PEM.as_bytes()),
+                ),
+                ("AUDITFWD_TENANCY_GLOBEX_OCI_KEY_PASSPHRASE", "plain"),
+            ],
+            &kms,
+        )
+        .await
+        .unwrap();
+        assert_eq!(exposed(&got), [("AUDITFWD_TENANCY_ACME_EU_OCI_KEY", PEM)]);
+        // Made for the shared variable's context: refused (a ciphertext is bound to its name).
+        let err = resolve(
+            &[(
+                "AUDITFWD_TENANCY_ACME_OCI_KEY_KMS",
+                &FakeKms::encrypt("AUDITFWD_OCI_KEY", PEM.as_bytes()),
+            )],
+            &kms,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, SecretsError::Decrypt { .. }), "{err}");
+        // Given twice for one tenancy.
+        let err = resolve(
+            &[
+                ("AUDITFWD_TENANCY_ACME_OCI_KEY", PEM),
+                ("AUDITFWD_TENANCY_ACME_OCI_KEY_SSM_PARAMETER", "/acme/key"),
+            ],
+            &kms,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, SecretsError::BothSet { .. }), "{err}");
+        // The syslog client key is shared, never per tenancy.
+        let err = resolve(
+            &[("AUDITFWD_TENANCY_ACME_SYSLOG_TLS_KEY_KMS", "AAAA")],
+            &kms,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, SecretsError::UnknownVariable { .. }), "{err}");
+    }
 
     #[tokio::test]
     async fn decrypts_each_kms_variable_under_its_plain_name() {

@@ -217,6 +217,41 @@ impl Auditfwd {
         self
     }
 
+    /// Removes one variable.
+    pub fn unset(&mut self, name: &str) -> &mut Self {
+        self.env.remove(name);
+        self
+    }
+
+    /// Collects several tenancies (`AUDITFWD_TENANCIES`), each `(name, tenancy)` with its own
+    /// credentials (its OCI CLI config), region and endpoints, in place of the one tenancy
+    /// [`Auditfwd::new`] configured.
+    pub fn tenancies(&mut self, tenancies: &[(&str, &Tenancy)]) -> &mut Self {
+        for name in [
+            "AUDITFWD_OCI_CONFIG_FILE",
+            "AUDITFWD_OCI_REGIONS",
+            "AUDITFWD_OCI_AUDIT_ENDPOINT",
+            "AUDITFWD_OCI_IDENTITY_ENDPOINT",
+        ] {
+            self.unset(name);
+        }
+        let names: Vec<&str> = tenancies.iter().map(|(n, _)| *n).collect();
+        self.set("AUDITFWD_TENANCIES", names.join(","));
+        for (name, tenancy) in tenancies {
+            let prefix = format!("AUDITFWD_TENANCY_{}_", name.to_ascii_uppercase());
+            let base = tenancy.emu.base_url();
+            self.set(
+                &format!("{prefix}OCI_CONFIG_FILE"),
+                tenancy.cli_config.display().to_string(),
+            )
+            .set(&format!("{prefix}OCI_PROFILE"), "DEFAULT")
+            .set(&format!("{prefix}OCI_REGIONS"), tenancy.emu.region())
+            .set(&format!("{prefix}OCI_AUDIT_ENDPOINT"), base.clone())
+            .set(&format!("{prefix}OCI_IDENTITY_ENDPOINT"), base);
+        }
+        self
+    }
+
     /// The variables, as `Config::from_vars` takes them.
     pub fn vars(&self) -> Vec<(String, String)> {
         self.env

@@ -65,7 +65,7 @@ where
         let tree = match self.source.compartment_tree().await {
             Ok(t) => t,
             Err(e) => {
-                tracing::error!(error = %e, "cannot list the compartment tree");
+                tracing::error!(tenancy = %self.source.tenancy(), error = %e, "cannot list the compartment tree");
                 if update_index {
                     let tenancy = self.source.tenancy();
                     if let Err(w) =

@@ -99,6 +99,11 @@ pub struct RunnerConfig {
     pub gap_after: u32,
     /// Ids remembered in the process (the checkpoint covers restarts).
     pub recent_ids_capacity: u64,
+    /// Whether a run sets the freshness gauges (lag, open gaps, compartments per region) from
+    /// its report. A process running one runner per tenancy turns this off and sets them from
+    /// all the tenancies' reports at once ([`RunReport::absorb`]): each runner setting its own
+    /// would overwrite the others' in shared regions, hiding a lagging tenancy.
+    pub record_gauges: bool,
 }
 
 impl RunnerConfig {
@@ -125,6 +130,7 @@ impl RunnerConfig {
             // only catches ids OCI repeats across pages or windows; settle passes and restarts
             // are covered by the persisted sets, which cost 16 bytes an id.
             recent_ids_capacity: 16_384,
+            record_gauges: true,
         }
     }
 }
@@ -280,7 +286,9 @@ where
         let done = pool::run(shards, self.config.concurrency, &*self.sinks, ctx, &job).await;
         report.compartments.extend(done.into_iter().flatten());
         report.compartments.sort_by(|a, b| a.scope.cmp(&b.scope));
-        report.record_gauges();
+        if self.config.record_gauges {
+            report.record_gauges();
+        }
         report
     }
 }

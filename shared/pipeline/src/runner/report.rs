@@ -118,6 +118,25 @@ impl RunReport {
         self.tree_error.is_none() && self.compartments.iter().all(CompartmentReport::is_complete)
     }
 
+    /// Adds another runner's report of the same cycle (another tenancy's), for a process that
+    /// collects several: one report to judge health by. It starts at the earlier start; a
+    /// second tree error is not kept (each is logged with its tenancy when it happens, and
+    /// `auditfwd status` shows each tenancy's), but either makes the report incomplete.
+    pub fn absorb(&mut self, other: RunReport) {
+        self.started_at = match (self.started_at, other.started_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if self.tree_error.is_none() {
+            self.tree_error = other.tree_error;
+        }
+        self.unmatched_rules.extend(other.unmatched_rules);
+        self.new_compartments.extend(other.new_compartments);
+        self.missing_compartments.extend(other.missing_compartments);
+        self.warnings.extend(other.warnings);
+        self.compartments.extend(other.compartments);
+    }
+
     /// Totals over all compartments.
     pub fn totals(&self) -> Counts {
         let mut c = Counts::default();
@@ -243,4 +262,61 @@ fn write_compartment(f: &mut fmt::Formatter<'_>, c: &CompartmentReport) -> fmt::
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compartment(tenancy: &str, compartment: &str, outcome: Outcome) -> CompartmentReport {
+        let scope = Scope::new(
+            tenancy.parse().expect("ocid"),
+            "us-ashburn-1".to_owned(),
+            compartment.parse().expect("ocid"),
+        );
+        let mut c = CompartmentReport::new(scope, compartment.to_owned());
+        c.outcome = outcome;
+        c.counts.forwarded = 3;
+        c
+    }
+
+    #[test]
+    fn absorbing_another_tenancys_report_keeps_its_compartments_and_its_failure() {
+        let t = |s: &str| s.parse::<chrono::DateTime<Utc>>().expect("time");
+        let mut acme = RunReport {
+            started_at: Some(t("2026-12-06T10:01:00Z")),
+            compartments: vec![compartment(
+                "ocid1.tenancy.oc1..acme",
+                "ocid1.compartment.oc1..a",
+                Outcome::Complete,
+            )],
+            ..RunReport::default()
+        };
+        assert!(acme.is_complete());
+        let globex = RunReport {
+            started_at: Some(t("2026-12-06T10:00:00Z")),
+            tree_error: Some(Arc::new(auditfwd_oci::Error::Construction {
+                operation: "GetCompartment",
+                reason: "revoked".into(),
+            })),
+            unmatched_rules: vec!["prod".into()],
+            ..RunReport::default()
+        };
+        let other_acme = RunReport {
+            compartments: vec![compartment(
+                "ocid1.tenancy.oc1..initech",
+                "ocid1.compartment.oc1..b",
+                Outcome::Complete,
+            )],
+            ..RunReport::default()
+        };
+        acme.absorb(globex);
+        acme.absorb(other_acme);
+        assert!(!acme.is_complete(), "a tenancy that failed fails the whole");
+        assert!(acme.tree_error.is_some());
+        assert_eq!(acme.started_at, Some(t("2026-12-06T10:00:00Z")));
+        assert_eq!(acme.compartments.len(), 2);
+        assert_eq!(acme.totals().forwarded, 6);
+        assert_eq!(acme.unmatched_rules, ["prod"]);
+    }
 }

@@ -110,7 +110,7 @@ impl LambdaEnv {
         prefix: &str,
     ) -> TestDeps {
         let config = Config::from_vars(vars).unwrap();
-        let credentials = config.oci.auth.credentials().unwrap();
+        let credentials = config.tenancies[0].oci.auth.credentials().unwrap();
         let emu = &self.tenancy.emu;
         let oci = auditfwd_oci::Config::builder()
             .credentials(credentials.clone())

@@ -133,7 +133,7 @@ async fn per_compartment_cost_of_a_run() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let config = Config::from_vars(vars).unwrap();
-    let credentials = config.oci.auth.credentials().unwrap();
+    let credentials = config.tenancies[0].oci.auth.credentials().unwrap();
     let signing = clock.clone();
     let oci = auditfwd_oci::Config::builder()
         .credentials(credentials.clone())

@@ -22,3 +22,4 @@ mod pipeline_throttle;
 mod receivers;
 mod state_location;
 mod state_missing;
+mod tenancies;
