@@ -15,10 +15,11 @@
 //! schedules its fetches by the pages it expects, and this catches the pages larger than
 //! expected (a compartment's first page): at most the budget plus one body is in use at once.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
+
+use crate::memory::{Held, MemoryBudget};
 
 /// Bodies announced at least this large are read into pooled buffers.
 const POOLED_FROM: u64 = 256 << 10;
@@ -51,7 +52,7 @@ pub(crate) async fn buffer_for(announced: u64, len: usize) -> PooledBody {
         PooledBody {
             buf: Vec::with_capacity(len),
             pool: None,
-            counted: 0,
+            held: None,
         }
     }
 }
@@ -60,18 +61,14 @@ pub(crate) async fn buffer_for(announced: u64, len: usize) -> PooledBody {
 #[derive(Debug)]
 pub(crate) struct BodyPool {
     free: Mutex<Vec<Vec<u8>>>,
-    in_use: AtomicUsize,
-    budget: usize,
-    freed: tokio::sync::Notify,
+    in_use: MemoryBudget,
 }
 
 impl BodyPool {
     pub(crate) const fn new(budget: usize) -> Self {
         BodyPool {
             free: Mutex::new(Vec::new()),
-            in_use: AtomicUsize::new(0),
-            budget,
-            freed: tokio::sync::Notify::const_new(),
+            in_use: MemoryBudget::new(budget),
         }
     }
 
@@ -79,24 +76,10 @@ impl BodyPool {
     /// is in use, so a body larger than the budget is read alone). Waiting holds nothing of
     /// the pool's.
     pub(crate) async fn take_within_budget(&'static self, len: usize) -> PooledBody {
-        loop {
-            let freed = self.freed.notified();
-            let mut freed = std::pin::pin!(freed);
-            // Registered before the check: a body given back in between still wakes this wait.
-            freed.as_mut().enable();
-            let admitted = self
-                .in_use
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                    (used < self.budget).then(|| used.saturating_add(len))
-                })
-                .is_ok();
-            if admitted {
-                let mut body = self.take(len);
-                body.counted = len;
-                return body;
-            }
-            freed.await;
-        }
+        let held = self.in_use.reserve(len).await;
+        let mut body = self.take(len);
+        body.held = Some(held);
+        body
     }
 
     /// An empty buffer with room for `len` bytes: the smallest kept one that is large enough,
@@ -129,7 +112,7 @@ impl BodyPool {
         PooledBody {
             buf,
             pool: Some(self),
-            counted: 0,
+            held: None,
         }
     }
 
@@ -162,8 +145,8 @@ impl BodyPool {
 pub(crate) struct PooledBody {
     buf: Vec<u8>,
     pool: Option<&'static BodyPool>,
-    /// Bytes counted as in use in the pool's budget until dropped.
-    counted: usize,
+    /// Its share of the pool's budget, given back after the buffer (fields drop after `drop`).
+    held: Option<Held<'static>>,
 }
 
 impl PooledBody {
@@ -191,10 +174,6 @@ impl Drop for PooledBody {
     fn drop(&mut self) {
         if let Some(pool) = self.pool {
             pool.give_back(std::mem::take(&mut self.buf));
-            if self.counted > 0 {
-                pool.in_use.fetch_sub(self.counted, Ordering::Relaxed);
-                pool.freed.notify_waiters();
-            }
         }
     }
 }
@@ -301,7 +280,7 @@ mod tests {
             .await
             .expect("woken once a body was given back");
         drop((first, second, fourth));
-        assert_eq!(pool.in_use.load(Ordering::Relaxed), 0);
+        assert_eq!(pool.in_use.held(), 0);
     }
 
     #[test]

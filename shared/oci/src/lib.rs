@@ -19,7 +19,10 @@
 //! - [`region`]: regions, realms, service hosts, and endpoint overrides (plain `http://`
 //!   only to loopback, for the emulator).
 //! - [`retry`]: backoff policy; `transport` (private) signs, sends, classifies and retries.
-//! - `pagination` (private): the `opc-next-page` cursor every paginator shares.
+//! - [`memory`]: `MemoryBudget`, the byte budget page memory is bounded by (here for the
+//!   bodies being read, in the pipeline for the pages being fetched and worked).
+//! - [`pagination`]: paging written once: a list request implements `PagedRequest` (fetch one
+//!   page), and `Paginator` walks its pages, guarding against a repeated `opc-next-page`.
 //! - [`audit`], [`identity`], [`object_storage`], [`cloud_guard`]: the operations and their
 //!   models. Cloud Guard problems are mutable (a problem is updated in place), unlike audit
 //!   events; its models keep unknown fields so nothing is lost when forwarding.
@@ -49,8 +52,9 @@ mod config;
 mod error;
 pub mod identity;
 pub mod ids;
+pub mod memory;
 pub mod object_storage;
-mod pagination;
+pub mod pagination;
 pub mod region;
 pub mod retry;
 pub mod signer;

@@ -10,9 +10,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::checkpoint::Checkpoint;
 use crate::tenancy::Tenancy;
 
-/// The `auditfwd` binary next to this test executable (`target/<profile>/auditfwd`), built
-/// once per test process (`cargo build` is a no-op when it is fresh; `cargo test --workspace`
-/// builds it anyway).
+/// The `auditfwd` binary next to this test executable (`target/<profile>/auditfwd`), made
+/// fresh once per test process.
+///
+/// It is built by `cargo test --workspace --no-run`, not `cargo build -p auditfwd`: cargo
+/// resolves features for the packages and targets it builds, and the workspace's tests turn on
+/// features (dev-dependencies' `test-util`, tokio's `process`, ...) that `auditfwd` alone does
+/// not, so `cargo build -p auditfwd` would compile most of the dependency tree a second time,
+/// minutes of CI. `functions/auditfwd` has integration tests of its own, so the same command
+/// that built this test builds the binary too, and under `cargo test --workspace` this is a
+/// no-op that only checks it is fresh.
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -32,16 +39,20 @@ pub fn binary() -> &'static Path {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&workspace)
-            .args(["build", "--quiet", "-p", "auditfwd", "--bin", "auditfwd"])
+            .args(["test", "--workspace", "--no-run", "--quiet"])
             .arg("--target-dir")
             .arg(&target_dir);
         if release {
             cmd.arg("--release");
         }
-        let status = cmd.status().expect("run cargo build -p auditfwd");
-        assert!(status.success(), "cargo build -p auditfwd failed");
+        let status = cmd.status().expect("run cargo test --workspace --no-run");
+        assert!(status.success(), "cargo test --workspace --no-run failed");
         let bin = profile_dir.join("auditfwd");
-        assert!(bin.exists(), "{} missing after cargo build", bin.display());
+        assert!(
+            bin.exists(),
+            "{} missing after cargo test --workspace --no-run",
+            bin.display()
+        );
         bin
     })
 }

@@ -19,7 +19,6 @@ mod raw;
 
 use std::sync::Arc;
 
-use futures::Stream;
 use http::Method;
 
 pub use model::{AuditEvent, EventData, Identity, MultiMap, Request, Response, StateChange};
@@ -28,7 +27,7 @@ pub use raw::{EventHead, Principal, RawEvent, parse_page};
 use crate::config::Config;
 use crate::error::Error;
 use crate::ids::{Ocid, Window};
-use crate::pagination::PageCursor;
+use crate::pagination::{PagedRequest, Paginator};
 use crate::region::Service;
 use crate::transport::OciRequest;
 
@@ -107,11 +106,8 @@ impl ListEventsFluentBuilder {
 
     /// A paginator that follows `opc-next-page` one page at a time.
     pub fn into_paginator(self) -> ListEventsPaginator {
-        let cursor = PageCursor::starting_at(self.page.clone());
-        ListEventsPaginator {
-            request: self,
-            cursor,
-        }
+        let start = self.page.clone();
+        Paginator::new(self, start)
     }
 
     async fn fetch(&self, page: Option<&str>) -> Result<ListEventsOutput, Error> {
@@ -186,45 +182,24 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// Yields the pages of a `ListEvents` call in order, one at a time.
-#[derive(Debug)]
-pub struct ListEventsPaginator {
-    request: ListEventsFluentBuilder,
-    cursor: PageCursor,
-}
+pub type ListEventsPaginator = Paginator<ListEventsFluentBuilder>;
 
-impl ListEventsPaginator {
-    /// The next page; `None` after the last. After an error, calling again retries that page.
-    pub async fn next_page(&mut self) -> Option<Result<ListEventsOutput, Error>> {
-        if self.cursor.is_done() {
-            return None;
-        }
-        let page = match self.request.fetch(self.cursor.token()).await {
-            Ok(page) => page,
-            Err(e) => return Some(Err(e)),
-        };
-        if let Err(e) = self.cursor.advance(
-            page.next_page.clone(),
-            "ListEvents",
-            page.request_id.clone(),
-        ) {
-            return Some(Err(e));
-        }
-        Some(Ok(page))
+impl PagedRequest for ListEventsFluentBuilder {
+    type Page = ListEventsOutput;
+    const OPERATION: &'static str = "ListEvents";
+
+    fn fetch(
+        &self,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<ListEventsOutput, Error>> + Send {
+        self.fetch(token)
     }
 
-    /// The token of the page `next_page` will fetch (to checkpoint mid-window progress).
-    pub fn next_token(&self) -> Option<&str> {
-        self.cursor.token()
+    fn next_token(page: &ListEventsOutput) -> Option<String> {
+        page.next_page.clone()
     }
 
-    /// The pages as a stream, which ends after the last page or the first error.
-    pub fn into_stream(self) -> impl Stream<Item = Result<ListEventsOutput, Error>> + Send {
-        futures::stream::unfold(Some(self), |state| async move {
-            let mut p = state?;
-            match p.next_page().await? {
-                Ok(page) => Some((Ok(page), Some(p))),
-                Err(e) => Some((Err(e), None)),
-            }
-        })
+    fn request_id(page: &ListEventsOutput) -> Option<String> {
+        page.request_id.clone()
     }
 }

@@ -34,7 +34,7 @@ pub use model::{ProblemLifecycleDetail, ProblemLifecycleState, ProblemSummary, R
 use crate::config::Config;
 use crate::error::Error;
 use crate::ids::Ocid;
-use crate::pagination::PageCursor;
+use crate::pagination::{PagedRequest, Paginator};
 use crate::region::Service;
 use crate::transport::OciRequest;
 
@@ -262,11 +262,8 @@ impl ListProblemsFluentBuilder {
 
     /// A paginator that follows `opc-next-page` one page at a time.
     pub fn into_paginator(self) -> ListProblemsPaginator {
-        let cursor = PageCursor::starting_at(self.page.clone());
-        ListProblemsPaginator {
-            request: self,
-            cursor,
-        }
+        let start = self.page.clone();
+        Paginator::new(self, start)
     }
 
     async fn fetch(&self, page: Option<&str>) -> Result<ListProblemsOutput, Error> {
@@ -355,34 +352,24 @@ impl ListProblemsFluentBuilder {
 }
 
 /// Yields the pages of a `ListProblems` call in order, one at a time.
-#[derive(Debug)]
-pub struct ListProblemsPaginator {
-    request: ListProblemsFluentBuilder,
-    cursor: PageCursor,
-}
+pub type ListProblemsPaginator = Paginator<ListProblemsFluentBuilder>;
 
-impl ListProblemsPaginator {
-    /// The next page; `None` after the last. After an error, calling again retries that page.
-    pub async fn next_page(&mut self) -> Option<Result<ListProblemsOutput, Error>> {
-        if self.cursor.is_done() {
-            return None;
-        }
-        let page = match self.request.fetch(self.cursor.token()).await {
-            Ok(page) => page,
-            Err(e) => return Some(Err(e)),
-        };
-        if let Err(e) = self.cursor.advance(
-            page.next_page.clone(),
-            "ListProblems",
-            page.request_id.clone(),
-        ) {
-            return Some(Err(e));
-        }
-        Some(Ok(page))
+impl PagedRequest for ListProblemsFluentBuilder {
+    type Page = ListProblemsOutput;
+    const OPERATION: &'static str = "ListProblems";
+
+    fn fetch(
+        &self,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<ListProblemsOutput, Error>> + Send {
+        self.fetch(token)
     }
 
-    /// The token of the page `next_page` will fetch (to checkpoint progress).
-    pub fn next_token(&self) -> Option<&str> {
-        self.cursor.token()
+    fn next_token(page: &ListProblemsOutput) -> Option<String> {
+        page.next_page.clone()
+    }
+
+    fn request_id(page: &ListProblemsOutput) -> Option<String> {
+        page.request_id.clone()
     }
 }

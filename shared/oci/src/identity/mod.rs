@@ -19,7 +19,7 @@ pub use tree::CompartmentTree;
 use crate::config::Config;
 use crate::error::Error;
 use crate::ids::Ocid;
-use crate::pagination::PageCursor;
+use crate::pagination::{PagedRequest, Paginator};
 use crate::region::Service;
 use crate::transport::OciRequest;
 
@@ -256,11 +256,8 @@ impl ListCompartmentsFluentBuilder {
 
     /// A paginator over every page.
     pub fn into_paginator(self) -> ListCompartmentsPaginator {
-        let cursor = PageCursor::starting_at(self.page.clone());
-        ListCompartmentsPaginator {
-            request: self,
-            cursor,
-        }
+        let start = self.page.clone();
+        Paginator::new(self, start)
     }
 
     async fn fetch(&self, page: Option<&str>) -> Result<ListCompartmentsOutput, Error> {
@@ -314,30 +311,25 @@ impl ListCompartmentsFluentBuilder {
 }
 
 /// Yields the pages of a `ListCompartments` call in order.
-#[derive(Debug)]
-pub struct ListCompartmentsPaginator {
-    request: ListCompartmentsFluentBuilder,
-    cursor: PageCursor,
-}
+pub type ListCompartmentsPaginator = Paginator<ListCompartmentsFluentBuilder>;
 
-impl ListCompartmentsPaginator {
-    /// The next page; `None` after the last. After an error, calling again retries that page.
-    pub async fn next_page(&mut self) -> Option<Result<ListCompartmentsOutput, Error>> {
-        if self.cursor.is_done() {
-            return None;
-        }
-        let page = match self.request.fetch(self.cursor.token()).await {
-            Ok(page) => page,
-            Err(e) => return Some(Err(e)),
-        };
-        if let Err(e) = self.cursor.advance(
-            page.next_page.clone(),
-            "ListCompartments",
-            page.request_id.clone(),
-        ) {
-            return Some(Err(e));
-        }
-        Some(Ok(page))
+impl PagedRequest for ListCompartmentsFluentBuilder {
+    type Page = ListCompartmentsOutput;
+    const OPERATION: &'static str = "ListCompartments";
+
+    fn fetch(
+        &self,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<ListCompartmentsOutput, Error>> + Send {
+        self.fetch(token)
+    }
+
+    fn next_token(page: &ListCompartmentsOutput) -> Option<String> {
+        page.next_page.clone()
+    }
+
+    fn request_id(page: &ListCompartmentsOutput) -> Option<String> {
+        page.request_id.clone()
     }
 }
 

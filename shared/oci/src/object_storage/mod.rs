@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::pagination::PageCursor;
+use crate::pagination::{PagedRequest, Paginator};
 use crate::region::Service;
 use crate::signer::BodySigning;
 use crate::transport::{OciRequest, OciResponse};
@@ -466,11 +466,8 @@ impl ListObjectsFluentBuilder {
 
     /// A paginator over every page, following `nextStartWith`.
     pub fn into_paginator(self) -> ListObjectsPaginator {
-        let cursor = PageCursor::starting_at(self.start.clone());
-        ListObjectsPaginator {
-            request: self,
-            cursor,
-        }
+        let start = self.start.clone();
+        Paginator::new(self, start)
     }
 
     async fn fetch(&self, start: Option<&str>) -> Result<ListObjectsOutput, Error> {
@@ -533,29 +530,24 @@ impl ListObjectsFluentBuilder {
 }
 
 /// Yields the pages of a `ListObjects` call in order.
-#[derive(Debug)]
-pub struct ListObjectsPaginator {
-    request: ListObjectsFluentBuilder,
-    cursor: PageCursor,
-}
+pub type ListObjectsPaginator = Paginator<ListObjectsFluentBuilder>;
 
-impl ListObjectsPaginator {
-    /// The next page; `None` after the last. After an error, calling again retries that page.
-    pub async fn next_page(&mut self) -> Option<Result<ListObjectsOutput, Error>> {
-        if self.cursor.is_done() {
-            return None;
-        }
-        let page = match self.request.fetch(self.cursor.token()).await {
-            Ok(page) => page,
-            Err(e) => return Some(Err(e)),
-        };
-        if let Err(e) = self.cursor.advance(
-            page.next_start_with.clone(),
-            "ListObjects",
-            page.request_id.clone(),
-        ) {
-            return Some(Err(e));
-        }
-        Some(Ok(page))
+impl PagedRequest for ListObjectsFluentBuilder {
+    type Page = ListObjectsOutput;
+    const OPERATION: &'static str = "ListObjects";
+
+    fn fetch(
+        &self,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<ListObjectsOutput, Error>> + Send {
+        self.fetch(token)
+    }
+
+    fn next_token(page: &ListObjectsOutput) -> Option<String> {
+        page.next_start_with.clone()
+    }
+
+    fn request_id(page: &ListObjectsOutput) -> Option<String> {
+        page.request_id.clone()
     }
 }

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use auditfwd_checkpoint::ids::IdHash;
@@ -18,6 +17,7 @@ use auditfwd_checkpoint::manifest::{Confirmation, Pass};
 use auditfwd_checkpoint::shard_manifest::Tallies;
 use auditfwd_checkpoint::{Counts, EventIdSet, IdDigest, ObjectStore, Scope};
 use auditfwd_oci::Window;
+use auditfwd_oci::memory::{Held, MemoryBudget};
 use auditfwd_telemetry::names;
 use chrono::{DateTime, Utc};
 
@@ -46,28 +46,16 @@ const REMEMBERED_COMPARTMENTS: usize = 100_000;
 /// compartment's largest page last time) and is counted at its true size once it arrives.
 #[derive(Debug)]
 pub(crate) struct PageMemory {
-    held: AtomicUsize,
-    budget: usize,
-    freed: tokio::sync::Notify,
+    budget: MemoryBudget,
     /// (region, compartment) → the largest page of its last listing.
     last_page: Mutex<HashMap<(String, String), usize>>,
-}
-
-/// One page's share of [`PageMemory`] (held, or reserved for its fetch), given back when
-/// dropped.
-#[derive(Debug)]
-pub(crate) struct PageHeld<'m> {
-    memory: &'m PageMemory,
-    bytes: usize,
 }
 
 impl PageMemory {
     /// A budget of `budget` bytes of event text.
     pub(crate) fn new(budget: usize) -> Self {
         PageMemory {
-            held: AtomicUsize::new(0),
-            budget: budget.max(1),
-            freed: tokio::sync::Notify::new(),
+            budget: MemoryBudget::new(budget),
             last_page: Mutex::new(HashMap::new()),
         }
     }
@@ -101,61 +89,13 @@ impl PageMemory {
     }
 
     /// Reserves `bytes` for a page about to be fetched, waiting while the budget is spent.
-    pub(crate) async fn reserve(&self, bytes: usize) -> PageHeld<'_> {
-        loop {
-            let freed = self.freed.notified();
-            let mut freed = std::pin::pin!(freed);
-            // Registered before the check: a page dropped in between still wakes this wait.
-            freed.as_mut().enable();
-            if let Some(held) = self.try_reserve(bytes) {
-                return held;
-            }
-            freed.await;
-        }
+    pub(crate) async fn reserve(&self, bytes: usize) -> Held<'_> {
+        self.budget.reserve(bytes).await
     }
 
     /// Reserves `bytes` for a page fetched ahead, if the budget is not spent.
-    pub(crate) fn try_reserve(&self, bytes: usize) -> Option<PageHeld<'_>> {
-        self.held
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
-                (total < self.budget).then(|| total.saturating_add(bytes))
-            })
-            .ok()
-            .map(|_| PageHeld {
-                memory: self,
-                bytes,
-            })
-    }
-
-    fn release(&self, bytes: usize) {
-        self.held.fetch_sub(bytes, Ordering::Relaxed);
-        self.freed.notify_waiters();
-    }
-}
-
-impl PageHeld<'_> {
-    /// Counts the fetched `page` at its true size instead of what was reserved for it.
-    pub(crate) fn fit(&mut self, page: &Page) {
-        let bytes = page_bytes(page);
-        if bytes > self.bytes {
-            self.memory
-                .held
-                .fetch_add(bytes - self.bytes, Ordering::Relaxed);
-        } else if bytes < self.bytes {
-            self.memory.release(self.bytes - bytes);
-        }
-        self.bytes = bytes;
-    }
-
-    /// The bytes counted.
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
-    }
-}
-
-impl Drop for PageHeld<'_> {
-    fn drop(&mut self) {
-        self.memory.release(self.bytes);
+    pub(crate) fn try_reserve(&self, bytes: usize) -> Option<Held<'_>> {
+        self.budget.try_reserve(bytes)
     }
 }
 
@@ -325,7 +265,7 @@ where
         while let Some(page) = next.take() {
             d.pages += 1;
             // The fetched page now counts at its true size.
-            room.fit(&page);
+            room.resize(page_bytes(&page));
             largest = largest.max(room.bytes());
             if unit.probe && d.pages == 1 && page.next.is_some() {
                 // The listings that walk the range next expect pages like this one.
@@ -490,42 +430,6 @@ mod tests {
     }
 
     #[test]
-    fn fetches_ahead_start_only_while_less_than_the_budget_is_held() {
-        let memory = PageMemory::new(BUDGET);
-        let page = BUDGET / 3 + 1;
-        // Two listings each work a page: the first to decide reserves room for its next page.
-        let first = memory.try_reserve(page).expect("room");
-        let second = memory.try_reserve(page).expect("room");
-        let ahead = memory.try_reserve(page);
-        assert!(ahead.is_some());
-        // The second sees that reservation: the budget is spent.
-        assert!(memory.try_reserve(page).is_none());
-        // Once the first page is done, its room is free again.
-        drop(first);
-        assert!(memory.try_reserve(second.bytes()).is_some());
-        drop((ahead, second));
-        assert_eq!(memory.held.load(Ordering::Relaxed), 0);
-        // A page larger than the budget is worked alone.
-        let big = memory.try_reserve(BUDGET * 2).expect("nothing held: room");
-        assert!(memory.try_reserve(1).is_none());
-        drop(big);
-    }
-
-    #[tokio::test]
-    async fn a_fetch_waits_while_the_budget_is_spent_and_starts_once_a_page_is_done() {
-        let memory = PageMemory::new(BUDGET);
-        let worked = memory.reserve(BUDGET).await;
-        let mut waiting = std::pin::pin!(memory.reserve(1 << 20));
-        assert!(futures::poll!(waiting.as_mut()).is_pending());
-        drop(worked);
-        let next = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
-            .await
-            .expect("woken once the page was given back");
-        assert_eq!(next.bytes(), 1 << 20);
-        assert_eq!(memory.held.load(Ordering::Relaxed), 1 << 20);
-    }
-
-    #[test]
     fn a_page_counts_at_its_true_size_and_the_next_listing_expects_the_largest() {
         let memory = PageMemory::new(BUDGET);
         let scope = Scope {
@@ -539,12 +443,12 @@ mod tests {
             events: vec![event("a", 3000), event("b", 2000)],
             next: None,
         };
-        held.fit(&page);
+        held.resize(page_bytes(&page));
         assert_eq!(held.bytes(), page_bytes(&page));
-        assert_eq!(memory.held.load(Ordering::Relaxed), page_bytes(&page));
+        assert_eq!(memory.budget.held(), page_bytes(&page));
         memory.learn(&scope, held.bytes());
         drop(held);
-        assert_eq!(memory.held.load(Ordering::Relaxed), 0);
+        assert_eq!(memory.budget.held(), 0);
         assert_eq!(memory.expected(&scope), page_bytes(&page));
     }
 }
