@@ -168,11 +168,21 @@ pub(crate) struct LogStore {
     added: u64,
 }
 
-/// What a synthetic record needs to know about where it lives.
+/// Where a synthetic record lives.
 #[derive(Debug, Clone, Copy)]
 struct Place<'a> {
     tenancy_id: &'a str,
     region: &'a str,
+    log: &'a Log,
+    group: &'a LogGroup,
+}
+
+/// What a synthetic record takes from the request instead of generating it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Overrides<'a> {
+    data: Option<&'a Value>,
+    record_type: Option<&'a str>,
+    subject: Option<&'a str>,
 }
 
 impl LogStore {
@@ -195,7 +205,6 @@ impl LogStore {
         if n == 0 {
             return store;
         }
-        let place = Place { tenancy_id, region };
         let mut rng = seed::rng(seed_value, &[b"seeded-log-group"]);
         let group = LogGroup {
             id: seed::ocid(&mut rng, "loggroup", region),
@@ -209,26 +218,22 @@ impl LogStore {
             display_name: "vcn-flowlogs".into(),
             is_enabled: true,
         };
-        store.groups.push(group);
-        store.logs.push(log);
+        let place = Place {
+            tenancy_id,
+            region,
+            log: &log,
+            group: &group,
+        };
         let span_ms = span.num_milliseconds().max(1);
         for i in 0..n {
             let mut rng = seed::rng(seed_value, &[b"seeded-log-record", &i.to_le_bytes()]);
             let at = truncate_ms(now - Duration::milliseconds(rng.i64(0..span_ms)));
             let delay = Duration::milliseconds(rng.i64(2_000..=90_000));
-            let content = flow_record(
-                &mut rng,
-                &store.logs[0],
-                &store.groups[0],
-                place,
-                at,
-                at + delay,
-                None,
-                None,
-                None,
-            );
+            let content = flow_record(&mut rng, place, at, at + delay, Overrides::default());
             store.push(0, at, at + delay, content);
         }
+        store.groups.push(group);
+        store.logs.push(log);
         store
     }
 
@@ -383,7 +388,17 @@ impl LogStore {
             .find(|g| g.id == log.log_group_id)
             .cloned()
             .ok_or_else(|| EmulatorError::UnknownLog(log.log_group_id.clone()))?;
-        let place = Place { tenancy_id, region };
+        let place = Place {
+            tenancy_id,
+            region,
+            log: &log,
+            group: &group,
+        };
+        let overrides = Overrides {
+            data: req.data.as_ref(),
+            record_type: req.record_type.as_deref(),
+            subject: req.subject.as_deref(),
+        };
         let first = self.records.len();
         for _ in 0..count {
             let mut rng = self.next_rng(seed_value, b"record");
@@ -395,17 +410,7 @@ impl LogStore {
                     }
                     Value::Object(content)
                 }
-                _ => flow_record(
-                    &mut rng,
-                    &log,
-                    &group,
-                    place,
-                    at,
-                    ingested_at,
-                    req.data.clone(),
-                    req.record_type.clone(),
-                    req.subject.clone(),
-                ),
+                _ => flow_record(&mut rng, place, at, ingested_at, overrides),
             };
             self.push(index, at, ingested_at, content);
         }
@@ -454,18 +459,14 @@ fn ipv4(rng: &mut fastrand::Rng, private: bool) -> String {
 /// A VCN flow log record's `logContent`: the CloudEvents-style envelope OCI Logging puts
 /// around every record (`id`, `source`, `specversion`, `subject`, `time`, `type`, `data`,
 /// `oracle`), with the flow fields Oracle documents for VCN flow logs.
-#[allow(clippy::too_many_arguments)]
 fn flow_record(
     rng: &mut fastrand::Rng,
-    log: &Log,
-    group: &LogGroup,
     place: Place<'_>,
     at: DateTime<Utc>,
     ingested_at: DateTime<Utc>,
-    data: Option<Value>,
-    record_type: Option<String>,
-    subject: Option<String>,
+    overrides: Overrides<'_>,
 ) -> Value {
+    let (log, group) = (place.log, place.group);
     let vnic = seed::ocid(rng, "vnic", place.region);
     let subnet = seed::ocid(rng, "subnet", place.region);
     let inbound = rng.bool();
@@ -483,7 +484,7 @@ fn flow_record(
     let accepted = rng.u8(0..10) < 8;
     let start = at.timestamp() - 60;
     let packets = rng.u32(1..200);
-    let data = data.unwrap_or_else(|| {
+    let data = overrides.data.cloned().unwrap_or_else(|| {
         json!({
             "action": if accepted { "ACCEPT" } else { "REJECT" },
             "bytesOut": packets * rng.u32(40..1500),
@@ -516,9 +517,9 @@ fn flow_record(
         "oracle": oracle,
         "source": vnic,
         "specversion": "1.0",
-        "subject": subject.unwrap_or_else(|| "-".into()),
+        "subject": overrides.subject.unwrap_or("-"),
         "time": rfc3339_ms(at),
-        "type": record_type.unwrap_or_else(|| FLOW_LOG_TYPE.into()),
+        "type": overrides.record_type.unwrap_or(FLOW_LOG_TYPE),
     })
 }
 
