@@ -167,6 +167,7 @@ impl ConfigBuilder {
             Service::Identity,
             Service::ObjectStorage,
             Service::CloudGuard,
+            Service::LoggingSearch,
         ] {
             self.overrides.insert(s, endpoint.clone());
         }

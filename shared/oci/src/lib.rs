@@ -1,12 +1,12 @@
 //! A typed, signed, retrying client for the Oracle Cloud APIs auditfwd needs: Audit
-//! `ListEvents`, Identity compartments, Object Storage objects, and Cloud Guard
-//! `ListProblems`.
+//! `ListEvents`, Identity compartments, Object Storage objects, Cloud Guard `ListProblems`, and
+//! Logging Search `SearchLogs`.
 //!
 //! There is no official OCI SDK for Rust. This crate follows the shape users know from
 //! aws-sdk-rust and the official OCI SDKs: one [`Config`] (credentials, region, endpoint
 //! overrides, retry and timeout policy, connection pool), a client per service
 //! ([`audit::Client`], [`identity::Client`], [`object_storage::Client`],
-//! [`cloud_guard::Client`]), fluent builders
+//! [`cloud_guard::Client`], [`logging_search::Client`]), fluent builders
 //! ending in `send()`, paginators that yield one page at a time, and one [`Error`] type that
 //! says where a failure happened and whether retrying can help.
 //!
@@ -23,9 +23,10 @@
 //!   bodies being read, in the pipeline for the pages being fetched and worked).
 //! - [`pagination`]: paging written once: a list request implements `PagedRequest` (fetch one
 //!   page), and `Paginator` walks its pages, guarding against a repeated `opc-next-page`.
-//! - [`audit`], [`identity`], [`object_storage`], [`cloud_guard`]: the operations and their
-//!   models. Cloud Guard problems are mutable (a problem is updated in place), unlike audit
-//!   events; its models keep unknown fields so nothing is lost when forwarding.
+//! - [`audit`], [`identity`], [`object_storage`], [`cloud_guard`], [`logging_search`]: the
+//!   operations and their models. Cloud Guard problems are mutable (a problem is updated in
+//!   place), unlike audit events; its models keep unknown fields so nothing is lost when
+//!   forwarding. Log search results are kept as the raw JSON OCI sent, byte for byte.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,6 +53,7 @@ mod config;
 mod error;
 pub mod identity;
 pub mod ids;
+pub mod logging_search;
 pub mod memory;
 pub mod object_storage;
 pub mod pagination;

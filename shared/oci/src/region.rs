@@ -239,6 +239,8 @@ pub enum Service {
     ObjectStorage,
     /// Cloud Guard (`/20200131`).
     CloudGuard,
+    /// Logging Search (`/20190909`).
+    LoggingSearch,
 }
 
 impl Service {
@@ -250,6 +252,7 @@ impl Service {
             Service::Identity => format!("identity.{r}.oci.{d}"),
             Service::ObjectStorage => format!("objectstorage.{r}.{d}"),
             Service::CloudGuard => format!("cloudguard-cp-api.{r}.oci.{d}"),
+            Service::LoggingSearch => format!("logging.{r}.oci.{d}"),
         };
         Endpoint::parse(&format!("https://{host}"))
     }
@@ -261,6 +264,7 @@ impl Service {
             Service::Identity => Some("20160918"),
             Service::ObjectStorage => None,
             Service::CloudGuard => Some("20200131"),
+            Service::LoggingSearch => Some("20190909"),
         }
     }
 
@@ -271,6 +275,7 @@ impl Service {
             Service::Identity => "identity",
             Service::ObjectStorage => "objectstorage",
             Service::CloudGuard => "cloudguard",
+            Service::LoggingSearch => "loggingsearch",
         }
     }
 }
@@ -377,6 +382,10 @@ mod tests {
         assert_eq!(
             Service::CloudGuard.endpoint(&iad).unwrap().to_string(),
             "https://cloudguard-cp-api.us-ashburn-1.oci.oraclecloud.com"
+        );
+        assert_eq!(
+            Service::LoggingSearch.endpoint(&iad).unwrap().to_string(),
+            "https://logging.us-ashburn-1.oci.oraclecloud.com"
         );
 
         let gov = Region::parse("us-gov-ashburn-1").unwrap();

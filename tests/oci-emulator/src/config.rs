@@ -43,6 +43,9 @@ pub struct EmulatorConfig {
     /// Cloud Guard problems generated at start-up, spread over the compartments and the
     /// backlog.
     pub problems: usize,
+    /// VCN flow log records generated at start-up in one seeded log (Logging Search), spread
+    /// over the backlog; 0 creates no log group or log.
+    pub log_records: usize,
     /// Listen address; must be loopback. Port 0 picks a free port.
     pub bind: SocketAddr,
 }
@@ -64,6 +67,7 @@ impl Default for EmulatorConfig {
             auto_create_buckets: true,
             request_log_capacity: 100_000,
             problems: 0,
+            log_records: 0,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         }
     }

@@ -1,5 +1,6 @@
 //! The unauthenticated control API under `/_emulator/` (loopback only): ground truth, adding
-//! events and compartments, adding and updating Cloud Guard problems, faults, the request log and counters, keys, the clock and settings
+//! events and compartments, adding and updating Cloud Guard problems, log groups, logs and log
+//! records, faults, the request log and counters, keys, the clock and settings
 //! (page size, time selection, latency, live stream). Every
 //! operation is also a method on [`crate::EmulatorHandle`]; this is the same thing over HTTP for
 //! the binary, scripts and other languages.
@@ -18,6 +19,7 @@ use crate::faults::FaultRule;
 use crate::http_util::{Reply, parse_time};
 use crate::keys::public_key_from_pem;
 use crate::latency::Latency;
+use crate::logging_search::{NewLog, NewLogGroup, NewLogRecords};
 use crate::state::{NewEvents, Shared, lock, write};
 use crate::store::TimeSelection;
 use crate::tenancy::{Access, rfc3339_ms};
@@ -28,7 +30,9 @@ fn bad(e: impl std::fmt::Display) -> Reply {
 
 fn from_emulator_error(e: &EmulatorError) -> Reply {
     match e {
-        EmulatorError::UnknownCompartment(_) | EmulatorError::UnknownProblem(_) => {
+        EmulatorError::UnknownCompartment(_)
+        | EmulatorError::UnknownProblem(_)
+        | EmulatorError::UnknownLog(_) => {
             Reply::error(&ApiError::not_authorized_or_not_found(e.to_string()))
         }
         _ => bad(e),
@@ -45,6 +49,12 @@ struct NewCompartment {
     parent_id: String,
     #[serde(default)]
     name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LogChange {
+    is_enabled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +113,8 @@ struct LatencyPerApi {
     object_storage: Option<u64>,
     #[serde(default)]
     cloud_guard: Option<u64>,
+    #[serde(default)]
+    logging_search: Option<u64>,
 }
 
 impl LatencyChange {
@@ -114,6 +126,7 @@ impl LatencyChange {
                 l.identity_ms = p.identity.unwrap_or(l.identity_ms);
                 l.object_storage_ms = p.object_storage.unwrap_or(l.object_storage_ms);
                 l.cloud_guard_ms = p.cloud_guard.unwrap_or(l.cloud_guard_ms);
+                l.logging_search_ms = p.logging_search.unwrap_or(l.logging_search_ms);
                 l
             }
         }
@@ -130,6 +143,7 @@ fn settings_json(shared: &Shared) -> Value {
             "identity": l.identity_ms,
             "objectStorage": l.object_storage_ms,
             "cloudGuard": l.cloud_guard_ms,
+            "loggingSearch": l.logging_search_ms,
         },
         "live": shared.is_live(),
     })
@@ -259,6 +273,37 @@ pub(crate) fn handle(
                     .update_problem(id, req)
                     .map_err(|e| from_emulator_error(&e))?;
                 Reply::json_value(StatusCode::OK, &p)
+            }
+            (Method::GET, ["logs"]) => {
+                let (groups, logs) = shared.log_groups_and_logs();
+                ok(json!({ "logGroups": groups, "logs": logs }))
+            }
+            (Method::POST, ["logs", "groups"]) => {
+                let req: NewLogGroup = parse_body(body)?;
+                let g = shared
+                    .add_log_group(req)
+                    .map_err(|e| from_emulator_error(&e))?;
+                Reply::json_value(StatusCode::OK, &g)
+            }
+            (Method::POST, ["logs"]) => {
+                let req: NewLog = parse_body(body)?;
+                let l = shared.add_log(req).map_err(|e| from_emulator_error(&e))?;
+                Reply::json_value(StatusCode::OK, &l)
+            }
+            (Method::GET, ["logs", "records"]) => ok(json!({ "records": shared.log_records() })),
+            (Method::POST, ["logs", "records"]) => {
+                let req: NewLogRecords = parse_body(body)?;
+                let added = shared
+                    .add_log_records(req)
+                    .map_err(|e| from_emulator_error(&e))?;
+                Reply::json_value(StatusCode::OK, &json!({ "records": added }))
+            }
+            (Method::PUT, ["logs", id]) => {
+                let req: LogChange = parse_body(body)?;
+                let l = shared
+                    .set_log_enabled(id, req.is_enabled)
+                    .map_err(|e| from_emulator_error(&e))?;
+                Reply::json_value(StatusCode::OK, &l)
             }
             (Method::GET, ["faults"]) => {
                 Reply::json_value(StatusCode::OK, &json!({ "rules": shared.faults() }))

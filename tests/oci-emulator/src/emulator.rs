@@ -20,6 +20,7 @@ use crate::error::EmulatorError;
 use crate::faults::FaultRule;
 use crate::keys::{SignedHeaders, TEST_USER_ID, TestKey, public_key_from_pem};
 use crate::latency::Latency;
+use crate::logging_search::{Log, LogGroup, LogRecord, NewLog, NewLogGroup, NewLogRecords};
 use crate::object_storage::ObjectInfo;
 use crate::state::{CompartmentInfo, NewEvents, RequestRecord, Shared, TenancyInfo, lock, write};
 use crate::stats::RequestStats;
@@ -145,6 +146,14 @@ impl EmulatorBuilder {
     /// compartments and the backlog, the same ones for the same seed and start time.
     pub fn problems(mut self, n: usize) -> Self {
         self.config.problems = n;
+        self
+    }
+
+    /// VCN flow log records generated at start-up (default none): one log group `flow-logs`
+    /// with one log `vcn-flowlogs` in the first compartment below the root, its records spread
+    /// over the backlog, the same ones for the same seed and start time.
+    pub fn log_records(mut self, n: usize) -> Self {
+        self.config.log_records = n;
         self
     }
     /// Whether PutObject creates unknown buckets.
@@ -444,6 +453,41 @@ impl EmulatorHandle {
     ) -> Result<Problem, EmulatorError> {
         self.shared.update_problem(id, change)
     }
+    /// Every log group and every log (Logging Search), in creation order.
+    pub fn log_groups(&self) -> Vec<LogGroup> {
+        self.shared.log_groups_and_logs().0
+    }
+
+    /// Every log, in creation order.
+    pub fn logs(&self) -> Vec<Log> {
+        self.shared.log_groups_and_logs().1
+    }
+
+    /// Adds a log group to an existing compartment.
+    pub fn add_log_group(&self, req: NewLogGroup) -> Result<LogGroup, EmulatorError> {
+        self.shared.add_log_group(req)
+    }
+
+    /// Adds a log to an existing log group (enabled unless `is_enabled: Some(false)`).
+    pub fn add_log(&self, req: NewLog) -> Result<Log, EmulatorError> {
+        self.shared.add_log(req)
+    }
+
+    /// Enables or disables a log: a disabled log's records are not searched.
+    pub fn set_log_enabled(&self, log_id: &str, enabled: bool) -> Result<Log, EmulatorError> {
+        self.shared.set_log_enabled(log_id, enabled)
+    }
+
+    /// Adds records to a log, ingested `delay_ms` after their `datetime`.
+    pub fn add_log_records(&self, req: NewLogRecords) -> Result<Vec<LogRecord>, EmulatorError> {
+        self.shared.add_log_records(req)
+    }
+
+    /// Ground truth of Logging: every record ever added, ingested yet or not.
+    pub fn log_records(&self) -> Vec<LogRecord> {
+        self.shared.log_records()
+    }
+
     /// Replaces the fault rules (an empty list switches faults off).
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
         self.shared.set_faults(rules);

@@ -33,6 +33,9 @@ pub enum EmulatorError {
     /// A control call named a Cloud Guard problem that does not exist.
     #[error("unknown problem {0}")]
     UnknownProblem(String),
+    /// A control call named a log or log group that does not exist.
+    #[error("unknown log or log group {0}")]
+    UnknownLog(String),
 }
 
 /// An error response in OCI's format: status, `code` and `message`.

@@ -22,6 +22,8 @@ pub enum Api {
     ObjectStorage,
     /// Cloud Guard (`/20200131/...`).
     CloudGuard,
+    /// Logging Search (`/20190909/search`).
+    LoggingSearch,
 }
 
 /// What goes wrong.

@@ -24,6 +24,9 @@ pub struct Latency {
     /// Cloud Guard (`ListProblems`).
     #[serde(default)]
     pub cloud_guard_ms: u64,
+    /// Logging Search (`SearchLogs`).
+    #[serde(default)]
+    pub logging_search_ms: u64,
 }
 
 impl Latency {
@@ -34,6 +37,7 @@ impl Latency {
             identity_ms: ms,
             object_storage_ms: ms,
             cloud_guard_ms: ms,
+            logging_search_ms: ms,
         }
     }
 
@@ -44,6 +48,7 @@ impl Latency {
             Api::Identity => self.identity_ms,
             Api::ObjectStorage => self.object_storage_ms,
             Api::CloudGuard => self.cloud_guard_ms,
+            Api::LoggingSearch => self.logging_search_ms,
         })
     }
 }
@@ -55,6 +60,7 @@ pub(crate) struct LatencyKnob {
     identity_ms: AtomicU64,
     object_storage_ms: AtomicU64,
     cloud_guard_ms: AtomicU64,
+    logging_search_ms: AtomicU64,
 }
 
 impl LatencyKnob {
@@ -70,6 +76,7 @@ impl LatencyKnob {
             Api::Identity => &self.identity_ms,
             Api::ObjectStorage => &self.object_storage_ms,
             Api::CloudGuard => &self.cloud_guard_ms,
+            Api::LoggingSearch => &self.logging_search_ms,
         }
     }
 
@@ -79,6 +86,7 @@ impl LatencyKnob {
             identity_ms: self.identity_ms.load(Ordering::Relaxed),
             object_storage_ms: self.object_storage_ms.load(Ordering::Relaxed),
             cloud_guard_ms: self.cloud_guard_ms.load(Ordering::Relaxed),
+            logging_search_ms: self.logging_search_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -88,6 +96,7 @@ impl LatencyKnob {
             (Api::Identity, l.identity_ms),
             (Api::ObjectStorage, l.object_storage_ms),
             (Api::CloudGuard, l.cloud_guard_ms),
+            (Api::LoggingSearch, l.logging_search_ms),
         ] {
             self.cell(api).store(ms, Ordering::Relaxed);
         }
@@ -114,12 +123,14 @@ mod tests {
             identity_ms: 0,
             object_storage_ms: 500,
             cloud_guard_ms: 40,
+            logging_search_ms: 20,
         });
         for (api, expected) in [
             (Some(Api::Audit), 30),
             (Some(Api::Identity), 0),
             (Some(Api::ObjectStorage), 500),
             (Some(Api::CloudGuard), 40),
+            (Some(Api::LoggingSearch), 20),
             (None, 0),
         ] {
             let t = tokio::time::Instant::now();

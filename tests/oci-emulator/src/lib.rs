@@ -2,8 +2,8 @@
 //! CLI, which proves the emulator faithful) can be tested without a cloud account.
 //!
 //! One loopback port serves Audit `ListEvents`, Identity `ListCompartments`/`GetCompartment`,
-//! Object Storage namespace and objects, Cloud Guard `ListProblems`, and an unauthenticated
-//! control API under `/_emulator/`.
+//! Object Storage namespace and objects, Cloud Guard `ListProblems`, Logging Search
+//! `SearchLogs`, and an unauthenticated control API under `/_emulator/`.
 //! Every OCI request must carry a valid OCI HTTP signature from a registered key.
 //!
 //! How the modules fit:
@@ -19,9 +19,11 @@
 //!   independent signature verifier.
 //! - `server`: accept loop, routing, auth, request counters (`stats`), added latency
 //!   (`latency`), fault injection, request log; it dispatches to `audit`, `identity`,
-//!   `object_storage`, `cloud_guard` and `control`.
+//!   `object_storage`, `cloud_guard`, `logging_search` and `control`.
 //! - `cloud_guard`: mutable Cloud Guard problems, every version kept as ground truth, and
 //!   their listing (filters, subtree scope, keyset pages).
+//! - `logging_search`: log groups, logs (enabled or not) and their records with ingestion
+//!   times, a small subset of the Logging query language, and `SearchLogs` with keyset pages.
 //! - `faults`: seeded, run-time switchable [`FaultRule`]s.
 //! - `state`: shared state and the operations both the wire and the control API use.
 //!
@@ -50,6 +52,7 @@ mod http_util;
 mod identity;
 mod keys;
 mod latency;
+mod logging_search;
 mod object_storage;
 mod seed;
 mod server;
@@ -72,6 +75,9 @@ pub use keys::{
     public_key_from_pem,
 };
 pub use latency::Latency;
+pub use logging_search::{
+    FLOW_LOG_TYPE, Log, LogGroup, LogRecord, NewLog, NewLogGroup, NewLogRecords,
+};
 pub use object_storage::ObjectInfo;
 pub use signature::MAX_CLOCK_SKEW;
 pub use state::{CompartmentInfo, NewEvents, RequestRecord, TenancyInfo};

@@ -12,7 +12,8 @@ use oci_emulator::{
     TimeSelection,
 };
 
-/// A local OCI tenancy (Audit, Identity, Object Storage, Cloud Guard) for tests and demos.
+/// A local OCI tenancy (Audit, Identity, Object Storage, Cloud Guard, Logging Search) for tests
+/// and demos.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -67,6 +68,9 @@ struct Args {
     /// Cloud Guard problems to generate at start-up (ListProblems).
     #[arg(long, default_value_t = 6)]
     problems: usize,
+    /// VCN flow log records to generate at start-up in one log (Logging Search `SearchLogs`).
+    #[arg(long, default_value_t = 40)]
+    log_records: usize,
     /// Ingestion delay: `oci` (default, most within a minute, tail to 20 min), `none`, or a
     /// fixed number of milliseconds.
     #[arg(long, default_value = "oci")]
@@ -140,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         latency: Latency::uniform(args.latency_ms),
         request_log_capacity: args.request_log_capacity,
         problems: args.problems,
+        log_records: args.log_records,
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         ..EmulatorConfig::default()
     };

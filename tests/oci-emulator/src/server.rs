@@ -30,7 +30,7 @@ use crate::signature::{SignedRequest, verify};
 use crate::state::{RequestRecord, Shared, lock, read};
 use crate::stats::Operation;
 use crate::tenancy::rfc3339_ms;
-use crate::{audit, cloud_guard, control, identity};
+use crate::{audit, cloud_guard, control, identity, logging_search};
 
 /// Largest request body accepted (objects are checkpoints, not backups).
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -145,6 +145,7 @@ enum Route {
     ListObjects(BucketPath),
     Object(ObjectPath),
     ListProblems,
+    SearchLogs,
     Unknown,
 }
 
@@ -165,6 +166,7 @@ impl Route {
                 _ => Operation::GetObject,
             },
             Self::ListProblems => Operation::ListProblems,
+            Self::SearchLogs => Operation::SearchLogs,
             Self::Unknown => Operation::Unknown,
         }
     }
@@ -184,6 +186,7 @@ fn route(method: &Method, path: &str) -> Route {
         ["20160918", "compartments", id] if get => Route::GetCompartment(decode(id)),
         ["20160918", "tenancies", id] if get => Route::GetTenancy(decode(id)),
         ["20200131", "problems"] if get => Route::ListProblems,
+        ["20190909", "search"] if *method == Method::POST => Route::SearchLogs,
         ["n"] | ["n", ""] if get => Route::GetNamespace,
         // ListObjects is the bucket's `/o` itself; `/o/` names an object with an empty name.
         ["n", ns, "b", bucket, "o"] if get => Route::ListObjects(BucketPath {
@@ -358,6 +361,13 @@ async fn handle(shared: &Shared, reset: &AtomicBool, req: Request<Incoming>) -> 
         Route::ListProblems => {
             cloud_guard::list_problems(&read(&shared.tenancy), &read(&shared.problems), &query)
         }
+        Route::SearchLogs => logging_search::search_logs(
+            &read(&shared.tenancy),
+            &read(&shared.logs),
+            &body,
+            &query,
+            shared.clock.now(),
+        ),
         Route::GetNamespace => Ok(lock(&shared.objects).namespace_reply()),
         Route::ListObjects(p) => lock(&shared.objects).list_objects(p, &query),
         Route::Object(p) => {
@@ -471,6 +481,8 @@ mod tests {
             Route::ListProblems
         );
         assert_eq!(route(&Method::POST, "/20200131/problems"), Route::Unknown);
+        assert_eq!(route(&Method::POST, "/20190909/search"), Route::SearchLogs);
+        assert_eq!(route(&Method::GET, "/20190909/search"), Route::Unknown);
         assert_eq!(
             route(&Method::POST, "/20190901/auditEvents"),
             Route::Unknown

@@ -17,6 +17,9 @@ use crate::events::{StoredEvent, TenancyContext, build_event};
 use crate::faults::{FaultPlan, FaultRule};
 use crate::keys::KeyRegistry;
 use crate::latency::LatencyKnob;
+use crate::logging_search::{
+    Log, LogGroup, LogRecord, LogStore, NewLog, NewLogGroup, NewLogRecords,
+};
 use crate::object_storage::ObjectStore;
 use crate::seed;
 use crate::stats::StatsCounters;
@@ -155,6 +158,8 @@ pub(crate) struct Shared {
     pub(crate) objects: Mutex<ObjectStore>,
     /// Cloud Guard problems and their versions.
     pub(crate) problems: RwLock<ProblemStore>,
+    /// Log groups, logs and their records (Logging Search).
+    pub(crate) logs: RwLock<LogStore>,
     log: Mutex<RequestLog>,
     pub(crate) stats: StatsCounters,
     pub(crate) latency: LatencyKnob,
@@ -203,6 +208,15 @@ impl Shared {
             now,
             config.backlog,
         );
+        let logs = LogStore::seeded(
+            config.seed,
+            config.log_records,
+            &tenancy.ids(),
+            &tenancy.tenancy_id,
+            &tenancy.region,
+            now,
+            config.backlog,
+        );
         let page_size = config.page_size.max(1);
         let log = RequestLog {
             entries: VecDeque::new(),
@@ -217,6 +231,7 @@ impl Shared {
             faults: Mutex::new(FaultPlan::default()),
             objects: Mutex::new(objects),
             problems: RwLock::new(problems),
+            logs: RwLock::new(logs),
             log: Mutex::new(log),
             stats: StatsCounters::new(now),
             latency: LatencyKnob::new(config.latency),
@@ -504,6 +519,58 @@ impl Shared {
         change: ProblemUpdate,
     ) -> Result<Problem, EmulatorError> {
         write(&self.problems).update(id, change, self.clock.now())
+    }
+
+    /// Every log group and every log.
+    pub(crate) fn log_groups_and_logs(&self) -> (Vec<LogGroup>, Vec<Log>) {
+        let logs = read(&self.logs);
+        (logs.groups().to_vec(), logs.logs().to_vec())
+    }
+
+    pub(crate) fn add_log_group(&self, req: NewLogGroup) -> Result<LogGroup, EmulatorError> {
+        let region = {
+            let t = read(&self.tenancy);
+            if t.get(&req.compartment_id).is_none() {
+                return Err(EmulatorError::UnknownCompartment(req.compartment_id));
+            }
+            t.region.clone()
+        };
+        write(&self.logs).add_group(self.config.seed, req, &region)
+    }
+
+    pub(crate) fn add_log(&self, req: NewLog) -> Result<Log, EmulatorError> {
+        let region = read(&self.tenancy).region.clone();
+        write(&self.logs).add_log(self.config.seed, req, &region)
+    }
+
+    pub(crate) fn set_log_enabled(
+        &self,
+        log_id: &str,
+        enabled: bool,
+    ) -> Result<Log, EmulatorError> {
+        write(&self.logs).set_enabled(log_id, enabled)
+    }
+
+    pub(crate) fn add_log_records(
+        &self,
+        req: NewLogRecords,
+    ) -> Result<Vec<LogRecord>, EmulatorError> {
+        let (tenancy_id, region) = {
+            let t = read(&self.tenancy);
+            (t.tenancy_id.clone(), t.region.clone())
+        };
+        write(&self.logs).add_records(
+            self.config.seed,
+            req,
+            &tenancy_id,
+            &region,
+            self.clock.now(),
+        )
+    }
+
+    /// Ground truth of Logging: every record ever added, with its ingestion time.
+    pub(crate) fn log_records(&self) -> Vec<LogRecord> {
+        read(&self.logs).records_truth(self.clock.now())
     }
 
     pub(crate) fn set_faults(&self, rules: Vec<FaultRule>) {

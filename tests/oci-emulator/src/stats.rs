@@ -44,13 +44,15 @@ pub enum Operation {
     DeleteObject,
     /// Cloud Guard `ListProblems`.
     ListProblems,
+    /// Logging Search `SearchLogs`.
+    SearchLogs,
     /// No operation at this method and path.
     Unknown,
 }
 
 impl Operation {
     /// Every operation, in the order the counters are kept.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::ListEvents,
         Self::GetConfiguration,
         Self::ListCompartments,
@@ -63,6 +65,7 @@ impl Operation {
         Self::PutObject,
         Self::DeleteObject,
         Self::ListProblems,
+        Self::SearchLogs,
         Self::Unknown,
     ];
 
@@ -81,6 +84,7 @@ impl Operation {
             Self::PutObject => "PutObject",
             Self::DeleteObject => "DeleteObject",
             Self::ListProblems => "ListProblems",
+            Self::SearchLogs => "SearchLogs",
             Self::Unknown => "Unknown",
         }
     }
@@ -97,6 +101,7 @@ impl Operation {
             | Self::PutObject
             | Self::DeleteObject => Some(Api::ObjectStorage),
             Self::ListProblems => Some(Api::CloudGuard),
+            Self::SearchLogs => Some(Api::LoggingSearch),
             Self::Unknown => None,
         }
     }
@@ -252,6 +257,7 @@ mod tests {
         );
         assert_eq!(Operation::HeadObject.api(), Some(Api::ObjectStorage));
         assert_eq!(Operation::ListProblems.api(), Some(Api::CloudGuard));
+        assert_eq!(Operation::SearchLogs.api(), Some(Api::LoggingSearch));
         assert_eq!(Operation::Unknown.api(), None);
     }
 }

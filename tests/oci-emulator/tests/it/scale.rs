@@ -189,7 +189,7 @@ async fn latency_holds_each_request_without_holding_up_others() {
         .await;
         assert_eq!(
             r.json()["latencyMs"],
-            json!({"audit": 0, "identity": 3_600_000, "objectStorage": 3_600_000, "cloudGuard": 3_600_000})
+            json!({"audit": 0, "identity": 3_600_000, "objectStorage": 3_600_000, "cloudGuard": 3_600_000, "loggingSearch": 3_600_000})
         );
         assert_eq!(c.get(&events).await.status, 200);
         assert_eq!(emu.stats().of(Operation::ListEvents).authenticated, 2);
