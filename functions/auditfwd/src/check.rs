@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use auditfwd_pipeline::SystemClock;
+use auditfwd_pipeline::{AuditSource as _, SystemClock};
 
 pub(crate) async fn check(g: crate::Global<'_>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
@@ -46,24 +46,23 @@ pub(crate) async fn check(g: crate::Global<'_>) -> anyhow::Result<ExitCode> {
     let mut passed = true;
     // Each tenancy is checked whatever another's result: a revoked key is named, not hidden
     // behind the first failure.
-    for (t, settings) in built.iter().zip(&config.tenancies) {
+    for t in &built {
+        let label = t.label();
         if several {
-            writeln!(out, "== tenancy {}", t.name).context("cannot write the report")?;
+            writeln!(out, "== tenancy {label}").context("cannot write the report")?;
         }
         let runner = match &t.runner {
             Ok(r) => r,
             Err(e) => {
-                writeln!(out, "FAIL  tenancy {}: {e}", t.name)
-                    .context("cannot write the report")?;
+                writeln!(out, "FAIL  tenancy {label}: {e}").context("cannot write the report")?;
                 passed = false;
                 continue;
             }
         };
         writeln!(
             out,
-            "PASS  tenancy {}: {} region(s)",
-            t.name,
-            settings.oci.regions.len()
+            "PASS  tenancy {label}: {} region(s)",
+            runner.source().regions().len()
         )
         .context("cannot write the report")?;
         let report = runner.check().await;

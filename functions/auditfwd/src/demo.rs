@@ -1,5 +1,6 @@
 //! `auditfwd demo`: auditfwd end to end on this machine with no cloud account. It starts the
-//! OCI emulator in this process (a small tenancy with three hours of audit history), a private
+//! OCI emulator in this process (a small tenancy with three hours of audit history and a VCN
+//! flow log, forwarded through a Logging search), a private
 //! rsyslogd over RELP (the life cycle the tests use, `auditfwd_test_support::rsyslog`; every
 //! message acknowledged and written to a file) and a local-file checkpoint; runs two cycles;
 //! shows what arrived, that the second cycle sent nothing twice, and how to point auditfwd at a
@@ -44,6 +45,7 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         .max_depth(3)
         .events_per_minute(3.0)
         .backlog(chrono::Duration::hours(3))
+        .log_records(60)
         .live(false)
         .delay(oci_emulator::DelayDistribution::None)
         .start()
@@ -59,11 +61,17 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot write the OCI CLI config")?;
     writeln!(
         out,
-        "demo: OCI emulator on {} (tenancy {}, {} compartments, 3 h of audit history)",
+        "demo: OCI emulator on {} (tenancy {}, {} compartments, 3 h of audit history, a VCN flow log of {} records)",
         emu.base_url(),
         emu.tenancy_id(),
-        emu.compartments().len()
+        emu.compartments().len(),
+        emu.log_records().len()
     )?;
+    let flow_log = emu
+        .logs()
+        .into_iter()
+        .next()
+        .context("the emulator seeded no flow log")?;
 
     // 2. The receiver.
     let received = dir.join("received.log");
@@ -82,7 +90,15 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         ("AUDITFWD_OCI_REGIONS", emu.region()),
         ("AUDITFWD_OCI_AUDIT_ENDPOINT", base.clone()),
         ("AUDITFWD_OCI_IDENTITY_ENDPOINT", base.clone()),
+        ("AUDITFWD_OCI_LOGGING_ENDPOINT", base.clone()),
         ("AUDITFWD_OCI_OBJECTSTORAGE_ENDPOINT", base.clone()),
+        (
+            "AUDITFWD_LOG_SEARCHES",
+            format!(
+                "flow=search \"{}/{}/{}\"",
+                flow_log.compartment_id, flow_log.log_group_id, flow_log.id
+            ),
+        ),
         ("AUDITFWD_SYSLOG_URL", receiver.url.clone()),
         (
             "AUDITFWD_CHECKPOINT_URL",
@@ -102,7 +118,9 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
     auditfwd_runtime::init_state(&config, auditfwd_runtime::Init::Create, "auditfwd demo")
         .await
         .context("cannot initialise the demo's checkpoint directory")?;
-    let runner = auditfwd_runtime::build(
+    // One runner for the audit events, one for the log search.
+    let mut runners = Vec::new();
+    for t in auditfwd_runtime::build_all(
         &config,
         Arc::new(SystemClock),
         auditfwd_runtime::BuildOptions {
@@ -111,14 +129,25 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         },
     )
     .await
-    .context("cannot build the pipeline")?;
+    .context("cannot build the pipeline")?
+    {
+        let label = t.label();
+        runners.push(t.runner.with_context(|| format!("cannot build {label}"))?);
+    }
+    let cycle = || async {
+        let mut report = auditfwd_pipeline::RunReport::default();
+        for runner in &runners {
+            report.absorb(runner.run_once(&RunContext::default()).await);
+        }
+        report
+    };
 
     // 4. Two cycles.
     writeln!(
         out,
-        "\ndemo: cycle 1 (a new tenancy: every compartment starts at the 1-hour look-back)"
+        "\ndemo: cycle 1 (a new tenancy: every compartment, and the flow log search, starts at the 1-hour look-back)"
     )?;
-    let first = runner.run_once(&RunContext::default()).await;
+    let first = cycle().await;
     for line in first.to_string().lines() {
         writeln!(out, "  {line}")?;
     }
@@ -140,7 +169,7 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         out,
         "\ndemo: cycle 2 (only minutes that became due since cycle 1; nothing twice)"
     )?;
-    let second = runner.run_once(&RunContext::default()).await;
+    let second = cycle().await;
     for line in second.to_string().lines() {
         writeln!(out, "  {line}")?;
     }

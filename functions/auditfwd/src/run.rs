@@ -92,7 +92,7 @@ async fn run_once(config: auditfwd_config::Config) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map(|r| format!(" ({})", r.source().tenancy()))
                 .unwrap_or_default();
-            writeln!(out, "== tenancy {}{id}", t.name).context("cannot write the summary")?;
+            writeln!(out, "== tenancy {}{id}", t.label()).context("cannot write the summary")?;
         }
         match report {
             Ok(report) => {
@@ -100,7 +100,7 @@ async fn run_once(config: auditfwd_config::Config) -> anyhow::Result<ExitCode> {
                 complete &= report.is_complete();
             }
             Err(e) => {
-                writeln!(out, "FAILED: cannot start tenancy {}: {e}", t.name)
+                writeln!(out, "FAILED: cannot start tenancy {}: {e}", t.label())
                     .context("cannot write the summary")?;
                 complete = false;
             }
@@ -133,11 +133,12 @@ async fn runners(
     let mut runners = Vec::new();
     let mut failed = Vec::new();
     for t in built {
+        let label = t.label();
         match t.runner {
             Ok(r) => runners.push(r),
             Err(e) => {
-                tracing::error!(tenancy = %t.name, error = %e, "cannot start this tenancy; the others run");
-                failed.push(format!("{}: {e}", t.name));
+                tracing::error!(tenancy = %label, error = %e, "cannot start this tenancy; the others run");
+                failed.push(format!("{label}: {e}"));
             }
         }
     }

@@ -52,7 +52,9 @@ pub(crate) async fn status(g: crate::Global<'_>, args: Args) -> anyhow::Result<E
             }
         };
         tenancies.push(TenancyStatus {
+            label: t.label(),
             name: t.name,
+            source: t.source,
             tenancy,
             status,
         });
@@ -69,7 +71,10 @@ pub(crate) async fn status(g: crate::Global<'_>, args: Args) -> anyhow::Result<E
 /// One tenancy's status, or why it could not be read.
 #[derive(Debug, serde::Serialize)]
 struct TenancyStatus {
+    #[serde(skip)]
+    label: String,
     name: String,
+    source: &'static str,
     tenancy: Option<String>,
     #[serde(flatten, serialize_with = "status_or_error")]
     status: Result<auditfwd_pipeline::status::StatusReport, String>,
@@ -114,7 +119,7 @@ fn write_status(
             .as_deref()
             .map(|i| format!(" ({i})"))
             .unwrap_or_default();
-        writeln!(out, "== tenancy {}{id}", t.name)?;
+        writeln!(out, "== tenancy {}{id}", t.label)?;
         match &t.status {
             Ok(report) => write!(out, "{}", report.table())?,
             Err(e) => writeln!(out, "FAILED: cannot read this tenancy: {e}")?,

@@ -84,6 +84,43 @@ pub(crate) fn tenancy_names(s: &str) -> Result<Vec<crate::tenancy::TenancyName>,
     Ok(names)
 }
 
+/// Log searches, `;`-separated, each `NAME[@REGION]=QUERY`; names once each.
+pub(crate) fn log_searches(s: &str) -> Result<Vec<auditfwd_pipeline::LogSearch>, String> {
+    let mut out: Vec<auditfwd_pipeline::LogSearch> = Vec::new();
+    for entry in s.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((label, query)) = entry.split_once('=') else {
+            return Err(format!(
+                "{entry:?}: expected NAME[@REGION]=QUERY, e.g. flow=search \"<compartment>/<log group>\""
+            ));
+        };
+        let (name, region) = match label.trim().split_once('@') {
+            Some((n, r)) => (n.trim(), Some(r.trim())),
+            None => (label.trim(), None),
+        };
+        let name = crate::tenancy::TenancyName::parse(name)
+            .map_err(|e| format!("log search name {}", e.replace("tenancy name", "name")))?
+            .as_str()
+            .to_owned();
+        let region = match region {
+            Some(r) => Some(Region::parse(r).map_err(|e| e.to_string())?.id().to_owned()),
+            None => None,
+        };
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(format!("log search {name}: the query is empty"));
+        }
+        if out.iter().any(|o| o.name == name) {
+            return Err(format!("log search {name} is given twice"));
+        }
+        out.push(auditfwd_pipeline::LogSearch {
+            name,
+            query: query.to_owned(),
+            region,
+        });
+    }
+    Ok(out)
+}
+
 /// Wildcard patterns, comma-separated.
 pub(crate) fn globs(s: &str) -> Result<Vec<Glob>, String> {
     Ok(items(s).map(Glob::new).collect())

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use auditfwd_checkpoint::CheckpointLocation;
 use auditfwd_oci::{Endpoint, Ocid, Region};
+use auditfwd_pipeline::LogSearch;
 use auditfwd_pipeline::compartments::CompartmentRule;
 use auditfwd_pipeline::glob::Glob;
 use auditfwd_pipeline::limits::TypeCap;
@@ -62,6 +63,8 @@ define_variables! {
         [PerTenancy] OCI_AUDIT_ENDPOINT: Endpoint = parse::endpoint;
         /// Identity API endpoint override.
         [PerTenancy] OCI_IDENTITY_ENDPOINT: Endpoint = parse::endpoint;
+        /// Logging search API endpoint override (AUDITFWD_LOG_SEARCHES).
+        [PerTenancy] OCI_LOGGING_ENDPOINT: Endpoint = parse::endpoint;
         /// Object Storage endpoint override.
         OCI_OBJECTSTORAGE_ENDPOINT: Endpoint = parse::endpoint;
     }
@@ -71,6 +74,14 @@ define_variables! {
         [PerTenancy] COMPARTMENTS_INCLUDE: Vec<CompartmentRule> = parse::compartments;
         /// Compartments never collected, with their subtrees.
         [PerTenancy] COMPARTMENTS_EXCLUDE: Vec<CompartmentRule> = parse::compartments;
+    }
+    Sources {
+        /// Logging searches to forward, `;`-separated, each NAME[@REGION]=QUERY (NAME: letters,
+        /// digits, - and _; REGION: one of the tenancy's, default its first), e.g.
+        /// flow=search "<compartment>/<log group>/<log>". Records are forwarded like audit
+        /// events: minute windows, a second listing after AUDITFWD_SETTLE_LAG, deduplicated by
+        /// logContent.id. See docs/sources.md.
+        [PerTenancy] LOG_SEARCHES: Vec<LogSearch> = parse::log_searches;
     }
     Syslog {
         /// udp://, tcp://, tls://, relp:// or relp+tls://host:port (required; no user, path,

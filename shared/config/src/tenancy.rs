@@ -27,9 +27,9 @@ use auditfwd_pipeline::compartments::CompartmentRule;
 use crate::oci::{self, OciSettings};
 use crate::reader::{Reader, TenancyScope};
 use crate::table::{
-    COMPARTMENTS_EXCLUDE, COMPARTMENTS_INCLUDE, OCI_AUDIT_ENDPOINT, OCI_CONFIG_FILE,
-    OCI_FINGERPRINT, OCI_IDENTITY_ENDPOINT, OCI_KEY, OCI_KEY_FILE, OCI_KEY_PASSPHRASE, OCI_PROFILE,
-    OCI_REGIONS, OCI_TENANCY, OCI_USER, TENANCIES,
+    COMPARTMENTS_EXCLUDE, COMPARTMENTS_INCLUDE, LOG_SEARCHES, OCI_AUDIT_ENDPOINT, OCI_CONFIG_FILE,
+    OCI_FINGERPRINT, OCI_IDENTITY_ENDPOINT, OCI_KEY, OCI_KEY_FILE, OCI_KEY_PASSPHRASE,
+    OCI_LOGGING_ENDPOINT, OCI_PROFILE, OCI_REGIONS, OCI_TENANCY, OCI_USER, TENANCIES,
 };
 
 /// The name of the tenancy configured by the `AUDITFWD_OCI_*` variables alone.
@@ -91,6 +91,8 @@ pub struct TenancySettings {
     pub compartments_include: Vec<CompartmentRule>,
     /// Compartments never collected, with their subtrees.
     pub compartments_exclude: Vec<CompartmentRule>,
+    /// Logging searches to forward (`AUDITFWD_LOG_SEARCHES`).
+    pub log_searches: Vec<auditfwd_pipeline::LogSearch>,
 }
 
 /// Shared variables a tenancy inherits when it does not set its own.
@@ -98,6 +100,7 @@ const INHERITED: &[&str] = &[
     OCI_REGIONS.name(),
     OCI_AUDIT_ENDPOINT.name(),
     OCI_IDENTITY_ENDPOINT.name(),
+    OCI_LOGGING_ENDPOINT.name(),
     COMPARTMENTS_INCLUDE.name(),
     COMPARTMENTS_EXCLUDE.name(),
 ];
@@ -107,6 +110,7 @@ const INHERITED_WITH_FILE: &[&str] = &[
     OCI_REGIONS.name(),
     OCI_AUDIT_ENDPOINT.name(),
     OCI_IDENTITY_ENDPOINT.name(),
+    OCI_LOGGING_ENDPOINT.name(),
     COMPARTMENTS_INCLUDE.name(),
     COMPARTMENTS_EXCLUDE.name(),
     OCI_CONFIG_FILE.name(),
@@ -129,11 +133,13 @@ pub(crate) fn tenancies(v: &mut Reader) -> Option<Vec<TenancySettings>> {
         let oci = oci::settings(v, None);
         let compartments_include = v.get(&COMPARTMENTS_INCLUDE).unwrap_or_default();
         let compartments_exclude = v.get(&COMPARTMENTS_EXCLUDE).unwrap_or_default();
+        let log_searches = v.get(&LOG_SEARCHES).unwrap_or_default();
         return Some(vec![TenancySettings {
             name: SINGLE_TENANCY.to_owned(),
             oci: oci?,
             compartments_include,
             compartments_exclude,
+            log_searches,
         }]);
     };
     if names.is_empty() {
@@ -150,6 +156,12 @@ pub(crate) fn tenancies(v: &mut Reader) -> Option<Vec<TenancySettings>> {
                 "with AUDITFWD_TENANCIES, each tenancy's credentials are its own: set AUDITFWD_TENANCY_<NAME>_… instead (or a profile per tenancy in AUDITFWD_OCI_CONFIG_FILE)",
             );
         }
+    }
+    if v.raw(LOG_SEARCHES.name()).is_some() {
+        v.problem(
+            &LOG_SEARCHES,
+            "with AUDITFWD_TENANCIES, a search belongs to one tenancy: set AUDITFWD_TENANCY_<NAME>_LOG_SEARCHES",
+        );
     }
     let mut out = Vec::new();
     let mut all = true;
@@ -170,6 +182,8 @@ pub(crate) fn tenancies(v: &mut Reader) -> Option<Vec<TenancySettings>> {
         let oci = oci::settings(v, Some(name));
         let compartments_include = v.get(&COMPARTMENTS_INCLUDE).unwrap_or_default();
         let compartments_exclude = v.get(&COMPARTMENTS_EXCLUDE).unwrap_or_default();
+        // A search names its tenancy's compartments and logs: never inherited.
+        let log_searches = v.get(&LOG_SEARCHES).unwrap_or_default();
         v.end_scope();
         match oci {
             Some(oci) => out.push(TenancySettings {
@@ -177,6 +191,7 @@ pub(crate) fn tenancies(v: &mut Reader) -> Option<Vec<TenancySettings>> {
                 oci,
                 compartments_include,
                 compartments_exclude,
+                log_searches,
             }),
             None => all = false,
         }

@@ -499,3 +499,52 @@ fn tenancy_names_must_be_distinct_as_variable_prefixes() {
     let err = Config::from_vars(vars(&pairs)).unwrap_err();
     assert!(message(&err, "AUDITFWD_TENANCIES").contains("AUDITFWD_TENANCY_ACME_EU_"));
 }
+
+#[test]
+fn log_searches_are_named_queries_each_in_a_region() {
+    let mut pairs = minimal();
+    pairs.push((
+        "AUDITFWD_LOG_SEARCHES",
+        "flow=search \"ocid1.compartment.oc1..a/ocid1.loggroup.oc1..b\" | where type = 'x'; waf@eu-frankfurt-1 = search \"ocid1.compartment.oc1..c\"",
+    ));
+    let c = Config::from_vars(vars(&pairs)).unwrap();
+    let s = &c.tenancies[0].log_searches;
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].name, "flow");
+    assert_eq!(
+        s[0].query,
+        "search \"ocid1.compartment.oc1..a/ocid1.loggroup.oc1..b\" | where type = 'x'"
+    );
+    assert_eq!(s[0].region, None);
+    assert_eq!(s[1].name, "waf");
+    assert_eq!(s[1].region.as_deref(), Some("eu-frankfurt-1"));
+    for bad in [
+        "no-equals-sign",
+        "a b=search \"x\"",
+        "flow=",
+        "x@mars-1=search \"x\"",
+        "x=search \"a\"; x=search \"b\"",
+    ] {
+        let mut pairs = minimal();
+        pairs.push(("AUDITFWD_LOG_SEARCHES", bad));
+        message(
+            &Config::from_vars(vars(&pairs)).unwrap_err(),
+            "AUDITFWD_LOG_SEARCHES",
+        );
+    }
+    // With several tenancies a search belongs to one of them.
+    let pairs = vec![
+        ("AUDITFWD_TENANCIES", "acme"),
+        ("AUDITFWD_TENANCY_ACME_OCI_TENANCY", TENANCY),
+        ("AUDITFWD_TENANCY_ACME_OCI_USER", USER),
+        ("AUDITFWD_TENANCY_ACME_OCI_KEY_FILE", KEY),
+        ("AUDITFWD_OCI_REGIONS", "us-ashburn-1"),
+        ("AUDITFWD_LOG_SEARCHES", "flow=search \"x\""),
+        ("AUDITFWD_SYSLOG_URL", "tcp://127.0.0.1:10514"),
+        ("AUDITFWD_CHECKPOINT_URL", "file:///var/lib/auditfwd"),
+    ];
+    let err = Config::from_vars(vars(&pairs)).unwrap_err();
+    assert!(
+        message(&err, "AUDITFWD_LOG_SEARCHES").contains("AUDITFWD_TENANCY_<NAME>_LOG_SEARCHES")
+    );
+}

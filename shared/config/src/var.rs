@@ -22,6 +22,8 @@ pub enum Group {
     Oci,
     /// Which compartments are collected.
     Compartments,
+    /// Sources other than Audit.
+    Sources,
     /// The syslog destination and message shape.
     Syslog,
     /// Where delivery progress is kept.
@@ -48,6 +50,7 @@ impl Group {
         match self {
             Group::Oci => "OCI",
             Group::Compartments => "Compartments",
+            Group::Sources => "Other sources",
             Group::Syslog => "Syslog destination",
             Group::Checkpoint => "Checkpoint",
             Group::Windows => "Windows",

@@ -50,7 +50,7 @@ use std::fmt;
 
 use auditfwd_checkpoint::{AnyStore, ObjectStore};
 use auditfwd_config::FanOut;
-use auditfwd_pipeline::{AuditSource, OciSource, Runner, Sink};
+use auditfwd_pipeline::{AuditSource, LiveSource, Runner, Sink};
 use auditfwd_syslog::SyslogSink;
 
 /// The concrete types the handlers run on, named once, so a handler has one type parameter
@@ -71,7 +71,7 @@ pub trait Backend: 'static {
 pub enum Live {}
 
 impl Backend for Live {
-    type Source = OciSource;
+    type Source = LiveSource;
     type Store = AnyStore;
     type Sink = SyslogSink;
     type Queue = SqsQueue;

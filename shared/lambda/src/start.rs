@@ -22,6 +22,10 @@ pub type LiveDeps = Deps<Live>;
 /// the SQS client.
 pub async fn cold_start(function: Function) -> Result<LiveDeps, StartError> {
     let config = auditfwd_runtime::load_config().await?;
+    // Not silently ignored: these functions run the Audit pipeline only.
+    if config.tenancies.iter().any(|t| !t.log_searches.is_empty()) {
+        return Err(auditfwd_runtime::BuildError::LogSearchesUnsupported.into());
+    }
     let owner = format!("{}-{:08x}", function.as_str(), fastrand::u32(..));
     // The SAM template makes the bucket with the functions: an empty location is a new stack.
     // A missing bucket is still an error (see auditfwd_checkpoint::store::location).

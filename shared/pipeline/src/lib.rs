@@ -47,4 +47,7 @@ pub use runner::{
     Runner, RunnerConfig, ShardItem, StopReason, Warning, WorkItem, group,
 };
 pub use sink::{Outbound, Sink, SinkFailure};
-pub use source::{AuditSource, EventPages, OciSource, Page};
+pub use source::{
+    AuditSource, EventPages, LivePages, LiveSource, LogSearch, LogSearchPages, LogSearchSetupError,
+    LogSearchSource, OciPages, OciSource, Page,
+};

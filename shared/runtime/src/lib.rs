@@ -24,7 +24,7 @@ use auditfwd_checkpoint::store::location;
 use auditfwd_checkpoint::{AnyStore, CheckpointLocation, FileStore, OciStore, S3Store, StoreError};
 use auditfwd_config::{Config, TenancySettings};
 use auditfwd_oci::{Endpoint, Region, SigningClock};
-use auditfwd_pipeline::{Clock, OciSource, RateLimits, Runner};
+use auditfwd_pipeline::{Clock, LiveSource, LogSearchSource, OciSource, RateLimits, Runner};
 use auditfwd_syslog::{Encoder, SyslogSender, SyslogSink};
 
 pub use auditfwd_checkpoint::store::{Init, Initialised, Marker};
@@ -34,8 +34,13 @@ pub use daemon::{
 pub use health::{Health, HealthHandle, HealthPolicy, HealthTracker, Status};
 pub use http::{HttpError, HttpServer};
 
-/// The runner every entry point drives.
-pub type LiveRunner = Runner<OciSource, AnyStore, SyslogSink>;
+/// The runner every entry point drives (over the Audit API, or over a tenancy's log
+/// searches).
+pub type LiveRunner = Runner<LiveSource, AnyStore, SyslogSink>;
+
+/// Where a log search runner keeps its progress, under the checkpoint location: apart from
+/// the Audit runner's (its own shard layouts, leases and index).
+pub const LOG_SEARCH_STATE: &str = "sources/log-search";
 
 /// Why the pipeline could not be built (all at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +60,14 @@ pub enum BuildError {
     /// No region configured.
     #[error("AUDITFWD_OCI_REGIONS names no region")]
     NoRegion,
+    /// The log searches cannot be set up (a region the tenancy does not collect).
+    #[error("AUDITFWD_LOG_SEARCHES: {0}")]
+    LogSearch(#[source] auditfwd_pipeline::LogSearchSetupError),
+    /// This entry point does not run log searches and `AUDITFWD_LOG_SEARCHES` names some.
+    #[error(
+        "AUDITFWD_LOG_SEARCHES is set; this entry point does not run log searches (the auditfwd command does)"
+    )]
+    LogSearchesUnsupported,
     /// This entry point collects one tenancy and `AUDITFWD_TENANCIES` names several.
     #[error(
         "AUDITFWD_TENANCIES names {0} tenancies; this entry point collects one (the auditfwd command collects several)"
@@ -103,13 +116,25 @@ pub async fn build(
     runner_for(config, tenancy, store, clock, &options)
 }
 
-/// One configured tenancy's runner, or why it could not be built.
+/// One configured tenancy's runner for one source, or why it could not be built.
 #[derive(Debug)]
 pub struct TenancyRunner {
     /// The tenancy's name (`AUDITFWD_TENANCIES`, or `default`).
     pub name: String,
+    /// What it collects: `audit`, or `log-search`.
+    pub source: &'static str,
     /// Its runner; an unusable key or region config fails this tenancy alone.
     pub runner: Result<LiveRunner, BuildError>,
+}
+
+impl TenancyRunner {
+    /// `acme`, or `acme log-search`: how reports name it.
+    pub fn label(&self) -> String {
+        match self.source {
+            "audit" => self.name.clone(),
+            other => format!("{} {other}", self.name),
+        }
+    }
 }
 
 /// Builds a runner per configured tenancy, sharing the checkpoint store. The store must be
@@ -122,14 +147,46 @@ pub async fn build_all(
     options: BuildOptions,
 ) -> Result<Vec<TenancyRunner>, BuildError> {
     let store = open_store(config, &options).await?;
-    Ok(config
-        .tenancies
-        .iter()
-        .map(|t| TenancyRunner {
+    let searches_store = if config.tenancies.iter().any(|t| !t.log_searches.is_empty()) {
+        let first = store_client_config(config, &options)?;
+        let store = checkpoint_store_at(
+            config,
+            &config.checkpoint.under(LOG_SEARCH_STATE),
+            first.as_ref(),
+        )
+        .await?;
+        // A part of the location just opened: made ready on first use (a directory for
+        // file://, the marker), never a location of its own to initialise by hand.
+        location::initialise(
+            &store,
+            Init::Create,
+            &format!("auditfwd {} (log searches)", env!("CARGO_PKG_VERSION")),
+            chrono::Utc::now(),
+        )
+        .await?;
+        Some(Arc::new(store))
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for t in &config.tenancies {
+        out.push(TenancyRunner {
             name: t.name.clone(),
+            source: "audit",
             runner: runner_for(config, t, Arc::clone(&store), clock.clone(), &options),
-        })
-        .collect())
+        });
+        if let Some(store) = searches_store
+            .as_ref()
+            .filter(|_| !t.log_searches.is_empty())
+        {
+            out.push(TenancyRunner {
+                name: t.name.clone(),
+                source: "log-search",
+                runner: search_runner_for(config, t, Arc::clone(store), clock.clone(), &options),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The checkpoint store, checked to be initialised (an `oci://` store signs as the first
@@ -170,6 +227,86 @@ fn store_client_config(
     }
 }
 
+/// The runner of `tenancy`'s log searches, over `store` (its own prefix). It collects every
+/// search: the tenancy's compartment rules are about Audit's compartments.
+fn search_runner_for(
+    config: &Config,
+    tenancy: &TenancySettings,
+    store: Arc<AnyStore>,
+    clock: Arc<dyn Clock>,
+    options: &BuildOptions,
+) -> Result<LiveRunner, BuildError> {
+    let (tenancy_id, regions) = tenancy_clients(config, tenancy, options)?;
+    let source = LogSearchSource::new(tenancy_id, &regions, tenancy.log_searches.clone())
+        .map_err(BuildError::LogSearch)?;
+    let mut rc = tenancy.runner_config(config);
+    rc.include.clear();
+    rc.exclude.clear();
+    live_runner(
+        config,
+        LiveSource::LogSearch(source),
+        store,
+        clock,
+        rc,
+        options,
+    )
+}
+
+/// A runner over `source` with `rc`, named by `options`, sending through the configured sink.
+fn live_runner(
+    config: &Config,
+    source: LiveSource,
+    store: Arc<AnyStore>,
+    clock: Arc<dyn Clock>,
+    mut rc: auditfwd_pipeline::RunnerConfig,
+    options: &BuildOptions,
+) -> Result<LiveRunner, BuildError> {
+    // With several runners (tenancies, log searches), the freshness gauges are set from all
+    // their reports at once (`TenancyCycles`): see `RunnerConfig::record_gauges`.
+    rc.record_gauges = matches!(
+        config.tenancies.as_slice(),
+        [one] if one.log_searches.is_empty()
+    );
+    if let Some(owner) = &options.owner {
+        rc.owner.clone_from(owner);
+    }
+    Ok(Runner::new(
+        Arc::new(source),
+        store,
+        sinks(config)?,
+        clock,
+        rc,
+        RateLimits::from(config),
+    ))
+}
+
+/// A sink per concurrent task, each with its own connection.
+fn sinks(config: &Config) -> Result<impl Fn() -> SyslogSink + Send + Sync + 'static, BuildError> {
+    let encoder = Encoder::new(config.syslog.encoder.clone()).map_err(BuildError::Syslog)?;
+    let sender = SyslogSender::new(config.syslog.sender.clone()).map_err(BuildError::Syslog)?;
+    Ok(move || SyslogSink::new(encoder.clone(), sender.new_connection()))
+}
+
+/// `tenancy`'s OCID and one client configuration per region (one request budget for all of
+/// them: the process's share of the tenancy's, since each tenancy has its own OCI limits).
+fn tenancy_clients(
+    config: &Config,
+    tenancy: &TenancySettings,
+    options: &BuildOptions,
+) -> Result<(auditfwd_oci::Ocid, Vec<auditfwd_oci::Config>), BuildError> {
+    let credentials = tenancy
+        .oci
+        .auth
+        .credentials()
+        .map_err(BuildError::Credentials)?;
+    let budget = config.limits.oci_budget();
+    let mut regions = Vec::new();
+    for region in &tenancy.oci.regions {
+        regions.push(oci_config(tenancy, &credentials, region, options, &budget)?);
+    }
+    Ok((credentials.tenancy().clone(), regions))
+}
+
 /// The runner of `tenancy`, over `store`.
 fn runner_for(
     config: &Config,
@@ -178,39 +315,10 @@ fn runner_for(
     clock: Arc<dyn Clock>,
     options: &BuildOptions,
 ) -> Result<LiveRunner, BuildError> {
-    let credentials = tenancy
-        .oci
-        .auth
-        .credentials()
-        .map_err(BuildError::Credentials)?;
-    let tenancy_id = credentials.tenancy().clone();
-    // One budget for every region's client: the process's share of the tenancy's (each
-    // tenancy has its own OCI limits, so its own budget).
-    let budget = config.limits.oci_budget();
-    let mut regions = Vec::new();
-    for region in &tenancy.oci.regions {
-        regions.push(oci_config(tenancy, &credentials, region, options, &budget)?);
-    }
+    let (tenancy_id, regions) = tenancy_clients(config, tenancy, options)?;
     let source = OciSource::new(tenancy_id, &regions).ok_or(BuildError::NoRegion)?;
-    let encoder = Encoder::new(config.syslog.encoder.clone()).map_err(BuildError::Syslog)?;
-    let sender = SyslogSender::new(config.syslog.sender.clone()).map_err(BuildError::Syslog)?;
-    let sinks = move || SyslogSink::new(encoder.clone(), sender.new_connection());
-
-    let mut rc = tenancy.runner_config(config);
-    // With several tenancies, the freshness gauges are set from all their reports at once
-    // (`TenancyCycles`): see `RunnerConfig::record_gauges`.
-    rc.record_gauges = config.tenancies.len() == 1;
-    if let Some(owner) = &options.owner {
-        rc.owner.clone_from(owner);
-    }
-    Ok(Runner::new(
-        Arc::new(source),
-        store,
-        sinks,
-        clock,
-        rc,
-        RateLimits::from(config),
-    ))
+    let rc = tenancy.runner_config(config);
+    live_runner(config, LiveSource::Audit(source), store, clock, rc, options)
 }
 
 /// Makes `config`'s checkpoint location ready for [`build`]: with [`Init::Create`] (`auditfwd
@@ -235,7 +343,16 @@ async fn checkpoint_store(
     config: &Config,
     first_region: Option<&auditfwd_oci::Config>,
 ) -> Result<AnyStore, BuildError> {
-    Ok(match &config.checkpoint {
+    checkpoint_store_at(config, &config.checkpoint, first_region).await
+}
+
+/// The store at `location` (the configured one, or a part of it).
+async fn checkpoint_store_at(
+    config: &Config,
+    location: &CheckpointLocation,
+    first_region: Option<&auditfwd_oci::Config>,
+) -> Result<AnyStore, BuildError> {
+    Ok(match location {
         CheckpointLocation::File(dir) => AnyStore::File(FileStore::new(dir.clone())),
         CheckpointLocation::S3 { bucket, prefix } => {
             let shared = aws_config::load_from_env().await;

@@ -82,27 +82,39 @@ impl Outcome {
         self.code == Some(0)
     }
 
-    /// The "N forwarded" figure of the summary's first line.
+    /// The "N forwarded" figure of the summary, summed over its runners (one summary line
+    /// each: one per tenancy and source).
     pub fn forwarded(&self) -> u64 {
         self.figure("forwarded")
     }
 
-    /// The "N late arrivals" figure of the summary's first line.
+    /// The "N late arrivals" figure of the summary, summed over its runners.
     pub fn late_arrivals(&self) -> u64 {
         self.figure("late")
     }
 
     fn figure(&self, word: &str) -> u64 {
-        let first = self.stdout.lines().next().unwrap_or_default();
-        let tokens: Vec<&str> = first
-            .split([' ', ',', ':'])
-            .filter(|t| !t.is_empty())
+        let found: Vec<u64> = self
+            .stdout
+            .lines()
+            .filter(|l| l.contains("(region, compartment) pairs"))
+            .filter_map(|line| {
+                let tokens: Vec<&str> = line
+                    .split([' ', ',', ':'])
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                tokens
+                    .windows(2)
+                    .find(|w| w[1] == word)
+                    .and_then(|w| w[0].parse().ok())
+            })
             .collect();
-        tokens
-            .windows(2)
-            .find(|w| w[1] == word)
-            .and_then(|w| w[0].parse().ok())
-            .unwrap_or_else(|| panic!("no \"<n> {word}\" in the summary: {}", self.stdout))
+        assert!(
+            !found.is_empty(),
+            "no \"<n> {word}\" in the summary: {}",
+            self.stdout
+        );
+        found.iter().sum()
     }
 
     /// For assertion messages: the summary and the last log lines.
@@ -194,6 +206,7 @@ impl Auditfwd {
             ("AUDITFWD_OCI_REGIONS", emu.region()),
             ("AUDITFWD_OCI_AUDIT_ENDPOINT", base.clone()),
             ("AUDITFWD_OCI_IDENTITY_ENDPOINT", base.clone()),
+            ("AUDITFWD_OCI_LOGGING_ENDPOINT", base.clone()),
             ("AUDITFWD_OCI_OBJECTSTORAGE_ENDPOINT", base),
             ("AUDITFWD_SYSLOG_URL", syslog_url.to_owned()),
             ("AUDITFWD_OCI_REQUESTS_PER_SECOND", "1000".into()),
@@ -232,6 +245,7 @@ impl Auditfwd {
             "AUDITFWD_OCI_REGIONS",
             "AUDITFWD_OCI_AUDIT_ENDPOINT",
             "AUDITFWD_OCI_IDENTITY_ENDPOINT",
+            "AUDITFWD_OCI_LOGGING_ENDPOINT",
         ] {
             self.unset(name);
         }
@@ -247,6 +261,7 @@ impl Auditfwd {
             .set(&format!("{prefix}OCI_PROFILE"), "DEFAULT")
             .set(&format!("{prefix}OCI_REGIONS"), tenancy.emu.region())
             .set(&format!("{prefix}OCI_AUDIT_ENDPOINT"), base.clone())
+            .set(&format!("{prefix}OCI_LOGGING_ENDPOINT"), base.clone())
             .set(&format!("{prefix}OCI_IDENTITY_ENDPOINT"), base);
         }
         self
@@ -294,6 +309,31 @@ impl Auditfwd {
     /// Runs `auditfwd run --once` to its end.
     pub async fn run_once(&self) -> Outcome {
         self.spawn().wait().await
+    }
+
+    /// `auditfwd run --once` again and again until one run delivers everything due (exit 0),
+    /// at most `at_most` runs (a fault storm's later runs retry what earlier ones could not).
+    /// Returns each run with the time it started.
+    pub async fn run_until_complete(
+        &self,
+        at_most: usize,
+    ) -> Vec<(chrono::DateTime<chrono::Utc>, Outcome)> {
+        let mut runs = Vec::new();
+        loop {
+            let started = chrono::Utc::now();
+            let run = self.run_once().await;
+            let done = run.complete();
+            runs.push((started, run));
+            if done {
+                return runs;
+            }
+            assert!(
+                runs.len() < at_most,
+                "still pending after {} runs: {}",
+                runs.len(),
+                runs.last().map(|(_, r)| r.describe()).unwrap_or_default()
+            );
+        }
     }
 }
 

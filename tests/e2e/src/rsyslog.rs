@@ -113,6 +113,35 @@ impl Rsyslog {
         m
     }
 
+    /// Waits until at least `n` messages were received while `running` still runs (to
+    /// interrupt it mid-run); fails if it finishes first or nothing arrives within a minute.
+    pub async fn wait_mid_run(&self, running: &mut crate::auditfwd::Running, n: usize) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        while self.received().len() < n {
+            assert!(
+                !running.has_exited(),
+                "auditfwd finished before it could be interrupted: {:?}",
+                running.output()
+            );
+            assert!(Instant::now() < deadline, "no events arrived in time");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// How many times each event id was received, once the messages a killed process left in
+    /// its socket are written (the counts stop changing).
+    pub async fn counts_once_settled(&self) -> BTreeMap<String, usize> {
+        let mut last = self.counts();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let now = self.counts();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    }
+
     /// Waits until at least `n` messages were received, then returns them all.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = Instant::now() + PATIENCE;
@@ -132,12 +161,14 @@ impl Rsyslog {
     }
 }
 
-/// The event id inside a JSON payload (a leading BOM tolerated).
+/// The record id inside a JSON payload (a leading BOM tolerated): an audit event's `eventId`,
+/// or a log record's `logContent.id` (Logging search).
 pub fn event_id_of(msg: &str) -> String {
     let v: Value = serde_json::from_str(msg.trim_start_matches('\u{feff}'))
         .unwrap_or_else(|e| panic!("payload is not JSON ({e}): {msg:.200}"));
     v["eventId"]
         .as_str()
-        .unwrap_or_else(|| panic!("payload has no eventId: {msg:.200}"))
+        .or_else(|| v["logContent"]["id"].as_str())
+        .unwrap_or_else(|| panic!("payload has no eventId or logContent.id: {msg:.200}"))
         .to_owned()
 }

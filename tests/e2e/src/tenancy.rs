@@ -167,6 +167,27 @@ pub fn assert_exactly_once(expected: &BTreeSet<String>, received: &BTreeMap<Stri
     );
 }
 
+/// The fault kinds a storm throws (`FaultKind` labels in the emulator's request log).
+pub const STORM_FAULTS: [&str; 5] = [
+    "rate_limited",
+    "server_error_500",
+    "server_error_503",
+    "truncated_json",
+    "malformed_json",
+];
+
+/// Fails unless the emulator answered with each of `faults` at least once (a storm that never
+/// produced a fault shows nothing about it).
+pub fn assert_faults_produced(emu: &EmulatorHandle, faults: &[&str]) {
+    let log = emu.request_log();
+    for fault in faults {
+        assert!(
+            log.iter().any(|r| r.fault.as_deref() == Some(*fault)),
+            "the storm never produced {fault}"
+        );
+    }
+}
+
 /// Fails unless every id in `expected` was received at least once (and nothing else was).
 pub fn assert_none_lost(expected: &BTreeSet<String>, received: &BTreeMap<String, usize>) {
     let missing: Vec<&String> = expected

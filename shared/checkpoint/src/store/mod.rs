@@ -218,6 +218,28 @@ pub enum CheckpointLocation {
 }
 
 impl CheckpointLocation {
+    /// The same location, under `sub` (a `/`-separated path of valid key segments): where a
+    /// runner whose progress must never mix with the main one's keeps its own (a log search's
+    /// runner keeps `sources/log-search`).
+    pub fn under(&self, sub: &str) -> CheckpointLocation {
+        match self {
+            CheckpointLocation::File(dir) => CheckpointLocation::File(dir.join(sub)),
+            CheckpointLocation::S3 { bucket, prefix } => CheckpointLocation::S3 {
+                bucket: bucket.clone(),
+                prefix: prefixed_str(prefix, sub),
+            },
+            CheckpointLocation::Oci {
+                namespace,
+                bucket,
+                prefix,
+            } => CheckpointLocation::Oci {
+                namespace: namespace.clone(),
+                bucket: bucket.clone(),
+                prefix: prefixed_str(prefix, sub),
+            },
+        }
+    }
+
     /// Parses a checkpoint URL.
     pub fn parse(s: &str) -> Result<Self, StoreError> {
         let invalid = |reason: &str| StoreError::InvalidUrl {

@@ -75,7 +75,36 @@ enum HeaderName {
     Unescaped(Box<str>),
 }
 
+impl EventHead {
+    /// The head of a record that is not an audit event (a log record found by Logging
+    /// search): the envelope fields only, with no principal, no response and no headers to
+    /// scrub.
+    pub fn of_record(
+        event_id: String,
+        event_type: String,
+        event_time: DateTime<Utc>,
+        compartment_id: Option<String>,
+    ) -> Self {
+        EventHead {
+            event_id,
+            event_type,
+            event_time,
+            compartment_id,
+            event_name: None,
+            identity: None,
+            response_status: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
 impl RawEvent {
+    /// A record's JSON text with its head, read by the caller (for records that are not audit
+    /// events: [`EventHead::of_record`]). `text` must be one JSON value.
+    pub fn from_parts(text: Bytes, head: EventHead) -> Self {
+        RawEvent { text, head }
+    }
+
     /// Reads the head of one event's JSON text. Fails when the text is not JSON or not an
     /// audit event (`eventId`, `eventType` and an RFC 3339 `eventTime` are required).
     pub fn parse(text: Bytes) -> Result<Self, serde_json::Error> {

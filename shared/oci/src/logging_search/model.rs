@@ -7,8 +7,11 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+use crate::audit::{EventHead, RawEvent};
 
 /// One page of `SearchLogs`, as the service sends it.
 #[derive(Debug, Deserialize)]
@@ -80,6 +83,39 @@ impl SearchResult {
             log_id: oracle.and_then(|o| o.logid.clone()),
             ingested_time: oracle.and_then(|o| o.ingestedtime.clone()),
         })
+    }
+
+    /// The record as a forwarder carries it: `data`'s text exactly as OCI sent it, with an
+    /// audit-shaped head. Its id is `logContent.id`, or, for a record without one, a digest of
+    /// its text (`sha256:<hex>`, the same for the same record, so a duplicate is still
+    /// recognised); its type `logContent.type` (else `com.oraclecloud.logging.record`); its
+    /// time `datetime`, else `logContent.time`, else `listed_at` (the start of the window it
+    /// was found in: a record without a time is forwarded, never dropped).
+    pub fn to_raw_event(&self, listed_at: DateTime<Utc>) -> Result<RawEvent, serde_json::Error> {
+        use sha2::Digest as _;
+        let head = self.head()?;
+        let id = head.id.filter(|id| !id.is_empty()).unwrap_or_else(|| {
+            let digest = sha2::Sha256::digest(self.raw().as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}")
+        });
+        let time = head
+            .datetime_ms
+            .and_then(DateTime::<Utc>::from_timestamp_millis)
+            .or_else(|| {
+                head.time
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc))
+            })
+            .unwrap_or(listed_at);
+        let record_type = head
+            .record_type
+            .unwrap_or_else(|| "com.oraclecloud.logging.record".to_owned());
+        Ok(RawEvent::from_parts(
+            bytes::Bytes::from(self.raw().to_owned()),
+            EventHead::of_record(id, record_type, time, head.compartment_id),
+        ))
     }
 
     /// `data` decoded into any type (for callers that want the whole record typed).

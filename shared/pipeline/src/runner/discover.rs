@@ -177,6 +177,9 @@ where
                     report.warnings.push(Warning::NotAnOcid(id.clone()));
                     continue;
                 };
+                if !self.source.covers(&region, &compartment) {
+                    continue;
+                }
                 items.push(WorkItem {
                     scope: Scope::new(self.source.tenancy().clone(), region.clone(), compartment),
                     name: name.clone(),

@@ -16,7 +16,7 @@ use auditfwd_e2e::tenancy::Tenancy;
 use auditfwd_lambda::{Deps, Live, SqsQueue};
 use auditfwd_oci::{Endpoint, Region};
 use auditfwd_pipeline::limits::Throttle;
-use auditfwd_pipeline::{OciSource, RateLimits, Runner, RunnerConfig, SystemClock};
+use auditfwd_pipeline::{LiveSource, OciSource, RateLimits, Runner, RunnerConfig, SystemClock};
 use auditfwd_syslog::{Encoder, SyslogSender, SyslogSink};
 use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::config::{Credentials, Region as AwsRegion};
@@ -118,7 +118,8 @@ impl LambdaEnv {
             .endpoint_override_all(Endpoint::parse(&emu.base_url()).unwrap())
             .build()
             .unwrap();
-        let source = OciSource::new(credentials.tenancy().clone(), &[oci]).unwrap();
+        let source =
+            LiveSource::Audit(OciSource::new(credentials.tenancy().clone(), &[oci]).unwrap());
         let encoder = Encoder::new(config.syslog.encoder.clone()).unwrap();
         let sender = SyslogSender::new(config.syslog.sender.clone()).unwrap();
         let mut rc = RunnerConfig::new(config.windows.clone(), owner);

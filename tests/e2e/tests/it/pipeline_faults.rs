@@ -9,7 +9,7 @@ use auditfwd_e2e::checkpoint::{
     Backend, Checkpoint, Cursors, assert_cursor_not_ahead, assert_gaps_closed,
 };
 use auditfwd_e2e::rsyslog::Rsyslog;
-use auditfwd_e2e::tenancy::{Tenancy, assert_exactly_once};
+use auditfwd_e2e::tenancy::{STORM_FAULTS, Tenancy, assert_exactly_once, assert_faults_produced};
 use auditfwd_oci::Ocid;
 use oci_emulator::{Access, Api, FaultKind, FaultRule};
 
@@ -72,34 +72,8 @@ async fn storms_and_damaged_pages_lose_nothing_and_an_inaccessible_compartment_b
         identity(FaultKind::ServerError { status: 500 }, 0.2),
     ]);
     auditfwd.set("AUDITFWD_FRESH_LAG", "5m");
-    let mut runs = Vec::new();
-    loop {
-        let run = auditfwd.run_once().await;
-        let done = run.complete();
-        runs.push(run);
-        if done {
-            break;
-        }
-        assert!(
-            runs.len() < 4,
-            "still pending after {} runs under the storm: {}",
-            runs.len(),
-            runs.last().unwrap().describe()
-        );
-    }
-    let log = emu.request_log();
-    for fault in [
-        "rate_limited",
-        "server_error_500",
-        "server_error_503",
-        "truncated_json",
-        "malformed_json",
-    ] {
-        assert!(
-            log.iter().any(|r| r.fault.as_deref() == Some(fault)),
-            "the storm never produced {fault}"
-        );
-    }
+    auditfwd.run_until_complete(4).await;
+    assert_faults_produced(emu, &STORM_FAULTS);
     let states = checkpoint.states(&scopes).await;
     let expected = before_cursors(&tenancy, &states);
     assert!(

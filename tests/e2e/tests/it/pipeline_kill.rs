@@ -6,7 +6,6 @@
 //! side by side.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 
 use auditfwd_e2e::auditfwd::Auditfwd;
 use auditfwd_e2e::checkpoint::{
@@ -35,34 +34,6 @@ async fn slow_tenancy(seed: u64) -> Tenancy {
     tenancy
 }
 
-/// Waits until rsyslog has `n` messages, while `auditfwd` still runs.
-async fn wait_mid_run(rsyslog: &Rsyslog, running: &mut auditfwd_e2e::auditfwd::Running, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while rsyslog.received().len() < n {
-        assert!(
-            !running.has_exited(),
-            "auditfwd finished before it could be interrupted: {:?}",
-            running.output()
-        );
-        assert!(Instant::now() < deadline, "no events arrived in time");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// What rsyslog holds once the messages a killed process left in its socket are written (the
-/// count stops changing).
-async fn counts_after_kill(rsyslog: &Rsyslog) -> BTreeMap<String, usize> {
-    let mut last = rsyslog.counts();
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = rsyslog.counts();
-        if now == last {
-            return now;
-        }
-        last = now;
-    }
-}
-
 async fn killed_mid_window_loses_nothing(backend: Backend, seed: u64) {
     let tenancy = slow_tenancy(seed).await;
     let expected = tenancy.truth_ids();
@@ -72,10 +43,10 @@ async fn killed_mid_window_loses_nothing(backend: Backend, seed: u64) {
     let auditfwd = Auditfwd::new(&tenancy, &rsyslog.relp_url(), &checkpoint);
 
     let mut running = auditfwd.spawn();
-    wait_mid_run(&rsyslog, &mut running, expected.len() / 4).await;
+    rsyslog.wait_mid_run(&mut running, expected.len() / 4).await;
     running.kill();
     let at_kill = checkpoint.states(&scopes).await;
-    let at_kill_received = counts_after_kill(&rsyslog).await;
+    let at_kill_received = rsyslog.counts_once_settled().await;
     assert!(
         at_kill_received.len() < expected.len(),
         "killed too late to matter"
@@ -144,7 +115,7 @@ async fn restart_right_after_sigkill_does_not_report_success_while_events_are_un
     let checkpoint = Checkpoint::new(Backend::File, &tenancy).await;
     let auditfwd = Auditfwd::new(&tenancy, &rsyslog.relp_url(), &checkpoint);
     let mut running = auditfwd.spawn();
-    wait_mid_run(&rsyslog, &mut running, expected.len() / 4).await;
+    rsyslog.wait_mid_run(&mut running, expected.len() / 4).await;
     running.kill();
     tenancy.emu.set_faults(Vec::new());
 
@@ -227,11 +198,11 @@ async fn sigkill_mid_shard_with_several_compartments_in_flight() {
     let auditfwd = Auditfwd::new(&tenancy, &rsyslog.relp_url(), &checkpoint);
 
     let mut running = auditfwd.spawn();
-    wait_mid_run(&rsyslog, &mut running, expected.len() / 3).await;
+    rsyslog.wait_mid_run(&mut running, expected.len() / 3).await;
     running.kill();
     let shards = checkpoint.shards(&scopes).await;
     let at_kill = shards.cursors(&scopes);
-    let received = counts_after_kill(&rsyslog).await;
+    let received = rsyslog.counts_once_settled().await;
     assert!(received.len() < expected.len(), "killed too late to matter");
     assert_cursor_not_ahead(&tenancy, &at_kill, &received);
     assert_eq!(
