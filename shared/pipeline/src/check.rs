@@ -4,7 +4,9 @@
 //! 1. OCI: list the compartment tree (authentication, Identity endpoint, policy
 //!    `inspect compartments`);
 //! 2. OCI, per region: read one recent window of the tenancy's own audit events (Audit
-//!    endpoint, policy `read audit-events`);
+//!    endpoint, policy `read audit-events`); for a log search runner, one recent window of
+//!    each search (Logging endpoint, policy `read log-content`), saying when it found no
+//!    records, as a log that is not enabled does;
 //! 3. the checkpoint store: write a probe object (create-only), read it back, delete it;
 //! 4. syslog: send one test message, clearly marked (`eventType` `com.auditfwd.check`,
 //!    `eventId` `auditfwd-check-…`), and report how the receiver confirmed it.
@@ -15,7 +17,7 @@ use std::fmt;
 
 use auditfwd_checkpoint::manifest::Confirmation;
 use auditfwd_checkpoint::{ObjectKey, ObjectStore, WriteCondition};
-use auditfwd_oci::{MinuteTimestamp, Window};
+use auditfwd_oci::{MinuteTimestamp, Ocid, Window};
 use auditfwd_syslog::JsonText;
 use bytes::Bytes;
 use serde::Serialize;
@@ -110,17 +112,46 @@ where
             .plus_minutes(-1)
             .ok()
             .and_then(|s| Window::new(s, end).ok());
+        // What to read in each region: the tenancy root for Audit; each search for a log
+        // search source (whose root is never collected).
+        let mut targets: Vec<(String, Ocid, Option<String>)> = Vec::new();
         for region in source.regions() {
-            let name = format!("OCI audit events in {region}");
+            if source.covers(&region, &tenancy) {
+                targets.push((region, tenancy.clone(), None));
+                continue;
+            }
+            let Ok(tree) = &tree else { continue };
+            for c in tree.iter() {
+                if let Ok(id) = Ocid::parse(c.id.as_str())
+                    && source.covers(&region, &id)
+                {
+                    let path = tree
+                        .path(&c.id)
+                        .map_or_else(|| c.name.clone(), |p| p.join("/"));
+                    targets.push((region.clone(), id, Some(path)));
+                }
+            }
+        }
+        for (region, id, search) in targets {
+            let (name, what) = match &search {
+                None => (
+                    format!("OCI audit events in {region}"),
+                    "the tenancy root".to_owned(),
+                ),
+                Some(path) => (format!("OCI log search {path} in {region}"), path.clone()),
+            };
             let result = match window {
                 None => Err("cannot form a one-minute window before now".to_owned()),
-                Some(w) => match source.list_events(&region, &tenancy, w).next_page().await {
-                    None => Ok(format!("read window {w} of the tenancy root: no pages")),
+                Some(w) => match source.list_events(&region, &id, w).next_page().await {
+                    None => Ok(format!("read window {w} of {what}: no pages")),
+                    Some(Ok(page)) if page.events.is_empty() && search.is_some() => Ok(format!(
+                        "read window {w} of {what}: no records (if the log should have some, check that it is enabled: docs/sources.md)"
+                    )),
                     Some(Ok(page)) => Ok(format!(
-                        "read window {w} of the tenancy root: {} events on the first page",
+                        "read window {w} of {what}: {} records on the first page",
                         page.events.len()
                     )),
-                    Some(Err(e)) => Err(format!("cannot list audit events: {e}")),
+                    Some(Err(e)) => Err(format!("cannot list: {e}")),
                 },
             };
             report.push(name, result);

@@ -148,6 +148,22 @@ async fn search_records_arrive_exactly_once_under_a_fault_storm_with_the_audit_e
         last.describe()
     );
 
+    // `check` reads a recent window of the search too.
+    let check = auditfwd.command(&["check"]).await;
+    assert_eq!(check.code, Some(0), "{}", check.describe());
+    assert!(
+        check
+            .stdout
+            .contains("PASS  OCI log search log-search/flow in "),
+        "{}",
+        check.describe()
+    );
+    assert!(
+        check.stdout.contains("PASS  OCI audit events in "),
+        "{}",
+        check.describe()
+    );
+
     // `status` shows the search as a row of its own runner.
     let status = auditfwd.command(&["status"]).await;
     assert_eq!(status.code, Some(0), "{}", status.describe());
