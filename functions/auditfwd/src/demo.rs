@@ -1,6 +1,6 @@
 //! `auditfwd demo`: auditfwd end to end on this machine with no cloud account. It starts the
-//! OCI emulator in this process (a small tenancy with three hours of audit history and a VCN
-//! flow log, forwarded through a Logging search), a private
+//! OCI emulator in this process (a small tenancy with three hours of audit history, a VCN
+//! flow log forwarded through a Logging search, and Cloud Guard problems), a private
 //! rsyslogd over RELP (the life cycle the tests use, `auditfwd_test_support::rsyslog`; every
 //! message acknowledged and written to a file) and a local-file checkpoint; runs two cycles;
 //! shows what arrived, that the second cycle sent nothing twice, and how to point auditfwd at a
@@ -46,6 +46,7 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         .events_per_minute(3.0)
         .backlog(chrono::Duration::hours(3))
         .log_records(60)
+        .problems(40)
         .live(false)
         .delay(oci_emulator::DelayDistribution::None)
         .start()
@@ -61,11 +62,12 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot write the OCI CLI config")?;
     writeln!(
         out,
-        "demo: OCI emulator on {} (tenancy {}, {} compartments, 3 h of audit history, a VCN flow log of {} records)",
+        "demo: OCI emulator on {} (tenancy {}, {} compartments, 3 h of audit history, a VCN flow log of {} records, {} Cloud Guard problems)",
         emu.base_url(),
         emu.tenancy_id(),
         emu.compartments().len(),
-        emu.log_records().len()
+        emu.log_records().len(),
+        emu.problems().len()
     )?;
     let flow_log = emu
         .logs()
@@ -91,7 +93,9 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         ("AUDITFWD_OCI_AUDIT_ENDPOINT", base.clone()),
         ("AUDITFWD_OCI_IDENTITY_ENDPOINT", base.clone()),
         ("AUDITFWD_OCI_LOGGING_ENDPOINT", base.clone()),
+        ("AUDITFWD_OCI_CLOUD_GUARD_ENDPOINT", base.clone()),
         ("AUDITFWD_OCI_OBJECTSTORAGE_ENDPOINT", base.clone()),
+        ("AUDITFWD_CLOUD_GUARD_REGION", emu.region()),
         (
             "AUDITFWD_LOG_SEARCHES",
             format!(
@@ -118,7 +122,7 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
     auditfwd_runtime::init_state(&config, auditfwd_runtime::Init::Create, "auditfwd demo")
         .await
         .context("cannot initialise the demo's checkpoint directory")?;
-    // One runner for the audit events, one for the log search.
+    // One runner for the audit events, one for the log search, one for Cloud Guard.
     let mut runners = Vec::new();
     for t in auditfwd_runtime::build_all(
         &config,
@@ -145,7 +149,7 @@ pub(crate) async fn demo(args: Args) -> anyhow::Result<ExitCode> {
     // 4. Two cycles.
     writeln!(
         out,
-        "\ndemo: cycle 1 (a new tenancy: every compartment, and the flow log search, starts at the 1-hour look-back)"
+        "\ndemo: cycle 1 (a new tenancy: every compartment, the flow log search and Cloud Guard start at the 1-hour look-back)"
     )?;
     let first = cycle().await;
     for line in first.to_string().lines() {

@@ -9,9 +9,9 @@ use secrecy::SecretString;
 
 use crate::reader::Reader;
 use crate::table::{
-    OCI_AUDIT_ENDPOINT, OCI_CONFIG_FILE, OCI_FINGERPRINT, OCI_IDENTITY_ENDPOINT, OCI_KEY,
-    OCI_KEY_FILE, OCI_KEY_PASSPHRASE, OCI_LOGGING_ENDPOINT, OCI_OBJECTSTORAGE_ENDPOINT,
-    OCI_PROFILE, OCI_REGIONS, OCI_TENANCY, OCI_USER,
+    OCI_AUDIT_ENDPOINT, OCI_CLOUD_GUARD_ENDPOINT, OCI_CONFIG_FILE, OCI_FINGERPRINT,
+    OCI_IDENTITY_ENDPOINT, OCI_KEY, OCI_KEY_FILE, OCI_KEY_PASSPHRASE, OCI_LOGGING_ENDPOINT,
+    OCI_OBJECTSTORAGE_ENDPOINT, OCI_PROFILE, OCI_REGIONS, OCI_TENANCY, OCI_USER,
 };
 use crate::tenancy::TenancyName;
 
@@ -203,6 +203,7 @@ pub(crate) fn settings(v: &mut Reader, tenancy: Option<&TenancyName>) -> Option<
         (&OCI_AUDIT_ENDPOINT, Service::Audit),
         (&OCI_IDENTITY_ENDPOINT, Service::Identity),
         (&OCI_LOGGING_ENDPOINT, Service::LoggingSearch),
+        (&OCI_CLOUD_GUARD_ENDPOINT, Service::CloudGuard),
         (&OCI_OBJECTSTORAGE_ENDPOINT, Service::ObjectStorage),
     ] {
         if let Some(e) = v.get(var) {

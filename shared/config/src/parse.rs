@@ -53,6 +53,11 @@ pub(crate) fn regions(s: &str) -> Result<Vec<Region>, String> {
     }
 }
 
+/// One region, an id or a key.
+pub(crate) fn region(s: &str) -> Result<Region, String> {
+    Region::parse(s.trim()).map_err(|e| e.to_string())
+}
+
 /// An endpoint base URL (`https://`, or `http://` to loopback only).
 pub(crate) fn endpoint(s: &str) -> Result<Endpoint, String> {
     Endpoint::parse(s).map_err(|e| e.to_string())

@@ -65,6 +65,8 @@ define_variables! {
         [PerTenancy] OCI_IDENTITY_ENDPOINT: Endpoint = parse::endpoint;
         /// Logging search API endpoint override (AUDITFWD_LOG_SEARCHES).
         [PerTenancy] OCI_LOGGING_ENDPOINT: Endpoint = parse::endpoint;
+        /// Cloud Guard API endpoint override (AUDITFWD_CLOUD_GUARD_REGION).
+        [PerTenancy] OCI_CLOUD_GUARD_ENDPOINT: Endpoint = parse::endpoint;
         /// Object Storage endpoint override.
         OCI_OBJECTSTORAGE_ENDPOINT: Endpoint = parse::endpoint;
     }
@@ -82,6 +84,12 @@ define_variables! {
         /// events: minute windows, a second listing after AUDITFWD_SETTLE_LAG, deduplicated by
         /// logContent.id. See docs/sources.md.
         [PerTenancy] LOG_SEARCHES: Vec<LogSearch> = parse::log_searches;
+        /// Forward the tenancy's Cloud Guard problems, listed in this region (its Cloud Guard
+        /// reporting region; it need not be one of AUDITFWD_OCI_REGIONS). Each version of a
+        /// problem (a new detection, a change of state) is forwarded once, in minute windows
+        /// on timeLastDetected with a second listing after AUDITFWD_SETTLE_LAG. Unset: not
+        /// collected. See docs/sources.md.
+        [PerTenancy] CLOUD_GUARD_REGION: Region = parse::region;
     }
     Syslog {
         /// udp://, tcp://, tls://, relp:// or relp+tls://host:port (required; no user, path,

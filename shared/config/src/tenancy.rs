@@ -27,9 +27,10 @@ use auditfwd_pipeline::compartments::CompartmentRule;
 use crate::oci::{self, OciSettings};
 use crate::reader::{Reader, TenancyScope};
 use crate::table::{
-    COMPARTMENTS_EXCLUDE, COMPARTMENTS_INCLUDE, LOG_SEARCHES, OCI_AUDIT_ENDPOINT, OCI_CONFIG_FILE,
-    OCI_FINGERPRINT, OCI_IDENTITY_ENDPOINT, OCI_KEY, OCI_KEY_FILE, OCI_KEY_PASSPHRASE,
-    OCI_LOGGING_ENDPOINT, OCI_PROFILE, OCI_REGIONS, OCI_TENANCY, OCI_USER, TENANCIES,
+    CLOUD_GUARD_REGION, COMPARTMENTS_EXCLUDE, COMPARTMENTS_INCLUDE, LOG_SEARCHES,
+    OCI_AUDIT_ENDPOINT, OCI_CLOUD_GUARD_ENDPOINT, OCI_CONFIG_FILE, OCI_FINGERPRINT,
+    OCI_IDENTITY_ENDPOINT, OCI_KEY, OCI_KEY_FILE, OCI_KEY_PASSPHRASE, OCI_LOGGING_ENDPOINT,
+    OCI_PROFILE, OCI_REGIONS, OCI_TENANCY, OCI_USER, TENANCIES,
 };
 
 /// The name of the tenancy configured by the `AUDITFWD_OCI_*` variables alone.
@@ -93,6 +94,9 @@ pub struct TenancySettings {
     pub compartments_exclude: Vec<CompartmentRule>,
     /// Logging searches to forward (`AUDITFWD_LOG_SEARCHES`).
     pub log_searches: Vec<auditfwd_pipeline::LogSearch>,
+    /// The region to list Cloud Guard problems in (`AUDITFWD_CLOUD_GUARD_REGION`); `None`:
+    /// Cloud Guard is not collected.
+    pub cloud_guard_region: Option<auditfwd_oci::Region>,
 }
 
 /// Shared variables a tenancy inherits when it does not set its own.
@@ -101,6 +105,8 @@ const INHERITED: &[&str] = &[
     OCI_AUDIT_ENDPOINT.name(),
     OCI_IDENTITY_ENDPOINT.name(),
     OCI_LOGGING_ENDPOINT.name(),
+    OCI_CLOUD_GUARD_ENDPOINT.name(),
+    CLOUD_GUARD_REGION.name(),
     COMPARTMENTS_INCLUDE.name(),
     COMPARTMENTS_EXCLUDE.name(),
 ];
@@ -111,6 +117,8 @@ const INHERITED_WITH_FILE: &[&str] = &[
     OCI_AUDIT_ENDPOINT.name(),
     OCI_IDENTITY_ENDPOINT.name(),
     OCI_LOGGING_ENDPOINT.name(),
+    OCI_CLOUD_GUARD_ENDPOINT.name(),
+    CLOUD_GUARD_REGION.name(),
     COMPARTMENTS_INCLUDE.name(),
     COMPARTMENTS_EXCLUDE.name(),
     OCI_CONFIG_FILE.name(),
@@ -134,12 +142,14 @@ pub(crate) fn tenancies(v: &mut Reader) -> Option<Vec<TenancySettings>> {
         let compartments_include = v.get(&COMPARTMENTS_INCLUDE).unwrap_or_default();
         let compartments_exclude = v.get(&COMPARTMENTS_EXCLUDE).unwrap_or_default();
         let log_searches = v.get(&LOG_SEARCHES).unwrap_or_default();
+        let cloud_guard_region = v.get(&CLOUD_GUARD_REGION);
         return Some(vec![TenancySettings {
             name: SINGLE_TENANCY.to_owned(),
             oci: oci?,
             compartments_include,
             compartments_exclude,
             log_searches,
+            cloud_guard_region,
         }]);
     };
     if names.is_empty() {
@@ -184,6 +194,7 @@ pub(crate) fn tenancies(v: &mut Reader) -> Option<Vec<TenancySettings>> {
         let compartments_exclude = v.get(&COMPARTMENTS_EXCLUDE).unwrap_or_default();
         // A search names its tenancy's compartments and logs: never inherited.
         let log_searches = v.get(&LOG_SEARCHES).unwrap_or_default();
+        let cloud_guard_region = v.get(&CLOUD_GUARD_REGION);
         v.end_scope();
         match oci {
             Some(oci) => out.push(TenancySettings {
@@ -192,6 +203,7 @@ pub(crate) fn tenancies(v: &mut Reader) -> Option<Vec<TenancySettings>> {
                 compartments_include,
                 compartments_exclude,
                 log_searches,
+                cloud_guard_region,
             }),
             None => all = false,
         }

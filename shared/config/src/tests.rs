@@ -548,3 +548,55 @@ fn log_searches_are_named_queries_each_in_a_region() {
         message(&err, "AUDITFWD_LOG_SEARCHES").contains("AUDITFWD_TENANCY_<NAME>_LOG_SEARCHES")
     );
 }
+
+#[test]
+fn cloud_guard_is_collected_in_the_region_named_and_inherited_by_tenancies() {
+    let c = Config::from_vars(vars(&minimal())).unwrap();
+    assert_eq!(c.tenancies[0].cloud_guard_region, None, "off by default");
+
+    let mut pairs = minimal();
+    pairs.push(("AUDITFWD_CLOUD_GUARD_REGION", "eu-frankfurt-1"));
+    pairs.push(("AUDITFWD_OCI_CLOUD_GUARD_ENDPOINT", "http://127.0.0.1:9"));
+    let c = Config::from_vars(vars(&pairs)).unwrap();
+    let t = &c.tenancies[0];
+    assert_eq!(
+        t.cloud_guard_region.as_ref().map(|r| r.id()),
+        Some("eu-frankfurt-1"),
+        "need not be one of the collected regions"
+    );
+    assert!(
+        t.oci
+            .endpoints
+            .contains_key(&auditfwd_oci::Service::CloudGuard)
+    );
+
+    let mut pairs = minimal();
+    pairs.push(("AUDITFWD_CLOUD_GUARD_REGION", "mars-1"));
+    message(
+        &Config::from_vars(vars(&pairs)).unwrap_err(),
+        "AUDITFWD_CLOUD_GUARD_REGION",
+    );
+
+    // A tenancy inherits the shared region, or names its own.
+    let pairs = vec![
+        ("AUDITFWD_TENANCIES", "acme,globex"),
+        ("AUDITFWD_TENANCY_ACME_OCI_TENANCY", TENANCY),
+        ("AUDITFWD_TENANCY_ACME_OCI_USER", USER),
+        ("AUDITFWD_TENANCY_ACME_OCI_KEY_FILE", KEY),
+        ("AUDITFWD_TENANCY_GLOBEX_OCI_TENANCY", TENANCY),
+        ("AUDITFWD_TENANCY_GLOBEX_OCI_USER", USER),
+        ("AUDITFWD_TENANCY_GLOBEX_OCI_KEY_FILE", KEY),
+        ("AUDITFWD_TENANCY_GLOBEX_CLOUD_GUARD_REGION", "uk-london-1"),
+        ("AUDITFWD_CLOUD_GUARD_REGION", "us-ashburn-1"),
+        ("AUDITFWD_OCI_REGIONS", "us-ashburn-1"),
+        ("AUDITFWD_SYSLOG_URL", "tcp://127.0.0.1:10514"),
+        ("AUDITFWD_CHECKPOINT_URL", "file:///var/lib/auditfwd"),
+    ];
+    let c = Config::from_vars(vars(&pairs)).unwrap();
+    let regions: Vec<Option<&str>> = c
+        .tenancies
+        .iter()
+        .map(|t| t.cloud_guard_region.as_ref().map(|r| r.id()))
+        .collect();
+    assert_eq!(regions, [Some("us-ashburn-1"), Some("uk-london-1")]);
+}

@@ -112,8 +112,8 @@ where
             .plus_minutes(-1)
             .ok()
             .and_then(|s| Window::new(s, end).ok());
-        // What to read in each region: the tenancy root for Audit; each search for a log
-        // search source (whose root is never collected).
+        // What to read in each region: the tenancy root for Audit; each listing of a made-up
+        // tree (a log search, a Cloud Guard lifecycle state), whose root is never collected.
         let mut targets: Vec<(String, Ocid, Option<String>)> = Vec::new();
         for region in source.regions() {
             if source.covers(&region, &tenancy) {
@@ -132,21 +132,25 @@ where
                 }
             }
         }
-        for (region, id, search) in targets {
-            let (name, what) = match &search {
+        let label = source.label();
+        for (region, id, path) in targets {
+            let (name, what) = match &path {
                 None => (
-                    format!("OCI audit events in {region}"),
+                    format!("{label} in {region}"),
                     "the tenancy root".to_owned(),
                 ),
-                Some(path) => (format!("OCI log search {path} in {region}"), path.clone()),
+                Some(path) => (format!("{label} {path} in {region}"), path.clone()),
             };
             let result = match window {
                 None => Err("cannot form a one-minute window before now".to_owned()),
                 Some(w) => match source.list_events(&region, &id, w).next_page().await {
                     None => Ok(format!("read window {w} of {what}: no pages")),
-                    Some(Ok(page)) if page.events.is_empty() && search.is_some() => Ok(format!(
-                        "read window {w} of {what}: no records (if the log should have some, check that it is enabled: docs/sources.md)"
-                    )),
+                    Some(Ok(page)) if page.events.is_empty() && source.empty_hint().is_some() => {
+                        Ok(format!(
+                            "read window {w} of {what}: no records ({})",
+                            source.empty_hint().unwrap_or_default()
+                        ))
+                    }
                     Some(Ok(page)) => Ok(format!(
                         "read window {w} of {what}: {} records on the first page",
                         page.events.len()
@@ -207,6 +211,7 @@ where
             response_status: None,
             window,
             replay: false,
+            kind: auditfwd_oci::audit::RecordKind::AuditEvent,
             text: JsonText::from_value(&serde_json::json!({
                 "eventId": id,
                 "eventType": "com.auditfwd.check",

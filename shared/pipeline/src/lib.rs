@@ -44,10 +44,11 @@ pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
 pub use runner::{
     CompartmentReport, Discovery, Mode, Outcome, Pending, RateLimits, RunContext, RunReport,
-    Runner, RunnerConfig, ShardItem, StopReason, Warning, WorkItem, group,
+    Runner, RunnerConfig, ShardItem, StopReason, SweepError, SweepReport, SweepState, Swept,
+    Warning, WorkItem, group,
 };
 pub use sink::{Outbound, Sink, SinkFailure};
 pub use source::{
-    AuditSource, EventPages, LivePages, LiveSource, LogSearch, LogSearchPages, LogSearchSetupError,
-    LogSearchSource, OciPages, OciSource, Page,
+    AuditSource, CloudGuardPages, CloudGuardSource, EventPages, LivePages, LiveSource, LogSearch,
+    LogSearchPages, LogSearchSetupError, LogSearchSource, OciPages, OciSource, Page, RecordPages,
 };

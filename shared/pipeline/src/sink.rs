@@ -8,7 +8,7 @@ use std::future::Future;
 
 use auditfwd_checkpoint::manifest::Confirmation;
 use auditfwd_oci::Window;
-use auditfwd_oci::audit::EventHead;
+use auditfwd_oci::audit::{EventHead, RecordKind};
 use auditfwd_syslog::{JsonText, SyslogRecord, SyslogSink};
 use chrono::{DateTime, Utc};
 
@@ -32,6 +32,8 @@ pub struct Outbound {
     pub window: Window,
     /// Sent again on an operator's request (`auditfwd replay`).
     pub replay: bool,
+    /// What it is (an audit event, a log record, a Cloud Guard problem).
+    pub kind: RecordKind,
     /// The whole event as it goes out: OCI's JSON text, scrubbed (the credential values are
     /// replaced as it is encoded). Always valid JSON (parsed when its page arrived; scrubbing
     /// replaces whole values with JSON values).
@@ -51,6 +53,7 @@ impl Outbound {
             response_status: head.response_status,
             window,
             replay,
+            kind: head.kind,
             text,
         }
     }
@@ -71,6 +74,15 @@ impl From<Outbound> for SyslogRecord {
                 end: o.window.end().as_datetime(),
             },
             replay: o.replay,
+            kind: match o.kind {
+                RecordKind::AuditEvent => auditfwd_syslog::RecordKind::AuditEvent,
+                RecordKind::LogRecord => auditfwd_syslog::RecordKind::LogRecord,
+                RecordKind::CloudGuardProblem { risk_level } => {
+                    auditfwd_syslog::RecordKind::CloudGuardProblem {
+                        risk_level: risk_level.map(String::from),
+                    }
+                }
+            },
             body: o.text,
         }
     }

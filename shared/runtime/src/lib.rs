@@ -24,7 +24,9 @@ use auditfwd_checkpoint::store::location;
 use auditfwd_checkpoint::{AnyStore, CheckpointLocation, FileStore, OciStore, S3Store, StoreError};
 use auditfwd_config::{Config, TenancySettings};
 use auditfwd_oci::{Endpoint, Region, SigningClock};
-use auditfwd_pipeline::{Clock, LiveSource, LogSearchSource, OciSource, RateLimits, Runner};
+use auditfwd_pipeline::{
+    Clock, CloudGuardSource, LiveSource, LogSearchSource, OciSource, RateLimits, Runner,
+};
 use auditfwd_syslog::{Encoder, SyslogSender, SyslogSink};
 
 pub use auditfwd_checkpoint::store::{Init, Initialised, Marker};
@@ -34,13 +36,16 @@ pub use daemon::{
 pub use health::{Health, HealthHandle, HealthPolicy, HealthTracker, Status};
 pub use http::{HttpError, HttpServer};
 
-/// The runner every entry point drives (over the Audit API, or over a tenancy's log
-/// searches).
+/// The runner every entry point drives (over the Audit API, a tenancy's log searches, or its
+/// Cloud Guard problems).
 pub type LiveRunner = Runner<LiveSource, AnyStore, SyslogSink>;
 
 /// Where a log search runner keeps its progress, under the checkpoint location: apart from
 /// the Audit runner's (its own shard layouts, leases and index).
 pub const LOG_SEARCH_STATE: &str = "sources/log-search";
+
+/// Where a Cloud Guard runner keeps its progress, under the checkpoint location.
+pub const CLOUD_GUARD_STATE: &str = "sources/cloud-guard";
 
 /// Why the pipeline could not be built (all at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +126,7 @@ pub async fn build(
 pub struct TenancyRunner {
     /// The tenancy's name (`AUDITFWD_TENANCIES`, or `default`).
     pub name: String,
-    /// What it collects: `audit`, or `log-search`.
+    /// What it collects: `audit`, `log-search` or `cloud-guard`.
     pub source: &'static str,
     /// Its runner; an unusable key or region config fails this tenancy alone.
     pub runner: Result<LiveRunner, BuildError>,
@@ -148,23 +153,16 @@ pub async fn build_all(
 ) -> Result<Vec<TenancyRunner>, BuildError> {
     let store = open_store(config, &options).await?;
     let searches_store = if config.tenancies.iter().any(|t| !t.log_searches.is_empty()) {
-        let first = store_client_config(config, &options)?;
-        let store = checkpoint_store_at(
-            config,
-            &config.checkpoint.under(LOG_SEARCH_STATE),
-            first.as_ref(),
-        )
-        .await?;
-        // A part of the location just opened: made ready on first use (a directory for
-        // file://, the marker), never a location of its own to initialise by hand.
-        location::initialise(
-            &store,
-            Init::Create,
-            &format!("auditfwd {} (log searches)", env!("CARGO_PKG_VERSION")),
-            chrono::Utc::now(),
-        )
-        .await?;
-        Some(Arc::new(store))
+        Some(source_store(config, &options, LOG_SEARCH_STATE, "log searches").await?)
+    } else {
+        None
+    };
+    let cloud_guard_store = if config
+        .tenancies
+        .iter()
+        .any(|t| t.cloud_guard_region.is_some())
+    {
+        Some(source_store(config, &options, CLOUD_GUARD_STATE, "Cloud Guard").await?)
     } else {
         None
     };
@@ -185,8 +183,44 @@ pub async fn build_all(
                 runner: search_runner_for(config, t, Arc::clone(store), clock.clone(), &options),
             });
         }
+        if let (Some(store), Some(region)) = (&cloud_guard_store, &t.cloud_guard_region) {
+            out.push(TenancyRunner {
+                name: t.name.clone(),
+                source: "cloud-guard",
+                runner: cloud_guard_runner_for(
+                    config,
+                    t,
+                    region,
+                    Arc::clone(store),
+                    clock.clone(),
+                    &options,
+                ),
+            });
+        }
     }
     Ok(out)
+}
+
+/// The store of a source other than Audit: `prefix` under the checkpoint location, made ready
+/// on first use (a directory for file://, the marker), never a location of its own to
+/// initialise by hand.
+async fn source_store(
+    config: &Config,
+    options: &BuildOptions,
+    prefix: &str,
+    what: &str,
+) -> Result<Arc<AnyStore>, BuildError> {
+    let first = store_client_config(config, options)?;
+    let store =
+        checkpoint_store_at(config, &config.checkpoint.under(prefix), first.as_ref()).await?;
+    location::initialise(
+        &store,
+        Init::Create,
+        &format!("auditfwd {} ({what})", env!("CARGO_PKG_VERSION")),
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok(Arc::new(store))
 }
 
 /// The checkpoint store, checked to be initialised (an `oci://` store signs as the first
@@ -252,6 +286,43 @@ fn search_runner_for(
     )
 }
 
+/// The runner of `tenancy`'s Cloud Guard problems, listed in `region` (its reporting region,
+/// which need not be one it collects Audit events in), over `store` (its own prefix). The
+/// listing covers the whole tenancy: the compartment rules are about Audit's compartments.
+fn cloud_guard_runner_for(
+    config: &Config,
+    tenancy: &TenancySettings,
+    region: &Region,
+    store: Arc<AnyStore>,
+    clock: Arc<dyn Clock>,
+    options: &BuildOptions,
+) -> Result<LiveRunner, BuildError> {
+    let credentials = tenancy
+        .oci
+        .auth
+        .credentials()
+        .map_err(BuildError::Credentials)?;
+    let client = oci_config(
+        tenancy,
+        &credentials,
+        region,
+        options,
+        &config.limits.oci_budget(),
+    )?;
+    let source = CloudGuardSource::new(credentials.tenancy().clone(), &client);
+    let mut rc = tenancy.runner_config(config);
+    rc.include.clear();
+    rc.exclude.clear();
+    live_runner(
+        config,
+        LiveSource::CloudGuard(source),
+        store,
+        clock,
+        rc,
+        options,
+    )
+}
+
 /// A runner over `source` with `rc`, named by `options`, sending through the configured sink.
 fn live_runner(
     config: &Config,
@@ -265,7 +336,7 @@ fn live_runner(
     // their reports at once (`TenancyCycles`): see `RunnerConfig::record_gauges`.
     rc.record_gauges = matches!(
         config.tenancies.as_slice(),
-        [one] if one.log_searches.is_empty()
+        [one] if one.log_searches.is_empty() && one.cloud_guard_region.is_none()
     );
     if let Some(owner) = &options.owner {
         rc.owner.clone_from(owner);

@@ -33,7 +33,7 @@ pub use error::{ConfigError, EncodeError, SendError, TransportError};
 pub use framing::Framing;
 pub use messages::Messages;
 pub use profile::ReceiverProfile;
-pub use record::{JsonText, SyslogRecord, Window};
+pub use record::{JsonText, RecordKind, SyslogRecord, Window};
 pub use sender::{Confirmation, Delivery, SyslogSender};
 pub use severity::{Facility, Severity, SeverityPolicy};
 pub use sink::{SinkError, SyslogSink};

@@ -142,8 +142,28 @@ pub struct SyslogRecord {
     pub window: Window,
     /// True when this delivery is an operator-requested replay of a window.
     pub replay: bool,
-    /// The whole audit event (CloudEvents envelope with `data`), sent as the payload.
+    /// What the record is: the CEF and LEEF field mappings and the severity depend on it.
+    pub kind: RecordKind,
+    /// The whole audit event (CloudEvents envelope with `data`), or the record as its source
+    /// sent it, sent as the payload.
     pub body: JsonText,
+}
+
+/// What a record is. JSON payloads are the record's own text whatever its kind; CEF and LEEF
+/// name the product and map the fields of each kind (listed in `docs/syslog.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RecordKind {
+    /// An OCI Audit event.
+    #[default]
+    AuditEvent,
+    /// A log record found by a Logging search.
+    LogRecord,
+    /// One version of a Cloud Guard problem.
+    CloudGuardProblem {
+        /// `riskLevel` as Cloud Guard sent it (`CRITICAL`, `HIGH`, `MEDIUM`, `LOW`, `MINOR`):
+        /// the severity.
+        risk_level: Option<String>,
+    },
 }
 
 impl SyslogRecord {
@@ -175,6 +195,7 @@ impl SyslogRecord {
             response_status,
             window,
             replay,
+            kind: RecordKind::AuditEvent,
             body: JsonText::from_value(&body),
         })
     }

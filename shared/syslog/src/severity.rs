@@ -190,6 +190,46 @@ impl SeverityPolicy {
     }
 }
 
+impl SeverityPolicy {
+    /// The severity of a record of any kind: an audit event's is derived from its operation
+    /// and outcome ([`Self::derive`]); a Cloud Guard problem's from its `riskLevel`
+    /// ([`Severity::of_risk_level`]); a log record's is the default. `fixed` overrides all.
+    pub fn of_record(&self, record: &crate::record::SyslogRecord) -> Severity {
+        use crate::record::RecordKind;
+        if let Some(fixed) = self.fixed {
+            return fixed;
+        }
+        match &record.kind {
+            RecordKind::AuditEvent => self.derive(
+                &record.event_type,
+                record.event_name.as_deref(),
+                record.response_status,
+            ),
+            RecordKind::LogRecord => self.default,
+            RecordKind::CloudGuardProblem { risk_level } => risk_level
+                .as_deref()
+                .and_then(Severity::of_risk_level)
+                .unwrap_or(self.default),
+        }
+    }
+}
+
+impl Severity {
+    /// The severity of a Cloud Guard `riskLevel`: `CRITICAL` is critical, `HIGH` an error,
+    /// `MEDIUM` a warning, `LOW` a notice, `MINOR` informational (CEF 8, 7, 5, 3, 2). `None`
+    /// for a level Cloud Guard may add later.
+    pub fn of_risk_level(level: &str) -> Option<Severity> {
+        match level {
+            "CRITICAL" => Some(Severity::Critical),
+            "HIGH" => Some(Severity::Error),
+            "MEDIUM" => Some(Severity::Warning),
+            "LOW" => Some(Severity::Notice),
+            "MINOR" => Some(Severity::Informational),
+            _ => None,
+        }
+    }
+}
+
 /// The operation part of an event type: `com.oraclecloud.ComputeApi.TerminateInstance.begin`
 /// gives `TerminateInstance`.
 fn operation_name(event_type: &str) -> &str {
@@ -276,6 +316,53 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(derive(&fixed, "x", &body), Severity::Alert);
+    }
+
+    #[test]
+    fn a_problem_ranks_by_its_risk_level_and_a_log_record_is_the_default() {
+        use crate::record::{RecordKind, SyslogRecord, Window};
+        let window = Window {
+            start: "2026-11-22T14:00:00Z".parse().unwrap(),
+            end: "2026-11-22T14:01:00Z".parse().unwrap(),
+        };
+        let body = json!({"eventId": "e", "eventType": "x.DeleteVcn", "eventTime": "2026-11-22T14:00:01Z"});
+        let mut r = SyslogRecord::from_event(body, window, false).unwrap();
+        let p = SeverityPolicy::default();
+        assert_eq!(
+            p.of_record(&r),
+            Severity::Warning,
+            "an audit event by its verb"
+        );
+        let levels = [
+            (Some("CRITICAL"), Severity::Critical, 8),
+            (Some("HIGH"), Severity::Error, 7),
+            (Some("MEDIUM"), Severity::Warning, 5),
+            (Some("LOW"), Severity::Notice, 3),
+            (Some("MINOR"), Severity::Informational, 2),
+            (Some("SEVERE"), Severity::Informational, 2),
+            (None, Severity::Informational, 2),
+        ];
+        for (level, want, cef) in levels {
+            r.kind = RecordKind::CloudGuardProblem {
+                risk_level: level.map(str::to_owned),
+            };
+            assert_eq!(p.of_record(&r), want, "{level:?}");
+            assert_eq!(p.of_record(&r).cef(), cef, "{level:?}");
+        }
+        r.kind = RecordKind::LogRecord;
+        assert_eq!(
+            p.of_record(&r),
+            Severity::Informational,
+            "not by the verb of its type"
+        );
+        let fixed = SeverityPolicy {
+            fixed: Some(Severity::Alert),
+            ..Default::default()
+        };
+        r.kind = RecordKind::CloudGuardProblem {
+            risk_level: Some("MINOR".into()),
+        };
+        assert_eq!(fixed.of_record(&r), Severity::Alert);
     }
 
     #[test]

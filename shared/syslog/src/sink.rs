@@ -191,6 +191,7 @@ mod tests {
             response_status: None,
             window: Window { start: t, end: t },
             replay: false,
+            kind: Default::default(),
             body: crate::JsonText::from_value(&json!({"eventId": id})),
         }
     }

@@ -191,6 +191,10 @@ fn outcome(status: ExitStatus, stdout: &Path, stderr: &Path) -> Outcome {
     }
 }
 
+/// The lease a killed process holds in the kill tests ([`Auditfwd::kill_mid_run`]): the
+/// shortest allowed.
+const KILLED_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Auditfwd {
     /// `auditfwd` for `tenancy` (credentials from its OCI CLI config, every endpoint at the
     /// emulator), sending to `syslog_url`, keeping progress in `checkpoint`; fast limits
@@ -207,6 +211,7 @@ impl Auditfwd {
             ("AUDITFWD_OCI_AUDIT_ENDPOINT", base.clone()),
             ("AUDITFWD_OCI_IDENTITY_ENDPOINT", base.clone()),
             ("AUDITFWD_OCI_LOGGING_ENDPOINT", base.clone()),
+            ("AUDITFWD_OCI_CLOUD_GUARD_ENDPOINT", base.clone()),
             ("AUDITFWD_OCI_OBJECTSTORAGE_ENDPOINT", base),
             ("AUDITFWD_SYSLOG_URL", syslog_url.to_owned()),
             ("AUDITFWD_OCI_REQUESTS_PER_SECOND", "1000".into()),
@@ -246,6 +251,7 @@ impl Auditfwd {
             "AUDITFWD_OCI_AUDIT_ENDPOINT",
             "AUDITFWD_OCI_IDENTITY_ENDPOINT",
             "AUDITFWD_OCI_LOGGING_ENDPOINT",
+            "AUDITFWD_OCI_CLOUD_GUARD_ENDPOINT",
         ] {
             self.unset(name);
         }
@@ -262,6 +268,7 @@ impl Auditfwd {
             .set(&format!("{prefix}OCI_REGIONS"), tenancy.emu.region())
             .set(&format!("{prefix}OCI_AUDIT_ENDPOINT"), base.clone())
             .set(&format!("{prefix}OCI_LOGGING_ENDPOINT"), base.clone())
+            .set(&format!("{prefix}OCI_CLOUD_GUARD_ENDPOINT"), base.clone())
             .set(&format!("{prefix}OCI_IDENTITY_ENDPOINT"), base);
         }
         self
@@ -338,6 +345,33 @@ impl Auditfwd {
 }
 
 impl Auditfwd {
+    /// The first half of a kill test: with one-minute windows (each committed as it goes) and
+    /// the shortest lease allowed, runs `auditfwd run --once` and SIGKILLs it once `n` messages
+    /// reached `rsyslog`. Returns what rsyslog holds once the killed process's last messages
+    /// are in.
+    pub async fn kill_mid_run(
+        &mut self,
+        rsyslog: &crate::rsyslog::Rsyslog,
+        n: usize,
+    ) -> BTreeMap<String, usize> {
+        self.set("AUDITFWD_MAX_WINDOW", "1m");
+        self.set("AUDITFWD_LEASE_TTL", format!("{}s", KILLED_LEASE.as_secs()));
+        let mut running = self.spawn();
+        rsyslog.wait_mid_run(&mut running, n).await;
+        running.kill();
+        rsyslog.counts_once_settled().await
+    }
+
+    /// The second half: once the killed process's lease lapsed, a run that must deliver the
+    /// rest (exit 0). Returns when it started.
+    pub async fn finish_after_kill(&self) -> chrono::DateTime<chrono::Utc> {
+        tokio::time::sleep(KILLED_LEASE + std::time::Duration::from_secs(1)).await;
+        let started = chrono::Utc::now();
+        let run = self.run_once().await;
+        assert_eq!(run.code, Some(0), "{}", run.describe());
+        started
+    }
+
     /// Runs `auditfwd ARGS...` (any subcommand) with exactly these variables, to its end.
     pub async fn command(&self, args: &[&str]) -> Outcome {
         self.spawn_with(args).wait().await

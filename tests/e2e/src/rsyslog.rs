@@ -162,13 +162,32 @@ impl Rsyslog {
 }
 
 /// The record id inside a JSON payload (a leading BOM tolerated): an audit event's `eventId`,
-/// or a log record's `logContent.id` (Logging search).
+/// a log record's `logContent.id` (Logging search), or a Cloud Guard problem's version id
+/// ([`problem_version_id`]).
 pub fn event_id_of(msg: &str) -> String {
     let v: Value = serde_json::from_str(msg.trim_start_matches('\u{feff}'))
         .unwrap_or_else(|e| panic!("payload is not JSON ({e}): {msg:.200}"));
-    v["eventId"]
+    if let Some(id) = v["eventId"]
         .as_str()
         .or_else(|| v["logContent"]["id"].as_str())
-        .unwrap_or_else(|| panic!("payload has no eventId or logContent.id: {msg:.200}"))
-        .to_owned()
+    {
+        return id.to_owned();
+    }
+    let problem: oci_emulator::Problem = serde_json::from_value(v)
+        .unwrap_or_else(|e| panic!("payload is no event, record or problem ({e}): {msg:.200}"));
+    problem_version_id(&problem)
+}
+
+/// The id a SIEM dedupes a version of a Cloud Guard problem by, built from the fields of the
+/// forwarded JSON as `docs/sources.md` says: `<id>/<timeLastDetected>/<state>/<detail>`, the time
+/// in RFC 3339 with milliseconds.
+pub fn problem_version_id(p: &oci_emulator::Problem) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        p.id,
+        p.time_last_detected
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        p.lifecycle_state,
+        p.lifecycle_detail
+    )
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use auditfwd_checkpoint::Scope;
 use auditfwd_oci::Ocid;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound as _, Utc};
 use oci_emulator::{DelayDistribution, Emulator, EmulatorBuilder, EmulatorHandle, ManualClock};
 
 /// One ground-truth event, with its time parsed.
@@ -207,4 +207,46 @@ pub fn assert_none_lost(expected: &BTreeSet<String>, received: &BTreeMap<String,
         unexpected.len(),
         unexpected.iter().take(5).collect::<Vec<_>>()
     );
+}
+
+/// Of `items` (id, time), the ids before `t`.
+pub fn ids_before(items: &[(String, DateTime<Utc>)], t: DateTime<Utc>) -> BTreeSet<String> {
+    items
+        .iter()
+        .filter(|(_, at)| *at < t)
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+/// What was due when a run started at `started` with this fresh lag: the minutes up to
+/// `started - fresh_lag`.
+pub fn due_at(started: DateTime<Utc>, fresh_lag: chrono::Duration) -> DateTime<Utc> {
+    (started - fresh_lag)
+        .duration_trunc(chrono::Duration::minutes(1))
+        .expect("truncate to the minute")
+}
+
+/// Of `received`, the ids in `due`.
+pub fn only(due: &BTreeSet<String>, received: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+    received
+        .iter()
+        .filter(|(id, _)| due.contains(*id))
+        .map(|(id, n)| (id.clone(), *n))
+        .collect()
+}
+
+/// After a SIGKILL and a run that finished the work: anything received more than once was
+/// received before the kill (sent and not yet committed), and exactly twice. Nothing sent for
+/// the first time after the restart is sent twice.
+pub fn assert_resent_only_what_was_in_flight(
+    at_kill: &BTreeMap<String, usize>,
+    received: &BTreeMap<String, usize>,
+) {
+    for (id, n) in received.iter().filter(|(_, n)| **n > 1) {
+        assert!(
+            *n == 2 && at_kill.contains_key(id),
+            "{id} received {n} times, {} before the kill",
+            at_kill.get(id).copied().unwrap_or(0)
+        );
+    }
 }

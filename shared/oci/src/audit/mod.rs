@@ -22,7 +22,7 @@ use std::sync::Arc;
 use http::Method;
 
 pub use model::{AuditEvent, EventData, Identity, MultiMap, Request, Response, StateChange};
-pub use raw::{EventHead, Principal, RawEvent, parse_page};
+pub use raw::{EventHead, Principal, RawEvent, RecordKind, parse_page};
 
 use crate::config::Config;
 use crate::error::Error;

@@ -45,9 +45,28 @@ pub struct EventHead {
     pub identity: Option<Principal>,
     /// `data.response.status` as a number (OCI sends a string such as `"200"`).
     pub response_status: Option<u16>,
+    /// What the record is (an audit event unless a source says otherwise): the encoders map
+    /// each kind's own fields.
+    pub kind: RecordKind,
     /// Every header of `data.request.headers` and `data.response.headers`, in text order
     /// (read them with [`RawEvent::headers`]).
     headers: Vec<HeaderSpan>,
+}
+
+/// What a record is. The pipeline decides on every kind alike (id, type, time, compartment);
+/// the syslog encoders pick each kind's fields for CEF and LEEF and its severity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RecordKind {
+    /// An Audit event (`ListEvents`).
+    #[default]
+    AuditEvent,
+    /// A log record found by a Logging search.
+    LogRecord,
+    /// One version of a Cloud Guard problem (`ListProblems`).
+    CloudGuardProblem {
+        /// `riskLevel`: the record's severity.
+        risk_level: Option<crate::cloud_guard::RiskLevel>,
+    },
 }
 
 /// Who acted: the fields of `data.identity` filters look at.
@@ -77,9 +96,10 @@ enum HeaderName {
 
 impl EventHead {
     /// The head of a record that is not an audit event (a log record found by Logging
-    /// search): the envelope fields only, with no principal, no response and no headers to
-    /// scrub.
+    /// search, a Cloud Guard problem): the envelope fields only, with no principal, no
+    /// response and no headers to scrub.
     pub fn of_record(
+        kind: RecordKind,
         event_id: String,
         event_type: String,
         event_time: DateTime<Utc>,
@@ -93,6 +113,7 @@ impl EventHead {
             event_name: None,
             identity: None,
             response_status: None,
+            kind,
             headers: Vec::new(),
         }
     }
@@ -362,6 +383,7 @@ impl<'a> EventView<'a> {
             event_name,
             identity,
             response_status,
+            kind: RecordKind::AuditEvent,
             headers,
         }
     }

@@ -1,9 +1,11 @@
 //! The Cloud Guard API: `ListProblems`.
 //!
 //! A problem is mutable: Cloud Guard updates it in place (a new `timeLastDetected` on each
-//! detection, `lifecycleDetail` when someone resolves or dismisses it), so a collector lists by
-//! `timeLastDetected` and treats `(id, timeLastDetected, lifecycleDetail)` as a version.
-//! Without a `lifecycle_state` filter the service lists only `ACTIVE` problems.
+//! detection, `lifecycleState` and `lifecycleDetail` when someone resolves or dismisses it), so
+//! a collector lists by `timeLastDetected` and treats each
+//! [`ProblemSummary::version_id`] (id, `timeLastDetected`, state, detail) as one record
+//! ([`ProblemSummary::to_raw_event`]). Without a `lifecycle_state` filter the service lists
+//! only `ACTIVE` problems.
 //!
 //! ```no_run
 //! # async fn demo(config: &auditfwd_oci::Config, tenancy: auditfwd_oci::Ocid) -> Result<(), auditfwd_oci::Error> {
@@ -29,7 +31,9 @@ mod model;
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::Method;
 
-pub use model::{ProblemLifecycleDetail, ProblemLifecycleState, ProblemSummary, RiskLevel};
+pub use model::{
+    PROBLEM_RECORD_TYPE, ProblemLifecycleDetail, ProblemLifecycleState, ProblemSummary, RiskLevel,
+};
 
 use crate::config::Config;
 use crate::error::Error;

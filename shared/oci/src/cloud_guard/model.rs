@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::audit::{EventHead, RawEvent, RecordKind};
+
 /// An enumeration on the wire: known values as variants, anything newer kept as text.
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal,)* }) => {
@@ -155,6 +157,43 @@ pub struct ProblemSummary {
     pub extra: Map<String, Value>,
 }
 
+/// The type of a forwarded problem's record (its syslog MSGID is `cloudguard.problem`).
+pub const PROBLEM_RECORD_TYPE: &str = "com.oraclecloud.cloudguard.problem";
+
+impl ProblemSummary {
+    /// The id of this version of the problem: `<id>/<timeLastDetected>/<lifecycleState>/<lifecycleDetail>`,
+    /// the time in RFC 3339 with milliseconds, an absent field as `-`. A problem changes in
+    /// place, so its OCID alone names it, not what happened to it: a new detection or a change
+    /// of state is a new version and is forwarded once. A SIEM can build the same id from the
+    /// four fields of the forwarded JSON.
+    pub fn version_id(&self) -> String {
+        let time = self.time_last_detected.map_or_else(
+            || "-".to_owned(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        );
+        let state = self.lifecycle_state.as_ref().map_or("-", |s| s.as_str());
+        let detail = self.lifecycle_detail.as_ref().map_or("-", |d| d.as_str());
+        format!("{}/{time}/{state}/{detail}", self.id)
+    }
+
+    /// This version as a record the pipeline forwards: the problem's JSON (every field Cloud
+    /// Guard sent, [`Self::extra`] included), id [`Self::version_id`], type
+    /// [`PROBLEM_RECORD_TYPE`], time `timeLastDetected` (`listed_at` when absent).
+    pub fn to_raw_event(&self, listed_at: DateTime<Utc>) -> Result<RawEvent, serde_json::Error> {
+        let text = bytes::Bytes::from(serde_json::to_vec(self)?);
+        let head = EventHead::of_record(
+            RecordKind::CloudGuardProblem {
+                risk_level: self.risk_level.clone(),
+            },
+            self.version_id(),
+            PROBLEM_RECORD_TYPE.to_owned(),
+            self.time_last_detected.unwrap_or(listed_at),
+            self.compartment_id.clone(),
+        );
+        Ok(RawEvent::from_parts(text, head))
+    }
+}
+
 /// The body of a `ListProblems` answer.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ProblemCollection {
@@ -197,5 +236,70 @@ mod tests {
         );
         let again: ProblemSummary = serde_json::from_value(back).unwrap();
         assert_eq!(again, p);
+    }
+
+    fn problem(state: &str, detail: &str, last: &str) -> ProblemSummary {
+        serde_json::from_value(serde_json::json!({
+            "id": "ocid1.cloudguardproblem.oc1.iad.p1",
+            "compartmentId": "ocid1.compartment.oc1..c",
+            "riskLevel": "HIGH",
+            "timeLastDetected": last,
+            "lifecycleState": state,
+            "lifecycleDetail": detail,
+            "impactedResourceCount": 3
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn each_detection_and_state_is_a_version_of_its_own() {
+        let open = problem("ACTIVE", "OPEN", "2026-01-03T03:04:05.6Z");
+        assert_eq!(
+            open.version_id(),
+            "ocid1.cloudguardproblem.oc1.iad.p1/2026-01-03T03:04:05.600Z/ACTIVE/OPEN"
+        );
+        let resolved = problem("INACTIVE", "RESOLVED", "2026-01-03T03:04:05.600Z");
+        let again = problem("ACTIVE", "OPEN", "2026-01-03T03:09:00Z");
+        let ids: std::collections::HashSet<_> = [&open, &resolved, &again]
+            .map(ProblemSummary::version_id)
+            .into();
+        assert_eq!(ids.len(), 3);
+        // The same version listed twice (another page, the settle pass) has the same id.
+        assert_eq!(open.version_id(), open.clone().version_id());
+        let bare: ProblemSummary =
+            serde_json::from_value(serde_json::json!({"id": "ocid1.cloudguardproblem.oc1.iad.p2"}))
+                .unwrap();
+        assert_eq!(
+            bare.version_id(),
+            "ocid1.cloudguardproblem.oc1.iad.p2/-/-/-"
+        );
+    }
+
+    #[test]
+    fn a_problem_becomes_a_record_with_its_risk_and_every_field() {
+        let p = problem("ACTIVE", "OPEN", "2026-01-03T03:04:05.678Z");
+        let listed_at: DateTime<Utc> = "2026-01-03T03:04:00Z".parse().unwrap();
+        let (text, head) = p.to_raw_event(listed_at).unwrap().into_parts();
+        assert_eq!(head.event_id, p.version_id());
+        assert_eq!(head.event_type, PROBLEM_RECORD_TYPE);
+        assert_eq!(head.event_time, p.time_last_detected.unwrap());
+        assert_eq!(
+            head.compartment_id.as_deref(),
+            Some("ocid1.compartment.oc1..c")
+        );
+        assert_eq!(
+            head.kind,
+            RecordKind::CloudGuardProblem {
+                risk_level: Some(RiskLevel::High)
+            }
+        );
+        let back: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(back["impactedResourceCount"], 3);
+        assert_eq!(back["lifecycleDetail"], "OPEN");
+        // No detection time: the window's start stands in, so the record still has a place.
+        let mut undated = p;
+        undated.time_last_detected = None;
+        let (_, head) = undated.to_raw_event(listed_at).unwrap().into_parts();
+        assert_eq!(head.event_time, listed_at);
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::audit::{EventHead, RawEvent};
+use crate::audit::{EventHead, RawEvent, RecordKind};
 
 /// One page of `SearchLogs`, as the service sends it.
 #[derive(Debug, Deserialize)]
@@ -114,7 +114,13 @@ impl SearchResult {
             .unwrap_or_else(|| "com.oraclecloud.logging.record".to_owned());
         Ok(RawEvent::from_parts(
             bytes::Bytes::from(self.raw().to_owned()),
-            EventHead::of_record(id, record_type, time, head.compartment_id),
+            EventHead::of_record(
+                RecordKind::LogRecord,
+                id,
+                record_type,
+                time,
+                head.compartment_id,
+            ),
         ))
     }
 

@@ -10,7 +10,9 @@
 //! 5. [`send`]: each page's admitted events as one batch to the sink;
 //! 6. [`commit`]: cursors moved and manifest records made, written by the shard after the sink
 //!    confirmed every batch;
-//! 7. [`report`]: what the run did, and the gauges it leaves.
+//! 7. [`report`]: what the run did, and the gauges it leaves;
+//! 8. [`sweep`]: for a source whose records change in place (Cloud Guard problems), the
+//!    changes no window listing can see, delivered and then remembered.
 //!
 //! Steps 3–5 are the per-listing path ([`window`]) that live listings, gap retries and replays
 //! share; the [`pool`] works shards (or, for replays, compartments) `concurrency` at a time.
@@ -33,6 +35,7 @@ pub(crate) mod pool;
 mod report;
 mod send;
 mod shard;
+mod sweep;
 mod walk;
 pub(crate) mod window;
 
@@ -48,6 +51,7 @@ pub(crate) use failure::display_opt;
 pub use failure::{Pending, StopReason, Warning};
 pub use report::{CompartmentReport, Outcome, RunReport};
 pub use shard::{ShardItem, group};
+pub use sweep::{SweepError, SweepReport, SweepState, Swept};
 
 use crate::clock::Clock;
 use crate::compartments::CompartmentRule;
@@ -233,10 +237,13 @@ where
         &self.limits
     }
 
-    /// Runs one full cycle over every selected compartment in every region.
+    /// Runs one full cycle over every selected compartment in every region, then the source's
+    /// sweep (a source whose records change in place).
     pub async fn run_once(&self, ctx: &RunContext) -> RunReport {
         let Discovery { report, items } = self.discover().await;
-        self.process(ctx, report, items).await
+        let mut report = self.process(ctx, report, items).await;
+        report.sweep = self.sweep().await;
+        report
     }
 
     /// Works `items` (from [`Runner::discover`], or received from a poller) shard by shard,

@@ -110,12 +110,16 @@ pub struct RunReport {
     pub warnings: Vec<Warning>,
     /// Per (region, compartment), sorted.
     pub compartments: Vec<CompartmentReport>,
+    /// The source's sweep, when it has one (Cloud Guard).
+    pub sweep: Option<super::SweepReport>,
 }
 
 impl RunReport {
     /// Whether every due window was delivered and committed, with no open gaps.
     pub fn is_complete(&self) -> bool {
-        self.tree_error.is_none() && self.compartments.iter().all(CompartmentReport::is_complete)
+        self.tree_error.is_none()
+            && self.compartments.iter().all(CompartmentReport::is_complete)
+            && self.sweep.as_ref().is_none_or(|s| s.failed.is_none())
     }
 
     /// Adds another runner's report of the same cycle (another tenancy's), for a process that
@@ -135,6 +139,20 @@ impl RunReport {
         self.missing_compartments.extend(other.missing_compartments);
         self.warnings.extend(other.warnings);
         self.compartments.extend(other.compartments);
+        // A process with one swept source per tenancy: the first failure stands (each is
+        // logged when it happens), the counts add up.
+        self.sweep = match (self.sweep.take(), other.sweep) {
+            (Some(mut a), Some(b)) => {
+                a.open += b.open;
+                a.forwarded += b.forwarded;
+                a.left_to_settle += b.left_to_settle;
+                a.vanished.extend(b.vanished);
+                a.written |= b.written;
+                a.failed = a.failed.or(b.failed);
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        };
     }
 
     /// Totals over all compartments.
@@ -222,6 +240,9 @@ impl fmt::Display for RunReport {
         }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;
+        }
+        if let Some(s) = &self.sweep {
+            writeln!(f, "{s}")?;
         }
         for c in &self.compartments {
             write_compartment(f, c)?;

@@ -12,11 +12,13 @@
 
 use std::collections::BTreeMap;
 
-use auditfwd_oci::identity::{Compartment, CompartmentTree};
-use auditfwd_oci::logging_search::SearchLogsPaginator;
+use auditfwd_oci::identity::CompartmentTree;
+use auditfwd_oci::logging_search::{SearchLogsFluentBuilder, SearchLogsOutput};
 use auditfwd_oci::{Config, Error, Ocid, Window};
+use chrono::{DateTime, Utc};
 
-use super::{AuditSource, EventPages, Page, count_request};
+use super::records::{RecordPages, made_up_tree};
+use super::{AuditSource, Page};
 
 /// The name of the made-up tree's root: searches show as `log-search/<name>`.
 const ROOT_NAME: &str = "log-search";
@@ -157,25 +159,12 @@ impl AuditSource for LogSearchSource {
 
     /// Made up, no call: the root (never collected) and one child per search.
     async fn compartment_tree(&self) -> Result<CompartmentTree, Error> {
-        let node = |id: &str, parent: Option<&str>, name: &str| Compartment {
-            id: id.to_owned(),
-            compartment_id: parent.map(str::to_owned),
-            name: name.to_owned(),
-            description: None,
-            time_created: None,
-            lifecycle_state: None,
-            is_accessible: None,
-            freeform_tags: None,
-            defined_tags: None,
-            extra: serde_json::Map::new(),
-        };
-        let root = self.tenancy.as_str();
-        Ok(CompartmentTree::new(
-            node(root, None, ROOT_NAME),
+        Ok(made_up_tree(
+            &self.tenancy,
+            ROOT_NAME,
             self.searches
                 .iter()
-                .map(|p| node(p.id.as_str(), Some(root), &p.search.name))
-                .collect(),
+                .map(|p| (&p.id, p.search.name.as_str())),
         ))
     }
 
@@ -183,27 +172,32 @@ impl AuditSource for LogSearchSource {
 
     fn list_events(&self, region: &str, compartment: &Ocid, window: Window) -> LogSearchPages {
         let Some(p) = self.planned(compartment).filter(|p| p.region == region) else {
-            return LogSearchPages::Unconfigured(Some(format!(
+            return RecordPages::unconfigured(format!(
                 "{compartment} is not a log search of region {region}"
-            )));
+            ));
         };
         let Some(client) = self.clients.get(region) else {
-            return LogSearchPages::Unconfigured(Some(format!(
-                "region {region} is not configured"
-            )));
+            return RecordPages::unconfigured(format!("region {region} is not configured"));
         };
-        LogSearchPages::Listing {
-            pages: Box::new(
-                client
-                    .search_logs()
-                    .time_start(window.start().as_datetime())
-                    .time_end(window.end().as_datetime())
-                    .search_query(p.search.query.clone())
-                    .limit(PAGE_LIMIT)
-                    .into_paginator(),
-            ),
-            listed_at: window.start().as_datetime(),
-        }
+        RecordPages::new(
+            client
+                .search_logs()
+                .time_start(window.start().as_datetime())
+                .time_end(window.end().as_datetime())
+                .search_query(p.search.query.clone())
+                .limit(PAGE_LIMIT)
+                .into_paginator(),
+            window.start().as_datetime(),
+            results_page,
+        )
+    }
+
+    fn label(&self) -> &'static str {
+        "OCI log search"
+    }
+
+    fn empty_hint(&self) -> Option<&'static str> {
+        Some("if the log should have some, check that it is enabled: docs/sources.md")
     }
 
     fn covers(&self, region: &str, compartment: &Ocid) -> bool {
@@ -213,50 +207,22 @@ impl AuditSource for LogSearchSource {
 }
 
 /// A search's listing: the Logging client's paginator, each result made a record.
-#[derive(Debug)]
-pub enum LogSearchPages {
-    /// Paging through `SearchLogs`.
-    Listing {
-        /// The paginator.
-        pages: Box<SearchLogsPaginator>,
-        /// The window's start: the time of a record that carries none.
-        listed_at: chrono::DateTime<chrono::Utc>,
-    },
-    /// Not a search of this region (an error on the first page, then the end).
-    Unconfigured(Option<String>),
-}
+pub type LogSearchPages = RecordPages<SearchLogsFluentBuilder>;
 
-impl EventPages for LogSearchPages {
-    async fn next_page(&mut self) -> Option<Result<Page, Error>> {
-        match self {
-            LogSearchPages::Listing { pages, listed_at } => {
-                let result = match pages.next_page().await? {
-                    Ok(out) => out
-                        .results
-                        .iter()
-                        .map(|r| r.to_raw_event(*listed_at))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map(|events| Page {
-                            events,
-                            next: out.next_page.clone(),
-                        })
-                        .map_err(|e| Error::Decode {
-                            operation: "SearchLogs",
-                            status: 200,
-                            request_id: out.request_id.clone(),
-                            reason: format!("a result's data is not a JSON object: {e}"),
-                        }),
-                    Err(e) => Err(e),
-                };
-                count_request("SearchLogs", &result);
-                Some(result)
-            }
-            LogSearchPages::Unconfigured(reason) => reason.take().map(|reason| {
-                Err(Error::Construction {
-                    operation: "SearchLogs",
-                    reason,
-                })
-            }),
-        }
-    }
+/// One page of search results as records.
+fn results_page(out: &SearchLogsOutput, listed_at: DateTime<Utc>) -> Result<Page, Error> {
+    out.results
+        .iter()
+        .map(|r| r.to_raw_event(listed_at))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|events| Page {
+            events,
+            next: out.next_page.clone(),
+        })
+        .map_err(|e| Error::Decode {
+            operation: "SearchLogs",
+            status: 200,
+            request_id: out.request_id.clone(),
+            reason: format!("a result's data is not a JSON object: {e}"),
+        })
 }

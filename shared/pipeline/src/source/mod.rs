@@ -5,7 +5,9 @@
 //!   Audit client per region);
 //! - [`log_search`]: [`LogSearchSource`], configured Logging searches, each listed like one
 //!   compartment (the records are audit-shaped: an id, a type, a time, the JSON text);
-//! - [`any`]: [`LiveSource`], either one, which the entry points run.
+//! - [`cloud_guard`]: [`CloudGuardSource`], a tenancy's Cloud Guard problems, each version
+//!   once (each lifecycle state listed like one compartment, windows on `timeLastDetected`);
+//! - [`any`]: [`LiveSource`], any one of them, which the entry points run.
 //!
 //! A listing is a stream of pages ([`EventPages`]): the runner holds one page at a time, and
 //! the real sources page through the OCI client's paginator, whose guards (a repeated
@@ -14,7 +16,9 @@
 
 mod any;
 mod audit;
+mod cloud_guard;
 mod log_search;
+mod records;
 
 use std::future::Future;
 
@@ -24,7 +28,9 @@ use auditfwd_oci::{Error, Ocid, Window};
 
 pub use any::{LivePages, LiveSource};
 pub use audit::{OciPages, OciSource};
+pub use cloud_guard::{CloudGuardPages, CloudGuardSource};
 pub use log_search::{LogSearch, LogSearchPages, LogSearchSetupError, LogSearchSource};
+pub use records::RecordPages;
 
 /// One page of a listing.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +60,37 @@ pub trait AuditSource: Send + Sync + std::fmt::Debug {
     fn covers(&self, region: &str, compartment: &Ocid) -> bool {
         let _ = (region, compartment);
         true
+    }
+
+    /// How `auditfwd check` names this source's listings (`OCI log search`).
+    fn label(&self) -> &'static str {
+        "OCI audit events"
+    }
+
+    /// What `auditfwd check` adds when a listing of a recent minute finds nothing: how to
+    /// tell a quiet source from a misconfigured one (`None`: nothing to add).
+    fn empty_hint(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether this source's records change in place without moving the time they are
+    /// listed by, so that the runner must [`sweep`](Self::sweep) after its windows.
+    fn sweeps(&self) -> bool {
+        false
+    }
+
+    /// The changes no window listing can see: what is open now against `known` (what was
+    /// open at the last sweep; `None` the first time, when there is nothing to compare and
+    /// nothing is forwarded). A change whose record the settle pass will still list (its time
+    /// within `settle_lag` of `now`) is left to it. Only called when [`Self::sweeps`].
+    fn sweep(
+        &self,
+        known: Option<&crate::runner::SweepState>,
+        now: chrono::DateTime<chrono::Utc>,
+        settle_lag: chrono::Duration,
+    ) -> impl Future<Output = Result<crate::runner::Swept, Error>> + Send {
+        let _ = (known, now, settle_lag);
+        std::future::ready(Ok(crate::runner::Swept::default()))
     }
 
     /// A listing in progress.

@@ -3,3 +3,4 @@
 
 mod architecture;
 mod runner;
+mod sweep;

@@ -1,4 +1,6 @@
-//! ArcSight CEF: `CEF:0|Oracle|OCI Audit|<version>|<eventType>|<eventName>|<severity>|<extension>`.
+//! ArcSight CEF: `CEF:0|Oracle|OCI Audit|<version>|<eventType>|<eventName>|<severity>|<extension>`
+//! (`OCI Logging` for a log record; a Cloud Guard problem has its own mapping,
+//! [`super::cloud_guard`]).
 //!
 //! Header fields escape `\` and `|`; extension values escape `\`, `=`, CR (`\r`) and LF
 //! (`\n`) as the CEF specification says, so no value can start a new key or line; the Unicode
@@ -10,7 +12,7 @@
 use serde_json::Value;
 
 use super::text::push_cef_time;
-use crate::record::SyslogRecord;
+use crate::record::{RecordKind, SyslogRecord};
 use crate::severity::Severity;
 
 /// True when `s` needs no escaping in any CEF/LEEF position: printable ASCII without
@@ -97,8 +99,33 @@ const CUSTOM: &[(&str, &str, &[&str])] = &[
     ("cs5", "tenantId", &["data", "identity", "tenantId"]),
 ];
 
+/// The product in the CEF and LEEF headers.
+pub(crate) fn product(r: &SyslogRecord) -> &'static str {
+    match r.kind {
+        RecordKind::AuditEvent => "OCI Audit",
+        RecordKind::LogRecord => "OCI Logging",
+        RecordKind::CloudGuardProblem { .. } => "OCI Cloud Guard",
+    }
+}
+
+/// The delivery context every record carries: ` cs6Label=window cs6=<start>/<end>
+/// cn1Label=replay cn1=<0|1>`.
+pub(crate) fn push_delivery(out: &mut Vec<u8>, r: &SyslogRecord) {
+    out.extend_from_slice(b" cs6Label=window cs6=");
+    super::text::push_rfc3339(out, &r.window.start);
+    out.push(b'/');
+    super::text::push_rfc3339(out, &r.window.end);
+    out.extend_from_slice(if r.replay {
+        b" cn1Label=replay cn1=1"
+    } else {
+        b" cn1Label=replay cn1=0"
+    });
+}
+
 pub(crate) fn write(out: &mut Vec<u8>, r: &SyslogRecord, body: &Value, severity: Severity) {
-    out.extend_from_slice(b"CEF:0|Oracle|OCI Audit|");
+    out.extend_from_slice(b"CEF:0|Oracle|");
+    out.extend_from_slice(product(r).as_bytes());
+    out.push(b'|');
     push_header_field(
         out,
         &scalar(body, &["eventTypeVersion"]).unwrap_or("2.0".into()),
@@ -136,15 +163,7 @@ pub(crate) fn write(out: &mut Vec<u8>, r: &SyslogRecord, body: &Value, severity:
             push_ext_value(out, &v);
         }
     }
-    out.extend_from_slice(b" cs6Label=window cs6=");
-    super::text::push_rfc3339(out, &r.window.start);
-    out.push(b'/');
-    super::text::push_rfc3339(out, &r.window.end);
-    out.extend_from_slice(if r.replay {
-        b" cn1Label=replay cn1=1"
-    } else {
-        b" cn1Label=replay cn1=0"
-    });
+    push_delivery(out, r);
     if let Some(v) = scalar(body, &["data", "response", "message"]) {
         out.extend_from_slice(b" msg=");
         push_ext_value(out, &v);

@@ -52,7 +52,7 @@ const MAPPED: &[(&str, &[&str])] = &[
     ("message", &["data", "response", "message"]),
 ];
 
-fn kv(out: &mut Vec<u8>, key: &str, value: &str) {
+pub(crate) fn kv(out: &mut Vec<u8>, key: &str, value: &str) {
     out.push(b'\t');
     out.extend_from_slice(key.as_bytes());
     out.push(b'=');
@@ -60,7 +60,9 @@ fn kv(out: &mut Vec<u8>, key: &str, value: &str) {
 }
 
 pub(crate) fn write(out: &mut Vec<u8>, r: &SyslogRecord, body: &Value, severity: Severity) {
-    out.extend_from_slice(b"LEEF:2.0|Oracle|OCI Audit|");
+    out.extend_from_slice(b"LEEF:2.0|Oracle|");
+    out.extend_from_slice(super::cef::product(r).as_bytes());
+    out.push(b'|');
     push_header_field(
         out,
         &scalar(body, &["eventTypeVersion"]).unwrap_or("2.0".into()),
@@ -78,6 +80,11 @@ pub(crate) fn write(out: &mut Vec<u8>, r: &SyslogRecord, body: &Value, severity:
             kv(out, key, &v);
         }
     }
+    push_delivery(out, r);
+}
+
+/// The delivery context every record carries: `windowStart`, `windowEnd`, `replay`.
+pub(crate) fn push_delivery(out: &mut Vec<u8>, r: &SyslogRecord) {
     out.extend_from_slice(b"\twindowStart=");
     push_rfc3339(out, &r.window.start);
     out.extend_from_slice(b"\twindowEnd=");

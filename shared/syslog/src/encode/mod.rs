@@ -9,6 +9,7 @@
 //! so a field value can never forge a second line.
 
 mod cef;
+mod cloud_guard;
 mod leef;
 mod rfc3164;
 mod rfc5424;
@@ -18,7 +19,7 @@ pub(crate) mod text;
 use bytes::Bytes;
 
 use crate::error::{ConfigError, EncodeError};
-use crate::record::SyslogRecord;
+use crate::record::{RecordKind, SyslogRecord};
 use crate::severity::{Facility, SeverityPolicy, pri};
 
 /// The syslog header format.
@@ -191,11 +192,7 @@ impl Encoder {
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>, EncodeError> {
         let start = out.len();
-        let severity = self.config.severity.derive(
-            &record.event_type,
-            record.event_name.as_deref(),
-            record.response_status,
-        );
+        let severity = self.config.severity.of_record(record);
         let pri = pri(self.config.facility, severity);
         let invalid = |source| EncodeError::InvalidJson {
             event_id: record.event_id.clone(),
@@ -289,8 +286,18 @@ impl Encoder {
                 text.for_each_piece(|piece| text::write_json_text(out, piece));
             }
             (Payload::Json, Body::Value(v)) => text::write_json(&mut *out, v),
-            (Payload::Cef, body) => cef::write(out, record, body.value(), severity),
-            (Payload::Leef, body) => leef::write(out, record, body.value(), severity),
+            (Payload::Cef, body) => match record.kind {
+                RecordKind::CloudGuardProblem { .. } => {
+                    cloud_guard::write_cef(out, record, body.value(), severity)
+                }
+                _ => cef::write(out, record, body.value(), severity),
+            },
+            (Payload::Leef, body) => match record.kind {
+                RecordKind::CloudGuardProblem { .. } => {
+                    cloud_guard::write_leef(out, record, body.value(), severity)
+                }
+                _ => leef::write(out, record, body.value(), severity),
+            },
         }
     }
 }

@@ -26,6 +26,7 @@ fn rec(body: Value) -> SyslogRecord {
         response_status: None,
         window: window(),
         replay: false,
+        kind: Default::default(),
         body: JsonText::from_value(&Value::Null),
     };
     r.edit_body(|b| *b = body).unwrap();
@@ -583,5 +584,160 @@ proptest::proptest! {
         let j = msg_after_sd(s).trim_start_matches('\u{feff}');
         let back: Value = serde_json::from_str(j).unwrap();
         proptest::prop_assert_eq!(back, value);
+    }
+}
+
+/// A Cloud Guard problem as a record: its JSON, its version id, its risk level.
+fn problem_record(body: Value) -> SyslogRecord {
+    let mut r = rec(json!({}));
+    r.event_id = "ocid1.cloudguardproblem.oc1.iad.p1/2026-11-22T14:01:02.345Z/ACTIVE/OPEN".into();
+    r.event_type = "com.oraclecloud.cloudguard.problem".into();
+    r.kind = RecordKind::CloudGuardProblem {
+        risk_level: body["riskLevel"].as_str().map(str::to_owned),
+    };
+    r.body = JsonText::from_value(&body);
+    r
+}
+
+fn problem_body() -> Value {
+    json!({
+        "id": "ocid1.cloudguardproblem.oc1.iad.p1",
+        "compartmentId": "ocid1.compartment.oc1..c",
+        "detectorId": "IAAS_CONFIGURATION_DETECTOR",
+        "detectorRuleId": "BUCKET_IS_PUBLIC",
+        "riskLevel": "HIGH",
+        "riskScore": 72.5,
+        "resourceId": "ocid1.bucket.oc1..b",
+        "resourceName": "pay=roll|s",
+        "resourceType": "Bucket",
+        "labels": ["CIS_OCI_V1.1_OBJECTSTORAGE", "ObjectStorage"],
+        "timeFirstDetected": "2026-11-20T09:00:00Z",
+        "timeLastDetected": "2026-11-22T14:01:02.345Z",
+        "lifecycleState": "ACTIVE",
+        "lifecycleDetail": "OPEN",
+        "region": "us-ashburn-1",
+        "targetId": "ocid1.cloudguardtarget.oc1..t",
+        "locks": []
+    })
+}
+
+#[test]
+fn a_problem_in_cef_byte_for_byte_with_its_risk_as_severity() {
+    let cfg = EncoderConfig {
+        payload: Payload::Cef,
+        ..Default::default()
+    };
+    let got = enc(cfg, &problem_record(problem_body()));
+    let want = concat!(
+        // HIGH: error (PRI 131 = local0.err), CEF 7.
+        r#"<131>1 2026-11-22T14:01:02.345Z auditfwd auditfwd - cloudguard.problem "#,
+        r#"[auditfwd@32473 eventId="ocid1.cloudguardproblem.oc1.iad.p1/2026-11-22T14:01:02.345Z/ACTIVE/OPEN" compartmentId="ocid1.compartment.oc1..c" windowStart="2026-11-22T14:00:00.000Z" windowEnd="2026-11-22T14:05:00.000Z" replay="false"] "#,
+        r#"CEF:0|Oracle|OCI Cloud Guard|20200131|BUCKET_IS_PUBLIC|BUCKET_IS_PUBLIC|7|"#,
+        r#"rt=Nov 22 2026 14:01:02.345 UTC externalId=ocid1.cloudguardproblem.oc1.iad.p1/2026-11-22T14:01:02.345Z/ACTIVE/OPEN "#,
+        r#"start=Nov 20 2026 09:00:00.000 UTC cat=IAAS_CONFIGURATION_DETECTOR act=OPEN outcome=ACTIVE "#,
+        r#"deviceExternalId=ocid1.cloudguardtarget.oc1..t "#,
+        r#"cs1Label=compartmentId cs1=ocid1.compartment.oc1..c cs2Label=riskLevel cs2=HIGH "#,
+        r#"cs3Label=resourceName cs3=pay\=roll|s cs4Label=resourceId cs4=ocid1.bucket.oc1..b "#,
+        r#"cs5Label=resourceType cs5=Bucket flexString1Label=problemId flexString1=ocid1.cloudguardproblem.oc1.iad.p1 "#,
+        r#"flexString2Label=region flexString2=us-ashburn-1 cfp1Label=riskScore cfp1=72.5 "#,
+        r#"cs6Label=window cs6=2026-11-22T14:00:00.000Z/2026-11-22T14:05:00.000Z cn1Label=replay cn1=0 "#,
+        r#"msg=CIS_OCI_V1.1_OBJECTSTORAGE, ObjectStorage"#
+    );
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_problem_in_leef_byte_for_byte() {
+    let cfg = EncoderConfig {
+        payload: Payload::Leef,
+        format: SyslogFormat::Rfc3164,
+        ..Default::default()
+    };
+    let mut body = problem_body();
+    body["riskLevel"] = json!("CRITICAL");
+    body["detectorRuleId"] = json!("RULE|X");
+    body["resourceName"] = json!("tab\there");
+    let got = enc(cfg, &problem_record(body));
+    assert_eq!(
+        got,
+        "<130>Nov 22 14:01:02 auditfwd auditfwd: LEEF:2.0|Oracle|OCI Cloud Guard|20200131|RULE\\|X|x09|\
+         devTime=2026-11-22T14:01:02.345Z\tdevTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSX\tsev=8\
+         \teventId=ocid1.cloudguardproblem.oc1.iad.p1/2026-11-22T14:01:02.345Z/ACTIVE/OPEN\
+         \tcompartmentId=ocid1.compartment.oc1..c\tproblemId=ocid1.cloudguardproblem.oc1.iad.p1\
+         \tcat=IAAS_CONFIGURATION_DETECTOR\tdetectorRuleId=RULE|X\triskLevel=CRITICAL\triskScore=72.5\
+         \tlifecycleState=ACTIVE\tlifecycleDetail=OPEN\tresource=tab here\tresourceId=ocid1.bucket.oc1..b\
+         \tresourceType=Bucket\ttimeFirstDetected=2026-11-20T09:00:00Z\tregion=us-ashburn-1\
+         \ttargetId=ocid1.cloudguardtarget.oc1..t\tlabels=CIS_OCI_V1.1_OBJECTSTORAGE, ObjectStorage\
+         \twindowStart=2026-11-22T14:00:00.000Z\twindowEnd=2026-11-22T14:05:00.000Z\treplay=false"
+    );
+}
+
+#[test]
+fn a_problem_in_json_is_its_own_text_and_a_sparse_one_still_encodes() {
+    let body = problem_body();
+    let r = problem_record(body.clone());
+    let got = enc(EncoderConfig::default(), &r);
+    let payload: Value = serde_json::from_str(msg_after_sd(&got)).unwrap();
+    assert_eq!(payload, body);
+    // Only an id: the rule falls back to the record type, nothing else is invented.
+    let sparse = problem_record(json!({"id": "ocid1.cloudguardproblem.oc1.iad.p2"}));
+    let cef = enc(
+        EncoderConfig {
+            payload: Payload::Cef,
+            ..Default::default()
+        },
+        &sparse,
+    );
+    assert!(
+        cef.contains(
+            "|com.oraclecloud.cloudguard.problem|com.oraclecloud.cloudguard.problem|2|rt="
+        ),
+        "{cef}"
+    );
+    assert!(!cef.contains("cs2Label"), "{cef}");
+}
+
+#[test]
+fn a_forged_line_in_a_problem_never_reaches_the_wire() {
+    let mut body = problem_body();
+    for field in [
+        "detectorRuleId",
+        "resourceName",
+        "detectorId",
+        "lifecycleDetail",
+    ] {
+        body[field] = json!(format!("x{FORGED}\r\0"));
+    }
+    body["labels"] = json!([FORGED]);
+    let r = problem_record(body);
+    for format in [SyslogFormat::Rfc5424, SyslogFormat::Rfc3164] {
+        for payload in [Payload::Json, Payload::Cef, Payload::Leef] {
+            let cfg = EncoderConfig {
+                format,
+                payload,
+                ..Default::default()
+            };
+            let msg = Encoder::new(cfg).unwrap().encode(&r).unwrap().bytes;
+            assert!(
+                !msg.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)),
+                "{format:?}/{payload:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_log_record_names_logging_as_its_product() {
+    let mut r = rec(small_body());
+    r.kind = RecordKind::LogRecord;
+    for (payload, head) in [
+        (Payload::Cef, "CEF:0|Oracle|OCI Logging|"),
+        (Payload::Leef, "LEEF:2.0|Oracle|OCI Logging|"),
+    ] {
+        let cfg = EncoderConfig {
+            payload,
+            ..Default::default()
+        };
+        assert!(enc(cfg, &r).contains(head), "{payload:?}");
     }
 }

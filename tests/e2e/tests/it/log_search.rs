@@ -5,20 +5,23 @@
 //! events.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use auditfwd_e2e::auditfwd::Auditfwd;
 use auditfwd_e2e::checkpoint::{Backend, Checkpoint};
 use auditfwd_e2e::rsyslog::Rsyslog;
 use auditfwd_e2e::tenancy::{
     STORM_FAULTS, Tenancy, assert_exactly_once, assert_faults_produced, assert_none_lost,
+    assert_resent_only_what_was_in_flight, due_at, ids_before, only,
 };
-use chrono::{DateTime, DurationRound as _, Utc};
+use chrono::{DateTime, Utc};
 use oci_emulator::{Api, FaultKind, FaultRule};
 
 /// The fresh lag the tests run with: longer than Logging's seeded ingestion delay (at most
 /// 90 s), so every record of a window is searchable when the window is first listed.
 const FRESH_LAG: &str = "2m";
+
+/// The same, as a duration.
+const FRESH: chrono::Duration = chrono::Duration::minutes(2);
 
 /// A tenancy with audit events and a VCN flow log of `records` records over its backlog.
 async fn tenancy(seed: u64, records: usize) -> Tenancy {
@@ -65,31 +68,6 @@ fn everything(tenancy: &Tenancy) -> Vec<(String, DateTime<Utc>)> {
     all
 }
 
-/// The ids of `items` before `t`.
-fn before(items: &[(String, DateTime<Utc>)], t: DateTime<Utc>) -> BTreeSet<String> {
-    items
-        .iter()
-        .filter(|(_, at)| *at < t)
-        .map(|(id, _)| id.clone())
-        .collect()
-}
-
-/// What was due when a run started at `started`: the minutes up to `started - FRESH_LAG`.
-fn due_at(started: DateTime<Utc>) -> DateTime<Utc> {
-    (started - chrono::Duration::minutes(2))
-        .duration_trunc(chrono::Duration::minutes(1))
-        .expect("truncate to the minute")
-}
-
-/// Of `received`, the ids in `due`.
-fn only(due: &BTreeSet<String>, received: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
-    received
-        .iter()
-        .filter(|(id, _)| due.contains(*id))
-        .map(|(id, n)| (id.clone(), *n))
-        .collect()
-}
-
 /// Every record and event due when the last run started was received exactly once, and
 /// nothing else but what became due during it (one more minute at most), nothing twice.
 fn assert_due_exactly_once(
@@ -97,8 +75,11 @@ fn assert_due_exactly_once(
     last_started: DateTime<Utc>,
     received: &BTreeMap<String, usize>,
 ) {
-    let due = before(items, due_at(last_started));
-    let could = before(items, due_at(last_started) + chrono::Duration::minutes(1));
+    let due = ids_before(items, due_at(last_started, FRESH));
+    let could = ids_before(
+        items,
+        due_at(last_started, FRESH) + chrono::Duration::minutes(1),
+    );
     let extra: Vec<&String> = received.keys().filter(|id| !could.contains(*id)).collect();
     assert!(extra.is_empty(), "received what was never due: {extra:?}");
     assert_exactly_once(&due, &only(&due, received));
@@ -138,7 +119,7 @@ async fn search_records_arrive_exactly_once_under_a_fault_storm_with_the_audit_e
     // Both sources, each record and event exactly once; the search ran as its own runner.
     let items = everything(&tenancy);
     assert!(
-        before(&items, due_at(last_started)).len() > 400,
+        ids_before(&items, due_at(last_started, FRESH)).len() > 400,
         "too little was due to show anything"
     );
     assert_due_exactly_once(&items, last_started, &rsyslog.counts());
@@ -180,7 +161,7 @@ async fn search_records_arrive_exactly_once_under_a_fault_storm_with_the_audit_e
         .add_log_records(oci_emulator::NewLogRecords {
             log_id: log.id.clone(),
             count: Some(1),
-            datetime: Some(due_at(last_started) - chrono::Duration::seconds(30)),
+            datetime: Some(due_at(last_started, FRESH) - chrono::Duration::seconds(30)),
             delay_ms: Some(0),
             ..Default::default()
         })
@@ -216,15 +197,7 @@ async fn a_search_killed_mid_run_loses_nothing_and_resends_only_what_was_in_flig
     let rsyslog = Rsyslog::start();
     let checkpoint = Checkpoint::new(Backend::File, &tenancy).await;
     let mut auditfwd = auditfwd(&tenancy, &rsyslog, &checkpoint);
-    // One-minute windows: the search commits as it goes. The killed process's lease lapses
-    // after the shortest claim allowed.
-    auditfwd.set("AUDITFWD_MAX_WINDOW", "1m");
-    auditfwd.set("AUDITFWD_LEASE_TTL", "30s");
-
-    let mut running = auditfwd.spawn();
-    rsyslog.wait_mid_run(&mut running, audit.len() + 50).await;
-    running.kill();
-    let at_kill = rsyslog.counts_once_settled().await;
+    let at_kill = auditfwd.kill_mid_run(&rsyslog, audit.len() + 50).await;
     let records_at_kill = records
         .iter()
         .filter(|id| at_kill.contains_key(*id))
@@ -236,21 +209,11 @@ async fn a_search_killed_mid_run_loses_nothing_and_resends_only_what_was_in_flig
     );
 
     // The next run finds the killed process's lease lapsed and delivers the rest.
-    tokio::time::sleep(Duration::from_secs(31)).await;
-    let last_started = Utc::now();
-    let run = auditfwd.run_once().await;
-    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let last_started = auditfwd.finish_after_kill().await;
     let counts = rsyslog.counts();
-    let due = before(&everything(&tenancy), due_at(last_started));
+    let due = ids_before(&everything(&tenancy), due_at(last_started, FRESH));
     assert_none_lost(&due, &only(&due, &counts));
     // A re-send is only of what was sent before the process died and not yet committed: at
     // most once more, and never anything sent for the first time after the restart.
-    let resent: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    for (id, n) in &resent {
-        assert!(
-            **n == 2 && at_kill.contains_key(*id),
-            "{id} received {n} times, {} before the kill",
-            at_kill.get(*id).copied().unwrap_or(0)
-        );
-    }
+    assert_resent_only_what_was_in_flight(&at_kill, &counts);
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod checkpoint_oci;
+mod cloud_guard;
 mod daemon;
 mod lambda_common;
 mod lambda_cost;

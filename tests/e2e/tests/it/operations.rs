@@ -346,11 +346,17 @@ async fn demo_runs_end_to_end() {
         "{} lines",
         received.lines().count()
     );
-    // Both sources: audit events and the flow log's records (through the Logging search).
+    // Every source: audit events, the flow log's records (through the Logging search).
     assert!(received.contains("\"eventType\""), "no audit event arrived");
     let flows = received
         .lines()
         .filter(|l| l.contains(oci_emulator::FLOW_LOG_TYPE))
         .count();
     assert!(flows > 10, "{flows} flow log records arrived");
+    // And Cloud Guard's problems, each with its version id.
+    let problems = received
+        .lines()
+        .filter(|l| l.contains("eventId=\"ocid1.cloudguardproblem."))
+        .count();
+    assert!(problems > 3, "{problems} Cloud Guard problems arrived");
 }
