@@ -352,6 +352,7 @@ impl TenancySettings {
         let mut rc = RunnerConfig::from(config);
         rc.include.clone_from(&self.compartments_include);
         rc.exclude.clone_from(&self.compartments_exclude);
+        rc.labels.tenancy.clone_from(&self.name);
         rc
     }
 }

@@ -43,9 +43,9 @@ pub use auditfwd_checkpoint::Counts;
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
 pub use runner::{
-    CompartmentReport, Discovery, Mode, Outcome, Pending, RateLimits, RunContext, RunReport,
-    Runner, RunnerConfig, ShardItem, StopReason, SweepError, SweepReport, SweepState, Swept,
-    Warning, WorkItem, group,
+    CompartmentReport, Discovery, MetricLabels, Mode, Outcome, Pending, RateLimits, RunContext,
+    RunReport, Runner, RunnerConfig, ShardItem, StopReason, SweepError, SweepReport, SweepState,
+    Swept, Warning, WorkItem, group,
 };
 pub use sink::{Outbound, Sink, SinkFailure};
 pub use source::{

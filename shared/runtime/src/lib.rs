@@ -341,6 +341,7 @@ fn live_runner(
     if let Some(owner) = &options.owner {
         rc.owner.clone_from(owner);
     }
+    rc.labels.source = source.kind();
     Ok(Runner::new(
         Arc::new(source),
         store,

@@ -69,7 +69,7 @@ where
         let due = due(cursor, now, &self.config.windows);
         if let Some(lost) = due.expired {
             tracing::error!(scope = %item.scope, window = %lost, "undelivered minutes fell out of OCI's audit retention");
-            metrics::counter!(names::GAPS_LOST, "region" => item.scope.region.clone()).increment(1);
+            metrics::counter!(names::GAPS_LOST, self.labels(&item.scope.region, None)).increment(1);
             cursor.gaps.push(Gap {
                 lost: true,
                 ..Gap::new(
@@ -122,7 +122,7 @@ where
                         busy |= paged;
                         let record =
                             self.record_listing(cursor, id, unit, started, delivered_before, d);
-                        count_commit(&item.scope.region, pass);
+                        self.count_commit(&item.scope.region, pass);
                         rep.windows_committed += 1;
                         rep.counts += &record.counts;
                         env.commit(id, cursor, Some(record), paged).await?;
@@ -185,7 +185,7 @@ where
                     Ok(Some(d)) => {
                         let paged = d.pages > 1;
                         let record = self.gap_delivered(cursor, id, &gap, unit, started, d);
-                        count_commit(&item.scope.region, u.pass);
+                        self.count_commit(&item.scope.region, u.pass);
                         rep.windows_committed += 1;
                         rep.counts += &record.counts;
                         tracing::info!(scope = %item.scope, window = %unit, "gap delivered");
@@ -285,8 +285,11 @@ where
         now: DateTime<Utc>,
     ) {
         let reason = if passes(e) { "transient" } else { "refused" };
-        metrics::counter!(names::WINDOWS_FAILED, "region" => item.scope.region.clone(), "reason" => reason)
-            .increment(1);
+        metrics::counter!(
+            names::WINDOWS_FAILED,
+            self.labels(&item.scope.region, Some(("reason", reason)))
+        )
+        .increment(1);
         tracing::error!(scope = %item.scope, %window, error = %e, "range not delivered");
         cursor.last_error = Some(LastError {
             at: now,
@@ -321,11 +324,6 @@ where
         }
         pending
     }
-}
-
-fn count_commit(region: &str, pass: Pass) {
-    metrics::counter!(names::WINDOWS_COMMITTED, "region" => region.to_owned(), "pass" => pass.as_str())
-        .increment(1);
 }
 
 /// Counts one more failed attempt of the range at the cursor; returns the attempts so far.

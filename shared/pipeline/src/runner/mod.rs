@@ -44,6 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auditfwd_checkpoint::ObjectStore;
+use auditfwd_telemetry::names;
 
 pub use context::{Mode, RunContext};
 pub use discover::{Discovery, WorkItem};
@@ -108,6 +109,30 @@ pub struct RunnerConfig {
     /// all the tenancies' reports at once ([`RunReport::absorb`]): each runner setting its own
     /// would overwrite the others' in shared regions, hiding a lagging tenancy.
     pub record_gauges: bool,
+    /// The tenancy and source the per-window metrics name (a process may run a runner per
+    /// tenancy and source).
+    pub labels: MetricLabels,
+}
+
+/// What the per-window metrics say besides the region: which tenancy (its name in
+/// `AUDITFWD_TENANCIES`, `default` without it) and which source (`audit`, `log-search`,
+/// `cloud-guard`). Both are few, so Prometheus keeps them as labels; CloudWatch drops them
+/// (they are not in its dimension allow-list) and adds the series up per region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricLabels {
+    /// The tenancy's name.
+    pub tenancy: String,
+    /// The source.
+    pub source: &'static str,
+}
+
+impl Default for MetricLabels {
+    fn default() -> Self {
+        MetricLabels {
+            tenancy: "default".to_owned(),
+            source: "audit",
+        }
+    }
 }
 
 impl RunnerConfig {
@@ -135,6 +160,7 @@ impl RunnerConfig {
             // are covered by the persisted sets, which cost 16 bytes an id.
             recent_ids_capacity: 16_384,
             record_gauges: true,
+            labels: MetricLabels::default(),
         }
     }
 }
@@ -235,6 +261,52 @@ where
     /// The shared rate limits.
     pub fn limits(&self) -> &RateLimits {
         &self.limits
+    }
+
+    /// The labels of a per-window metric in `region`: the region, this runner's tenancy and
+    /// source, and `extra`.
+    pub(crate) fn labels(
+        &self,
+        region: &str,
+        extra: Option<(&'static str, &'static str)>,
+    ) -> Vec<metrics::Label> {
+        let mut v = vec![
+            metrics::Label::new("region", region.to_owned()),
+            metrics::Label::new("tenancy", self.config.labels.tenancy.clone()),
+            metrics::Label::new("source", self.config.labels.source),
+        ];
+        if let Some((k, val)) = extra {
+            v.push(metrics::Label::new(k, val));
+        }
+        v
+    }
+
+    /// Counts what one pass over a window listed, forwarded and deduplicated.
+    pub(crate) fn count_pass(
+        &self,
+        region: &str,
+        pass: auditfwd_checkpoint::manifest::Pass,
+        c: &crate::Counts,
+    ) {
+        let pass = Some(("pass", pass.as_str()));
+        metrics::counter!(names::EVENTS_LISTED, self.labels(region, pass)).increment(c.listed);
+        metrics::counter!(names::EVENTS_FORWARDED, self.labels(region, pass))
+            .increment(c.forwarded);
+        metrics::counter!(names::EVENTS_DEDUPLICATED, self.labels(region, pass))
+            .increment(c.deduplicated);
+        if c.late_arrivals > 0 {
+            metrics::counter!(names::LATE_ARRIVALS, self.labels(region, None))
+                .increment(c.late_arrivals);
+        }
+    }
+
+    /// Counts a committed window.
+    pub(crate) fn count_commit(&self, region: &str, pass: auditfwd_checkpoint::manifest::Pass) {
+        metrics::counter!(
+            names::WINDOWS_COMMITTED,
+            self.labels(region, Some(("pass", pass.as_str())))
+        )
+        .increment(1);
     }
 
     /// Runs one full cycle over every selected compartment in every region, then the source's

@@ -18,7 +18,6 @@ use auditfwd_checkpoint::shard_manifest::Tallies;
 use auditfwd_checkpoint::{Counts, EventIdSet, IdDigest, ObjectStore, Scope};
 use auditfwd_oci::Window;
 use auditfwd_oci::memory::{Held, MemoryBudget};
-use auditfwd_telemetry::names;
 use chrono::{DateTime, Utc};
 
 use super::Runner;
@@ -328,7 +327,7 @@ where
         drop((permit, room));
         self.page_memory.learn(scope, largest);
         if matches!(out, Output::Sink(_)) {
-            count_pass(&scope.region, unit.pass, &d.counts);
+            self.count_pass(&scope.region, unit.pass, &d.counts);
         }
         Ok(Some(d))
     }
@@ -395,20 +394,6 @@ where
             }
         }
         Ok(batch)
-    }
-}
-
-fn count_pass(region: &str, pass: Pass, c: &Counts) {
-    let pass = pass.as_str();
-    metrics::counter!(names::EVENTS_LISTED, "region" => region.to_owned(), "pass" => pass)
-        .increment(c.listed);
-    metrics::counter!(names::EVENTS_FORWARDED, "region" => region.to_owned(), "pass" => pass)
-        .increment(c.forwarded);
-    metrics::counter!(names::EVENTS_DEDUPLICATED, "region" => region.to_owned(), "pass" => pass)
-        .increment(c.deduplicated);
-    if c.late_arrivals > 0 {
-        metrics::counter!(names::LATE_ARRIVALS, "region" => region.to_owned())
-            .increment(c.late_arrivals);
     }
 }
 

@@ -22,7 +22,18 @@ pub enum LiveSource {
     CloudGuard(CloudGuardSource),
 }
 
-/// A listing of either.
+impl LiveSource {
+    /// What it collects, as reports and metrics name it: `audit`, `log-search`, `cloud-guard`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LiveSource::Audit(_) => "audit",
+            LiveSource::LogSearch(_) => "log-search",
+            LiveSource::CloudGuard(_) => "cloud-guard",
+        }
+    }
+}
+
+/// A listing of any of them.
 #[derive(Debug)]
 pub enum LivePages {
     /// Audit.

@@ -123,7 +123,7 @@ fn total(scrape: &Scrape, name: &str) -> Option<f64> {
 /// 1. after its first cycle `/health` answers 200 `healthy`, and every backlog event reached
 ///    rsyslog exactly once;
 /// 2. `/metrics` parses as Prometheus text, and `auditfwd_events_forwarded_total` (summed over
-///    its `region` and `pass` series) equals what rsyslog received;
+///    its `region`, `pass`, `tenancy` and `source` series) equals what rsyslog received;
 /// 3. the Audit API turns slow (6 s a page) and a compartment with events appears, so the next
 ///    cycle has windows due that cannot finish quickly; SIGTERM a second after that cycle
 ///    started ends the process with exit code 0 within the shutdown timeout plus a margin
@@ -178,6 +178,17 @@ async fn the_daemon_serves_health_and_metrics_and_stops_on_sigterm_mid_cycle_los
         .unwrap_or_else(|| panic!("no {} in /metrics", names::EVENTS_FORWARDED));
     assert_eq!(forwarded, rsyslog.received().len() as f64);
     assert_eq!(forwarded, backlog.len() as f64);
+    // Each series names its tenancy and source (a process may run several runners).
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == names::EVENTS_FORWARDED
+                && s.labels.get("source") == Some("audit")
+                && s.labels.get("tenancy") == Some("default")),
+        "{:?}",
+        scrape.samples
+    );
     let lag = total(&scrape, names::CHECKPOINT_LAG)
         .unwrap_or_else(|| panic!("no {} in /metrics", names::CHECKPOINT_LAG));
     assert!(
