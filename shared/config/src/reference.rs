@@ -34,8 +34,8 @@ pub fn markdown() -> String {
            file (its own `_OCI_CONFIG_FILE`, else the shared `AUDITFWD_OCI_CONFIG_FILE`), the profile\n  \
            being `_OCI_PROFILE` or else the tenancy's name as written. The shared credential\n  \
            variables are refused with `AUDITFWD_TENANCIES`, so no tenancy signs with another's key.\n\
-         - Regions, the Audit and Identity endpoints and the compartment rules are shared unless\n  \
-           the tenancy gives its own.\n\
+         - Regions, the API endpoints, the compartment rules and the Cloud Guard region are\n  \
+           shared unless the tenancy gives its own; log searches are always the tenancy's own.\n\
          - Everything else is shared: one syslog destination, one checkpoint location (an\n  \
            `oci://` one signs as the first tenancy), one set of filters and limits. Progress is\n  \
            kept per tenancy OCID, so state, leases and manifests never mix; each tenancy has its\n  \

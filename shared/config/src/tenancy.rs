@@ -13,8 +13,8 @@
 //!   `AUDITFWD_OCI_CONFIG_FILE`, the profile being `_OCI_PROFILE` or else the tenancy's name as
 //!   written. Shared credential variables are refused with `AUDITFWD_TENANCIES`: a tenancy
 //!   never signs with another's key by accident.
-//! - Regions, the Audit and Identity endpoints, and the compartment rules are shared unless the
-//!   tenancy gives its own.
+//! - Regions, the API endpoints, the compartment rules and the Cloud Guard region are shared
+//!   unless the tenancy gives its own; log searches are always the tenancy's own.
 //!
 //! Everything else (syslog, checkpoint, windows, filters, limits) is shared. Progress is kept
 //! per tenancy OCID in the one checkpoint location, so state, leases, manifests, status and
