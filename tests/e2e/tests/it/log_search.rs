@@ -18,7 +18,7 @@ use oci_emulator::{Api, FaultKind, FaultRule};
 
 /// The fresh lag the tests run with: longer than Logging's seeded ingestion delay (at most
 /// 90 s), so every record of a window is searchable when the window is first listed.
-const FRESH_LAG: &str = "2m";
+pub(crate) const FRESH_LAG: &str = "2m";
 
 /// A tenancy with audit events and a VCN flow log of `records` records over its backlog.
 async fn tenancy(seed: u64, records: usize) -> Tenancy {
@@ -50,7 +50,7 @@ fn auditfwd(tenancy: &Tenancy, rsyslog: &Rsyslog, checkpoint: &Checkpoint) -> Au
 }
 
 /// Audit events and flow log records (id, time), every one the emulator holds.
-fn everything(tenancy: &Tenancy) -> Vec<(String, DateTime<Utc>)> {
+pub(crate) fn everything(tenancy: &Tenancy) -> Vec<(String, DateTime<Utc>)> {
     let mut all: Vec<(String, DateTime<Utc>)> = tenancy
         .truth()
         .into_iter()
@@ -66,7 +66,7 @@ fn everything(tenancy: &Tenancy) -> Vec<(String, DateTime<Utc>)> {
 }
 
 /// The ids of `items` before `t`.
-fn before(items: &[(String, DateTime<Utc>)], t: DateTime<Utc>) -> BTreeSet<String> {
+pub(crate) fn before(items: &[(String, DateTime<Utc>)], t: DateTime<Utc>) -> BTreeSet<String> {
     items
         .iter()
         .filter(|(_, at)| *at < t)
@@ -75,14 +75,17 @@ fn before(items: &[(String, DateTime<Utc>)], t: DateTime<Utc>) -> BTreeSet<Strin
 }
 
 /// What was due when a run started at `started`: the minutes up to `started - FRESH_LAG`.
-fn due_at(started: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn due_at(started: DateTime<Utc>) -> DateTime<Utc> {
     (started - chrono::Duration::minutes(2))
         .duration_trunc(chrono::Duration::minutes(1))
         .expect("truncate to the minute")
 }
 
 /// Of `received`, the ids in `due`.
-fn only(due: &BTreeSet<String>, received: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+pub(crate) fn only(
+    due: &BTreeSet<String>,
+    received: &BTreeMap<String, usize>,
+) -> BTreeMap<String, usize> {
     received
         .iter()
         .filter(|(id, _)| due.contains(*id))
@@ -92,7 +95,7 @@ fn only(due: &BTreeSet<String>, received: &BTreeMap<String, usize>) -> BTreeMap<
 
 /// Every record and event due when the last run started was received exactly once, and
 /// nothing else but what became due during it (one more minute at most), nothing twice.
-fn assert_due_exactly_once(
+pub(crate) fn assert_due_exactly_once(
     items: &[(String, DateTime<Utc>)],
     last_started: DateTime<Utc>,
     received: &BTreeMap<String, usize>,
