@@ -221,4 +221,31 @@ mod tests {
         assert_eq!(f[1].lag_seconds, None, "no cursor: no lag, never 0");
         assert_eq!(f[1].compartment, "ocid1.compartment.oc1..aaaaaaaab");
     }
+
+    #[test]
+    fn with_several_tenancies_each_name_carries_its_tenancy() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let shards = vec![ShardItem {
+            shard: ShardId {
+                tenancy: Ocid::parse("ocid1.tenancy.oc1..aaaaaaaatenancy").unwrap(),
+                region: "eu-frankfurt-1".into(),
+                index: 0,
+                count: 1,
+            },
+            compartments: vec![item(
+                "eu-frankfurt-1",
+                "ocid1.compartment.oc1..aaaaaaaaa",
+                "root/a",
+            )],
+        }];
+        let report = RunReport::default();
+        let named = tree(&shards, &report, &BTreeMap::new(), now, Some("acme"));
+        assert_eq!(named[0].name, "acme: root/a");
+        assert_eq!(named[0].lag_seconds, None);
+        let plain = tree(&shards, &report, &BTreeMap::new(), now, None);
+        assert_eq!(plain[0].name, "root/a", "one tenancy: names as before");
+        assert_eq!(record(&named), 1, "one compartment without a cursor");
+    }
 }
