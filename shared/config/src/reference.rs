@@ -44,8 +44,10 @@ pub fn markdown() -> String {
            other. `auditfwd run --once` reports each and exits 1 if any failed; `auditfwd status`\n  \
            and `auditfwd check` report each; `--tenancy NAME` narrows any command to one, and\n  \
            `replay`, `gaps` and `init --reset-shard` need it when several are configured.\n\
-         - The Lambda functions collect one tenancy: deploy one stack per tenancy. They refuse\n  \
-           `AUDITFWD_TENANCIES` naming several at start-up.\n",
+         - The Lambda functions collect every tenancy too, each with its log searches, one\n  \
+           bad tenancy holding up no other; their replay request names its `tenancy` when\n  \
+           several are configured. How to set the template up for it: docs/operations.md,\n  \
+           \"Several tenancies and log searches on Lambda\".\n",
     );
     let mut group = None;
     for v in variables() {

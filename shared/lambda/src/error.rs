@@ -8,6 +8,8 @@
 use auditfwd_checkpoint::StoreError;
 use lambda_runtime::Diagnostic;
 
+use crate::runners::{RunnerError, RunnerId};
+
 /// Why an invocation failed as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum LambdaError {
@@ -46,6 +48,23 @@ pub enum LambdaError {
     /// The replay request is invalid (range, rules).
     #[error("invalid replay request: {0}")]
     BadReplay(String),
+    /// No runner can take the request (a replay's tenancy missing or unknown, or its
+    /// tenancy could not start).
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    /// Some of several runners failed as a whole (each after the others had run: one bad
+    /// tenancy blocks no other). With one runner, its own error is returned instead.
+    #[error("{} of {total} runners failed: {}", failed.len(), describe(failed))]
+    Runners {
+        /// The runners that failed, each with its error.
+        failed: Vec<RunnerFailure>,
+        /// Runners in all.
+        total: usize,
+    },
+    /// The sweep after the windows (a Cloud Guard runner) did not finish: its changes are
+    /// found again by the next poll.
+    #[error("sweep: {0}")]
+    Sweep(#[source] auditfwd_pipeline::SweepError),
     /// A replay result could not be written to the state store.
     #[error("cannot write the replay result {key}: {source}")]
     ReplayResult {
@@ -66,6 +85,23 @@ pub enum LambdaError {
     },
 }
 
+/// One runner that failed as a whole, in [`LambdaError::Runners`].
+#[derive(Debug)]
+pub struct RunnerFailure {
+    /// The runner.
+    pub runner: RunnerId,
+    /// Why.
+    pub error: Box<LambdaError>,
+}
+
+fn describe(failed: &[RunnerFailure]) -> String {
+    failed
+        .iter()
+        .map(|f| format!("{} ({}): {}", f.runner, f.error.error_type(), f.error))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl LambdaError {
     /// Whether invoking again can help.
     pub fn is_retryable(&self) -> bool {
@@ -73,8 +109,12 @@ impl LambdaError {
             LambdaError::BadEvent { .. }
             | LambdaError::NoQueue { .. }
             | LambdaError::BadReplay(_) => false,
+            LambdaError::Runner(e) => e.is_retryable(),
+            // Another invocation can help the runners that failed on something passing.
+            LambdaError::Runners { failed, .. } => failed.iter().any(|f| f.error.is_retryable()),
             LambdaError::Send { retryable, .. } => *retryable,
             LambdaError::ReplayResult { source, .. } => source.is_retryable(),
+            LambdaError::Sweep(e) => e.is_retryable(),
             LambdaError::CompartmentTree(_)
             | LambdaError::Layout(_)
             | LambdaError::HardStop { .. } => true,
@@ -90,7 +130,10 @@ impl LambdaError {
             LambdaError::NoQueue { .. } => "NoQueue",
             LambdaError::Send { .. } => "Send",
             LambdaError::BadReplay(_) => "BadReplay",
+            LambdaError::Runner(e) => e.kind(),
+            LambdaError::Runners { .. } => "Runners",
             LambdaError::ReplayResult { .. } => "ReplayResult",
+            LambdaError::Sweep(_) => "Sweep",
             LambdaError::HardStop { .. } => "HardStop",
         }
     }
@@ -217,5 +260,41 @@ mod tests {
         };
         assert!(send(true).is_retryable());
         assert!(!send(false).is_retryable());
+    }
+
+    #[test]
+    fn several_failed_runners_are_named_and_retryable_when_one_of_them_is() {
+        let required = LambdaError::from(RunnerError::TenancyRequired {
+            configured: vec!["acme".into(), "globex".into()],
+        });
+        assert_eq!(required.error_type(), "auditfwd.Fatal.TenancyRequired");
+        let failed = |retryable| LambdaError::Runners {
+            failed: vec![
+                RunnerFailure {
+                    runner: RunnerId::new("globex", "audit"),
+                    error: Box::new(LambdaError::NoQueue { what: "fan-out" }),
+                },
+                RunnerFailure {
+                    runner: RunnerId::new("initech", "log-search"),
+                    error: Box::new(LambdaError::Send {
+                        failed: 1,
+                        total: 1,
+                        reason: "throttled".into(),
+                        retryable,
+                    }),
+                },
+            ],
+            total: 3,
+        };
+        let e = failed(true);
+        assert_eq!(e.error_type(), "auditfwd.Retryable.Runners");
+        let text = e.to_string();
+        assert!(text.starts_with("2 of 3 runners failed: "), "{text}");
+        assert!(
+            text.contains("globex/audit (auditfwd.Fatal.NoQueue)")
+                && text.contains("initech/log-search (auditfwd.Retryable.Send)"),
+            "{text}"
+        );
+        assert_eq!(failed(false).error_type(), "auditfwd.Fatal.Runners");
     }
 }

@@ -7,6 +7,12 @@
 //! read anyway to decide what to send) and records freshness over all of them with
 //! `auditfwd_telemetry::freshness::record`: `FreshnessLagAlarm` then covers compartments
 //! whose work is stuck in the queue, and the dashboard's "furthest behind" table lists them.
+//!
+//! With several runners (tenancies, log searches) the poller gathers each runner's
+//! compartments ([`tree`]) and records them in one call ([`record`]), since the regional
+//! gauges are set, not added: recorded runner by runner, the last runner's would hide the
+//! others'. With several tenancies each compartment's name carries its tenancy
+//! (`acme: root/prod/app`), in the per-compartment gauge and log lines alike.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,15 +61,31 @@ pub async fn read_shards<S: ObjectStore + 'static>(
         .await
 }
 
-/// Records freshness over every compartment of `shards`: cursors from `report` where the run
-/// reported one, from the shard states `states` otherwise. Returns how many compartments had
-/// no cursor (never worked, or their shard's state not read).
-pub fn record_tree(
+/// One compartment's freshness, owned, until every runner's are recorded together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fresh {
+    /// The region id.
+    pub region: String,
+    /// The compartment OCID.
+    pub compartment: String,
+    /// Its path in the tree, prefixed by its tenancy's name when several are configured.
+    pub name: String,
+    /// Now minus its cursor, in seconds; `None` without a cursor.
+    pub lag_seconds: Option<f64>,
+    /// Gap-ledger entries needing attention.
+    pub open_gaps: usize,
+}
+
+/// The freshness of every compartment of `shards`: cursors from `report` where the run
+/// reported one, from the shard states `states` otherwise. `tenancy` prefixes the names
+/// (`Some` when several tenancies are configured).
+pub fn tree(
     shards: &[ShardItem],
     report: &RunReport,
     states: &BTreeMap<ShardId, ShardState>,
     now: DateTime<Utc>,
-) -> usize {
+    tenancy: Option<&str>,
+) -> Vec<Fresh> {
     let mut cursors: BTreeMap<Scope, Cursor> = BTreeMap::new();
     for s in shards {
         let Some(state) = states.get(&s.shard) else {
@@ -96,12 +118,36 @@ pub fn record_tree(
         .iter()
         .flat_map(|s| s.compartments.iter().cloned())
         .collect();
-    let compartments = freshness_of(&items, &cursors, now);
-    freshness::record(&compartments);
-    compartments
+    freshness_of(&items, &cursors, now)
+        .into_iter()
+        .map(|c| Fresh {
+            region: c.region.to_owned(),
+            compartment: c.compartment.to_owned(),
+            name: match tenancy {
+                Some(t) => format!("{t}: {}", c.name),
+                None => c.name.to_owned(),
+            },
+            lag_seconds: c.lag_seconds,
+            open_gaps: c.open_gaps,
+        })
+        .collect()
+}
+
+/// Records freshness over `all` (every runner's compartments) in one call; returns how many
+/// had no cursor (never worked, or their shard's state not read).
+pub fn record(all: &[Fresh]) -> usize {
+    let compartments: Vec<CompartmentFreshness<'_>> = all
         .iter()
-        .filter(|c| c.lag_seconds.is_none())
-        .count()
+        .map(|c| CompartmentFreshness {
+            region: &c.region,
+            compartment: &c.compartment,
+            name: &c.name,
+            lag_seconds: c.lag_seconds,
+            open_gaps: c.open_gaps,
+        })
+        .collect();
+    freshness::record(&compartments);
+    all.iter().filter(|c| c.lag_seconds.is_none()).count()
 }
 
 /// One entry per item, in the items' order.
@@ -174,5 +220,32 @@ mod tests {
         assert_eq!(f[0].name, "root/a");
         assert_eq!(f[1].lag_seconds, None, "no cursor: no lag, never 0");
         assert_eq!(f[1].compartment, "ocid1.compartment.oc1..aaaaaaaab");
+    }
+
+    #[test]
+    fn with_several_tenancies_each_name_carries_its_tenancy() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let shards = vec![ShardItem {
+            shard: ShardId {
+                tenancy: Ocid::parse("ocid1.tenancy.oc1..aaaaaaaatenancy").unwrap(),
+                region: "eu-frankfurt-1".into(),
+                index: 0,
+                count: 1,
+            },
+            compartments: vec![item(
+                "eu-frankfurt-1",
+                "ocid1.compartment.oc1..aaaaaaaaa",
+                "root/a",
+            )],
+        }];
+        let report = RunReport::default();
+        let named = tree(&shards, &report, &BTreeMap::new(), now, Some("acme"));
+        assert_eq!(named[0].name, "acme: root/a");
+        assert_eq!(named[0].lag_seconds, None);
+        let plain = tree(&shards, &report, &BTreeMap::new(), now, None);
+        assert_eq!(plain[0].name, "root/a", "one tenancy: names as before");
+        assert_eq!(record(&named), 1, "one compartment without a cursor");
     }
 }

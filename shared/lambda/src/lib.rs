@@ -1,16 +1,18 @@
 //! auditfwd on AWS Lambda: the logic of the three functions in `functions/poller`,
 //! `functions/worker` and `functions/replay`, whose `main` only names its [`Handler`] for
-//! [`serve`]. Each handler is a plain async function over [`Deps`] (the runner built once at
-//! cold start, the fan-out settings, the work queue; its types named by one [`Backend`]) and an
-//! [`Invocation`] (request id, time [`Budget`], metrics output), so tests call it directly,
-//! without the runtime.
+//! [`serve`]. Each handler is a plain async function over [`Deps`] (the runners built once at
+//! cold start, one per configured tenancy and source, the fan-out settings, the work queue;
+//! their types named by one [`Backend`]) and an [`Invocation`] (request id, time [`Budget`],
+//! metrics output), so tests call it directly, without the runtime.
 //!
 //! - [`serve`]: the one `main` of the three functions: telemetry, the cold start, the Lambda
 //!   runtime; typed payloads, and every error reported as `auditfwd.Retryable.*` or
 //!   `auditfwd.Fatal.*`, a cold-start failure included.
 //!
-//! - [`poller`]: the scheduled run: the compartment tree, then the compartments worked
-//!   directly or sent to the work queue ([`fanout`] decides).
+//! - [`runners`]: every runner the deployment has (tenancy and source), and which one a work
+//!   message or a replay request is for.
+//! - [`poller`]: the scheduled run: for each runner, side by side, the compartment tree, then
+//!   the compartments worked directly or sent to the work queue ([`fanout`] decides).
 //! - [`worker`]: a batch of work messages; answers with the failed ones
 //!   (`ReportBatchItemFailures`), its rules in the module doc.
 //! - [`replay`]: a replay by hand, continued through the work queue when one invocation is
@@ -34,6 +36,7 @@ pub mod metrics;
 pub mod poller;
 pub mod queue;
 pub mod replay;
+pub mod runners;
 pub mod serve;
 pub mod start;
 pub mod status;
@@ -44,6 +47,7 @@ pub use error::{LambdaError, StartError};
 pub use invocation::{Function, Invocation};
 pub use metrics::Metrics;
 pub use queue::{SqsQueue, WorkQueue};
+pub use runners::{RunnerEntry, RunnerError, RunnerId, Runners};
 pub use serve::{Handler, serve};
 
 use std::fmt;
@@ -83,8 +87,9 @@ pub type BackendRunner<B> =
 
 /// What the handlers work with, built once per process.
 pub struct Deps<B: Backend> {
-    /// The runner, shared by every invocation (each brings its own deadline).
-    pub runner: BackendRunner<B>,
+    /// Every runner (one per configured tenancy and source), shared by every invocation (each
+    /// brings its own deadline); a tenancy that could not start is kept as a failed entry.
+    pub runners: Runners<B>,
     /// Fan-out settings (`AUDITFWD_FAN_OUT*`).
     pub fan_out: FanOut,
     /// The work queue, when `AUDITFWD_WORK_QUEUE_URL` is set.
@@ -96,26 +101,30 @@ pub struct Deps<B: Backend> {
 impl<B: Backend> fmt::Debug for Deps<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Deps")
+            .field("runners", &self.runners)
             .field("fan_out", &self.fan_out)
             .field("queue", &self.queue.is_some())
             .field("state_url", &self.state_url)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
 impl<B: Backend> Deps<B> {
-    /// Dependencies around `runner`.
+    /// Dependencies around `runners`.
     pub fn new(
-        runner: Runner<B::Source, B::Store, B::Sink>,
+        runners: Vec<RunnerEntry<B>>,
         fan_out: FanOut,
         queue: Option<B::Queue>,
         state_url: impl Into<String>,
     ) -> Self {
         Deps {
-            runner,
+            runners: Runners::new(runners),
             fan_out,
             queue,
             state_url: state_url.into(),
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod testing;

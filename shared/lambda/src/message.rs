@@ -2,7 +2,8 @@
 //! compartment.
 //!
 //! ```json
-//! {"version": 2, "kind": "live",
+//! {"version": 3, "kind": "live",
+//!  "runner": {"tenancy": "acme", "source": "audit"},
 //!  "tenancy": "ocid1.tenancy.oc1..aaaa", "region": "eu-frankfurt-1",
 //!  "shard": "0003-of-0016",
 //!  "compartments": [{"id": "ocid1.compartment.oc1..bbbb", "name": "root/prod/app"}, ...],
@@ -10,6 +11,10 @@
 //!  "sentAt": "2026-11-22T14:05:02.113Z", "sentBy": "poller 5f0c...-request-id"}
 //! ```
 //!
+//! - `runner`: which of the deployment's runners the work is for
+//!   ([`crate::runners::RunnerId`]): the tenancy's configured name (`AUDITFWD_TENANCIES`, or
+//!   `default`) and the source (`audit`, `log-search`, ...). `tenancy` is still the tenancy's
+//!   OCID, checked against the runner's.
 //! - `kind: "live"` (from the poller): the live cycle of one shard's compartments (gap
 //!   ledger, settle re-listing, fresh range), worked under the shard's one lease and committed
 //!   with the shard's two writes. `shard` is the poller's label for logs; the worker groups
@@ -23,10 +28,14 @@
 //!   the rest of a replay in one compartment, `from`..`to` with `replayId`, `dryRun` and
 //!   `part` (1 for the first continuation).
 //!
-//! `version` is checked: version 1 messages (one compartment each, still in the queue from
-//! before an upgrade) are read and converted; any other version is refused (and ends in the
-//! dead-letter queue) rather than misread. Unknown fields are ignored, so adding one is
-//! compatible.
+//! `version` is checked. Messages still in the queue from before an upgrade are read and
+//! converted: version 2 (no `runner`: written when the functions collected one tenancy's
+//! Audit events) and version 1 (one compartment each, no `runner`); a message without a
+//! runner means the audit runner of its tenancy (see [`crate::runners`]). Any other version is
+//! refused (and ends in the dead-letter queue) rather than misread: a version 2 worker still
+//! running during an upgrade refuses a version 3 message (SQS delivers it again, to a new
+//! worker) instead of working a log search's message on its Audit runner. Unknown fields are
+//! ignored, so adding an optional one is compatible.
 
 use auditfwd_checkpoint::Scope;
 use auditfwd_oci::{MinuteTimestamp, Ocid};
@@ -34,8 +43,10 @@ use auditfwd_pipeline::WorkItem;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::runners::RunnerId;
+
 /// The message format this code writes.
-pub const MESSAGE_VERSION: u32 = 2;
+pub const MESSAGE_VERSION: u32 = 3;
 
 /// SQS's limit on a message body, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -46,7 +57,11 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct WorkMessage {
     /// [`MESSAGE_VERSION`].
     pub version: u32,
-    /// The tenancy.
+    /// The runner the work is for; `None` in a message from before runners were named
+    /// (versions 1 and 2), which means the audit runner of `tenancy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<RunnerId>,
+    /// The tenancy's OCID.
     pub tenancy: Ocid,
     /// The region id.
     pub region: String,
@@ -119,12 +134,15 @@ pub enum MessageError {
     Malformed(#[from] serde_json::Error),
     /// Another format version.
     #[error(
-        "work message version {found} is not supported (this function reads versions 1 and {MESSAGE_VERSION})"
+        "work message version {found} is not supported (this function reads versions 1 to {MESSAGE_VERSION})"
     )]
     Version {
         /// The version found.
         found: u32,
     },
+    /// A current message that does not name its runner.
+    #[error("work message version {MESSAGE_VERSION} without a \"runner\"")]
+    NoRunner,
     /// Too large for SQS.
     #[error("work message of {0} bytes is over SQS's 256 KiB")]
     TooLarge(usize),
@@ -192,6 +210,7 @@ impl From<MessageV1> for WorkMessage {
         };
         WorkMessage {
             version: MESSAGE_VERSION,
+            runner: None,
             tenancy: m.tenancy,
             region: m.region,
             work,
@@ -207,8 +226,11 @@ struct Versioned {
 }
 
 impl WorkMessage {
-    /// A live message for `items` (one shard's compartments, all in `tenancy` and `region`).
+    /// A live message for `runner`'s `items` (one shard's compartments, all in `tenancy` and
+    /// `region`).
+    #[allow(clippy::too_many_arguments)]
     pub fn live(
+        runner: &RunnerId,
         tenancy: &Ocid,
         region: &str,
         shard: Option<String>,
@@ -219,6 +241,7 @@ impl WorkMessage {
     ) -> Self {
         WorkMessage {
             version: MESSAGE_VERSION,
+            runner: Some(runner.clone()),
             tenancy: tenancy.clone(),
             region: region.to_owned(),
             work: Work::Live {
@@ -237,8 +260,9 @@ impl WorkMessage {
         }
     }
 
-    /// A replay continuation in `tenancy` and `region`.
+    /// A replay continuation for `runner`, in `tenancy` and `region`.
     pub fn replay(
+        runner: &RunnerId,
         tenancy: &Ocid,
         region: &str,
         part: ReplayPart,
@@ -247,6 +271,7 @@ impl WorkMessage {
     ) -> Self {
         WorkMessage {
             version: MESSAGE_VERSION,
+            runner: Some(runner.clone()),
             tenancy: tenancy.clone(),
             region: region.to_owned(),
             work: Work::Replay(part),
@@ -255,11 +280,25 @@ impl WorkMessage {
         }
     }
 
-    /// Parses and checks a message body (version 1 bodies are converted).
+    /// Parses and checks a message body (version 1 and 2 bodies are converted, without a
+    /// runner).
     pub fn parse(body: &str) -> Result<Self, MessageError> {
         let Versioned { version } = serde_json::from_str(body)?;
         match version {
-            MESSAGE_VERSION => Ok(serde_json::from_str(body)?),
+            MESSAGE_VERSION => {
+                let m: WorkMessage = serde_json::from_str(body)?;
+                if m.runner.is_none() {
+                    return Err(MessageError::NoRunner);
+                }
+                Ok(m)
+            }
+            // Version 2 is version 3 without `runner` (a `runner` there is ignored: version
+            // 2 writers had none).
+            2 => Ok(WorkMessage {
+                version: MESSAGE_VERSION,
+                runner: None,
+                ..serde_json::from_str(body)?
+            }),
             1 => Ok(serde_json::from_str::<MessageV1>(body)?.into()),
             found => Err(MessageError::Version { found }),
         }
@@ -326,6 +365,7 @@ mod tests {
             item("ocid1.compartment.oc1..cccc", "root/prod/db"),
         ];
         let m = WorkMessage::live(
+            &RunnerId::new("acme", "audit"),
             &tenancy(),
             "eu-frankfurt-1",
             Some("0003-of-0016".into()),
@@ -339,7 +379,8 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({
-                "version": 2, "kind": "live",
+                "version": 3, "kind": "live",
+                "runner": {"tenancy": "acme", "source": "audit"},
                 "tenancy": "ocid1.tenancy.oc1..aaaa", "region": "eu-frankfurt-1",
                 "shard": "0003-of-0016",
                 "compartments": [
@@ -357,6 +398,7 @@ mod tests {
     #[test]
     fn a_replay_message_round_trips() {
         let m = WorkMessage::replay(
+            &RunnerId::new("globex", "audit"),
             &tenancy(),
             "eu-frankfurt-1",
             ReplayPart {
@@ -375,6 +417,10 @@ mod tests {
         assert!(body.contains(r#""kind":"replay""#), "{body}");
         assert!(body.contains(r#""replayId":"r-1""#), "{body}");
         assert!(body.contains(r#""dryRun":true"#), "{body}");
+        assert!(
+            body.contains(r#""runner":{"tenancy":"globex","source":"audit"}"#),
+            "{body}"
+        );
         assert_eq!(WorkMessage::parse(&body).unwrap(), m);
         assert_eq!(
             m.items(),
@@ -408,21 +454,70 @@ mod tests {
         assert_eq!(part.compartment.as_str(), "ocid1.compartment.oc1..bbbb");
     }
 
+    /// A message the previous version wrote (version 2, no `runner`), byte for byte: still
+    /// read, with no runner (the audit runner of its tenancy: see `crate::runners`).
+    #[test]
+    fn version_2_messages_are_read_without_a_runner() {
+        let live = r#"{"version":2,"kind":"live","tenancy":"ocid1.tenancy.oc1..aaaa","region":"eu-frankfurt-1","shard":"0003-of-0016","compartments":[{"id":"ocid1.compartment.oc1..bbbb","name":"root/prod/app"},{"id":"ocid1.compartment.oc1..cccc","name":"root/prod/db"}],"dueUntil":"2026-11-22T14:04:00Z","sentAt":"2026-11-22T14:05:02.113Z","sentBy":"poller req-1"}"#;
+        let m = WorkMessage::parse(live).unwrap();
+        assert_eq!(m.version, MESSAGE_VERSION);
+        assert_eq!(m.runner, None);
+        assert_eq!(m.tenancy, tenancy());
+        assert_eq!(
+            m.items(),
+            [
+                item("ocid1.compartment.oc1..bbbb", "root/prod/app"),
+                item("ocid1.compartment.oc1..cccc", "root/prod/db")
+            ]
+        );
+        assert!(matches!(
+            &m.work,
+            Work::Live { shard: Some(s), .. } if s == "0003-of-0016"
+        ));
+
+        let replay = r#"{"version":2,"kind":"replay","tenancy":"ocid1.tenancy.oc1..aaaa","region":"eu-frankfurt-1","compartment":"ocid1.compartment.oc1..bbbb","name":"root/prod/app","replayId":"r-1","from":"2026-11-22T10:30:00Z","to":"2026-11-22T12:00:00Z","dryRun":false,"part":2,"sentAt":"2026-11-22T14:05:02Z","sentBy":"worker x"}"#;
+        let m = WorkMessage::parse(replay).unwrap();
+        assert_eq!(m.runner, None);
+        let Work::Replay(part) = m.work else {
+            panic!("not a replay");
+        };
+        assert_eq!(part.part, 2);
+    }
+
+    #[test]
+    fn a_current_message_must_name_its_runner() {
+        let body = r#"{"version": 3, "kind": "live", "tenancy": "ocid1.tenancy.oc1..aaaa",
+            "region": "r", "compartments": [{"id": "ocid1.compartment.oc1..bbbb", "name": "n"}],
+            "dueUntil": "2026-11-22T14:04:00Z", "sentAt": "2026-11-22T14:05:02Z", "sentBy": "x"}"#;
+        assert!(matches!(
+            WorkMessage::parse(body),
+            Err(MessageError::NoRunner)
+        ));
+        let named = body.replace(
+            r#""kind": "live","#,
+            r#""kind": "live", "runner": {"tenancy": "acme", "source": "log-search"},"#,
+        );
+        assert_eq!(
+            WorkMessage::parse(&named).unwrap().runner,
+            Some(RunnerId::new("acme", "log-search"))
+        );
+    }
+
     #[test]
     fn bad_bodies_are_refused_with_a_reason() {
         assert!(matches!(
             WorkMessage::parse("not json"),
             Err(MessageError::Malformed(_))
         ));
-        let future = r#"{"version": 3, "kind": "live", "tenancy": "ocid1.tenancy.oc1..aaaa",
+        let future = r#"{"version": 4, "kind": "live", "tenancy": "ocid1.tenancy.oc1..aaaa",
             "region": "r", "compartments": [{"id": "ocid1.compartment.oc1..bbbb", "name": "n"}],
             "dueUntil": "2026-11-22T14:04:00Z", "sentAt": "2026-11-22T14:05:02Z", "sentBy": "x"}"#;
         assert!(matches!(
             WorkMessage::parse(future),
-            Err(MessageError::Version { found: 3 })
+            Err(MessageError::Version { found: 4 })
         ));
         let bad_ocid = future
-            .replace("\"version\": 3", "\"version\": 2")
+            .replace("\"version\": 4", "\"version\": 2")
             .replace("ocid1.compartment.oc1..bbbb", "nope");
         assert!(matches!(
             WorkMessage::parse(&bad_ocid),

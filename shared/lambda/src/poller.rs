@@ -1,19 +1,26 @@
-//! The poller: invoked by the EventBridge schedule (or by hand), it lists the compartment tree,
-//! groups it into shards, then works every shard itself or sends each to the work queue
+//! The poller: invoked by the EventBridge schedule (or by hand), it runs every runner of the
+//! deployment (each configured tenancy's Audit runner, and its log searches' runner when it
+//! has some) side by side. For each it lists the compartment tree (a log search is listed
+//! like one compartment), groups it into shards, then works every shard itself or sends each
+//! to the work queue
 //! ([`crate::fanout`]): one message per shard of about 128 compartments, and only when the
 //! shard's last message has been worked ([`crate::dispatch`]), so the queue never holds more
 //! than one message per shard however far the workers fall behind.
 //!
 //! Working directly, it starts no window after the budget's stop point, commits what was
 //! delivered and leaves the rest to the next run. Its answer ([`PollerResponse`]) lists the
-//! compartments that did not complete and why; it returns an error only when the invocation as
-//! a whole failed (the tree could not be listed, work messages could not be sent, the hard
-//! stop), which is what `PollerErrorsAlarm` counts. Compartments left pending (a deadline stop,
-//! the syslog destination down) show in the freshness and gap alarms instead.
-
-use std::time::Duration;
+//! compartments that did not complete and why, each with its tenancy, and every runner's
+//! route and totals; it returns an error only when a runner failed as a whole (its tree could
+//! not be listed, its work messages could not be sent, its tenancy could not start at cold
+//! start) or the invocation hit the hard stop, which is what `PollerErrorsAlarm` counts. A
+//! runner that fails does so after the others have done their work: the error
+//! ([`LambdaError::Runners`]) names each failed runner, and each runner's outcome is logged
+//! (`runner finished`, with `tenancy` and `source`). With one runner its own error is
+//! returned, as before. Compartments left pending (a deadline stop, the syslog destination
+//! down) show in the freshness and gap alarms instead.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use auditfwd_oci::MinuteTimestamp;
 use auditfwd_pipeline::{AuditSource as _, Discovery, RunContext, ShardItem};
@@ -22,14 +29,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{self, Decision};
-use crate::error::LambdaError;
+use crate::error::{LambdaError, RunnerFailure};
 use crate::fanout::{self, Route};
-use crate::freshness;
+use crate::freshness::{self, Fresh};
 use crate::invocation::{Function, Invocation, Summary};
 use crate::message::WorkMessage;
 use crate::queue;
+use crate::runners::RunnerId;
 use crate::status::{self, Totals, Unfinished};
-use crate::{Backend, Deps, Handler, Live};
+use crate::{Backend, BackendRunner, Deps, Handler, Live};
 
 /// What started the poller: its payload, typed. An EventBridge event (the schedule), or
 /// anything else (`{}` from `aws lambda invoke`), which is a manual run: the poller needs
@@ -96,10 +104,41 @@ impl Handler for Poller {
 }
 
 /// The poller's answer (the invocation result; the schedule discards it, `aws lambda invoke`
-/// shows it).
+/// shows it). The totals are over every runner; `runners` has each one's.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PollerResponse {
+    /// Direct or fan-out: the route every runner took; `null` when they differ.
+    pub route: Option<Route>,
+    /// Why that route (each runner's reason, named by runner when there are several).
+    pub why: String,
+    /// (region, compartment) pairs selected.
+    pub work_items: usize,
+    /// Work messages sent (fan-out).
+    pub messages_sent: usize,
+    /// Direct: every compartment complete. Fan-out: every message sent.
+    pub complete: bool,
+    /// Direct: the run stopped starting windows for the deadline.
+    pub stopped_for_deadline: bool,
+    /// Direct: event and window totals.
+    pub totals: Totals,
+    /// Direct: the compartments that did not complete, and why.
+    pub unfinished: Vec<Unfinished>,
+    /// Each runner's part.
+    pub runners: Vec<RunnerPoll>,
+    /// The run's summary (as `auditfwd run --once` prints it), new and missing compartments
+    /// and warnings included; one section per runner when there are several.
+    pub summary: String,
+}
+
+/// One runner's part of a poller run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerPoll {
+    /// The tenancy's configured name.
+    pub tenancy: String,
+    /// The runner's source.
+    pub source: String,
     /// Direct or fan-out.
     pub route: Route,
     /// Why that route.
@@ -114,11 +153,16 @@ pub struct PollerResponse {
     pub stopped_for_deadline: bool,
     /// Direct: event and window totals.
     pub totals: Totals,
-    /// Direct: the compartments that did not complete, and why.
-    pub unfinished: Vec<Unfinished>,
-    /// The run's summary (as `auditfwd run --once` prints it), new and missing compartments
-    /// and warnings included.
+    /// The runner's summary.
     pub summary: String,
+    /// Every compartment's freshness (recorded once, with every runner's).
+    #[serde(skip)]
+    fresh: Vec<Fresh>,
+    /// Direct: compartments left with due work undone, per region.
+    #[serde(skip)]
+    unfinished_per_region: Option<BTreeMap<String, usize>>,
+    #[serde(skip)]
+    unfinished: Vec<Unfinished>,
 }
 
 impl Summary for PollerResponse {
@@ -128,6 +172,7 @@ impl Summary for PollerResponse {
             request_id = %inv.request_id,
             duration_ms = elapsed.as_millis() as u64,
             stop_after_ms = inv.stop_after_ms(),
+            runners = self.runners.len(),
             route = ?self.route,
             work_items = self.work_items,
             messages_sent = self.messages_sent,
@@ -153,18 +198,170 @@ pub async fn poll<B: Backend>(
     inv.frame(Box::pin(poll_inner(deps, inv))).await
 }
 
+/// Every runner, side by side (one that fails holds up no other), then the freshness of
+/// all their compartments in one call, then one answer or the failed runners' error.
 async fn poll_inner<B: Backend>(
     deps: &Deps<B>,
     inv: &Invocation,
 ) -> Result<PollerResponse, LambdaError> {
-    let runner = &deps.runner;
+    let several = deps.runners.several_tenancies();
+    let results = futures::future::join_all(deps.runners.entries().iter().map(|e| async move {
+        let result = match e.get() {
+            Ok(runner) => {
+                let tenancy = several.then_some(e.id.tenancy.as_str());
+                Box::pin(poll_runner(deps, &e.id, runner, tenancy, inv)).await
+            }
+            Err(error) => Err(LambdaError::Runner(error)),
+        };
+        (e.id.clone(), result)
+    }))
+    .await;
+
+    let total = results.len();
+    let mut polls = Vec::new();
+    let mut failed = Vec::new();
+    for (id, result) in results {
+        match result {
+            Ok(p) => {
+                tracing::info!(tenancy = %id.tenancy, source = %id.source, route = ?p.route, work_items = p.work_items,
+                    messages_sent = p.messages_sent, complete = p.complete, forwarded = p.totals.counts.forwarded,
+                    "runner finished: {}", p.summary.lines().next().unwrap_or_default());
+                polls.push(p);
+            }
+            Err(error) => {
+                tracing::error!(tenancy = %id.tenancy, source = %id.source, error_type = %error.error_type(),
+                    retryable = error.is_retryable(), error = %error, "runner failed; the other runners ran");
+                failed.push(RunnerFailure {
+                    runner: id,
+                    error: Box::new(error),
+                });
+            }
+        }
+    }
+
+    // The gauges are set, not added: every runner's compartments in one call.
+    let fresh: Vec<Fresh> = polls.iter().flat_map(|p| p.fresh.iter().cloned()).collect();
+    if !polls.is_empty() {
+        log_without_cursor(freshness::record(&fresh));
+    }
+    let mut per_region: BTreeMap<String, usize> = BTreeMap::new();
+    let mut any_direct = false;
+    for map in polls
+        .iter()
+        .filter_map(|p| p.unfinished_per_region.as_ref())
+    {
+        any_direct = true;
+        for (region, n) in map {
+            *per_region.entry(region.clone()).or_default() += n;
+        }
+    }
+    if any_direct {
+        auditfwd_telemetry::freshness::record_unfinished(
+            per_region.iter().map(|(r, n)| (r.as_str(), *n)),
+        );
+    }
+
+    if !failed.is_empty() {
+        if total == 1
+            && let Some(only) = failed.pop()
+        {
+            return Err(*only.error);
+        }
+        return Err(LambdaError::Runners { failed, total });
+    }
+    Ok(answer(polls))
+}
+
+/// The answer over every runner's part.
+fn answer(polls: Vec<RunnerPoll>) -> PollerResponse {
+    let first = polls.first().map(|p| p.route);
+    let route = first.filter(|r| polls.iter().all(|p| p.route == *r));
+    let named = polls.len() > 1;
+    let mut totals = Totals::default();
+    for p in &polls {
+        totals += &p.totals;
+    }
+    let section = |p: &RunnerPoll, text: &str| {
+        if named {
+            format!("{}/{}: {text}", p.tenancy, p.source)
+        } else {
+            text.to_owned()
+        }
+    };
+    let why = polls
+        .iter()
+        .map(|p| section(p, &p.why))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let summary = if named {
+        let mut text = format!(
+            "{} runners: {} (region, compartment) pairs, {} windows committed, {} events forwarded, {} work messages sent",
+            polls.len(),
+            polls.iter().map(|p| p.work_items).sum::<usize>(),
+            totals.windows_committed,
+            totals.counts.forwarded,
+            polls.iter().map(|p| p.messages_sent).sum::<usize>()
+        );
+        for p in &polls {
+            text.push_str(&format!(
+                "\n== tenancy {} {}\n{}",
+                p.tenancy, p.source, p.summary
+            ));
+        }
+        text
+    } else {
+        polls.first().map(|p| p.summary.clone()).unwrap_or_default()
+    };
+    PollerResponse {
+        route,
+        why,
+        work_items: polls.iter().map(|p| p.work_items).sum(),
+        messages_sent: polls.iter().map(|p| p.messages_sent).sum(),
+        complete: polls.iter().all(|p| p.complete),
+        stopped_for_deadline: polls.iter().any(|p| p.stopped_for_deadline),
+        totals,
+        unfinished: polls.iter().flat_map(|p| p.unfinished.clone()).collect(),
+        summary,
+        runners: polls,
+    }
+}
+
+/// One runner's part: its windows ([`poll_windows`]), then its sweep when its source has one
+/// (Cloud Guard: the changes no window shows, sent by the poller itself).
+async fn poll_runner<B: Backend>(
+    deps: &Deps<B>,
+    id: &RunnerId,
+    runner: &BackendRunner<B>,
+    tenancy_name: Option<&str>,
+    inv: &Invocation,
+) -> Result<RunnerPoll, LambdaError> {
+    let mut poll = Box::pin(poll_windows(deps, id, runner, tenancy_name, inv)).await?;
+    if let Some(sweep) = runner.sweep().await {
+        poll.summary.push_str(&format!("\n{sweep}"));
+        if let Some(e) = sweep.failed {
+            return Err(LambdaError::Sweep(e));
+        }
+        poll.totals.counts.forwarded += sweep.forwarded;
+    }
+    Ok(poll)
+}
+
+/// One runner's windows: its tree, then its compartments worked directly or fanned out.
+/// `tenancy` names it in freshness when several tenancies are configured.
+async fn poll_windows<B: Backend>(
+    deps: &Deps<B>,
+    id: &RunnerId,
+    runner: &BackendRunner<B>,
+    tenancy_name: Option<&str>,
+    inv: &Invocation,
+) -> Result<RunnerPoll, LambdaError> {
     let ctx = RunContext::default().with_deadline(inv.budget.stop_at);
     let Discovery { report, items } = runner.discover().await;
     if let Some(e) = &report.tree_error {
         return Err(LambdaError::CompartmentTree(e.clone()));
     }
     let decision = fanout::decide(&deps.fan_out, items.len(), deps.queue.is_some())?;
-    tracing::info!(route = ?decision.route, work_items = items.len(), "{}", decision.why);
+    tracing::info!(tenancy = %id.tenancy, source = %id.source, route = ?decision.route, work_items = items.len(), "{}", decision.why);
     let work_items = items.len();
     let layout = runner
         .layout_for(&items)
@@ -186,11 +383,11 @@ async fn poll_inner<B: Backend>(
                     Decision::Send => to_send.push(s),
                     Decision::Leased(until) => {
                         leased += 1;
-                        tracing::debug!(shard = %s.shard, %until, "shard leased elsewhere: not sent");
+                        tracing::debug!(tenancy = %id.tenancy, shard = %s.shard, %until, "shard leased elsewhere: not sent");
                     }
                     Decision::Queued(at) => {
                         queued += 1;
-                        tracing::debug!(shard = %s.shard, sent_at = %at, "shard's last message not worked yet: not sent");
+                        tracing::debug!(tenancy = %id.tenancy, shard = %s.shard, sent_at = %at, "shard's last message not worked yet: not sent");
                     }
                 }
             }
@@ -202,6 +399,7 @@ async fn poll_inner<B: Backend>(
                 .iter()
                 .map(|s| {
                     WorkMessage::live(
+                        id,
                         tenancy,
                         &s.shard.region,
                         Some(format!("{:04}-of-{:04}", s.shard.index, s.shard.count)),
@@ -219,12 +417,12 @@ async fn poll_inner<B: Backend>(
                 }
             }
             if let Err(e) = dispatch::save(&**store, tenancy, &record).await {
-                tracing::warn!(error = %e, "cannot write the dispatch record: the next poll may send shards twice");
+                tracing::warn!(tenancy = %id.tenancy, source = %id.source, error = %e, "cannot write the dispatch record: the next poll may send shards twice");
             }
             if let Some((_, reason)) = sent.failed.first() {
                 for (i, why) in &sent.failed {
                     if let Some(s) = to_send.get(*i) {
-                        tracing::error!(shard = %s.shard, compartments = s.compartments.len(), error = %why, "work message not sent; the next run sends it again");
+                        tracing::error!(tenancy = %id.tenancy, source = %id.source, shard = %s.shard, compartments = s.compartments.len(), error = %why, "work message not sent; the next run sends it again");
                     }
                 }
                 return Err(LambdaError::Send {
@@ -234,9 +432,10 @@ async fn poll_inner<B: Backend>(
                     retryable: sent.retryable,
                 });
             }
-            let without_cursor = freshness::record_tree(&shards, &report, &states, now);
-            log_without_cursor(without_cursor);
-            Ok(PollerResponse {
+            let fresh = freshness::tree(&shards, &report, &states, now, tenancy_name);
+            Ok(RunnerPoll {
+                tenancy: id.tenancy.clone(),
+                source: id.source.clone(),
                 route: Route::FanOut,
                 why: decision.why,
                 work_items,
@@ -244,7 +443,6 @@ async fn poll_inner<B: Backend>(
                 complete: true,
                 stopped_for_deadline: false,
                 totals: Totals::default(),
-                unfinished: Vec::new(),
                 summary: format!(
                     "{work_items} (region, compartment) pairs in {} shards: {} sent to the work queue, {queued} still queued, {leased} being worked\n{}",
                     shards.len(),
@@ -253,13 +451,16 @@ async fn poll_inner<B: Backend>(
                 )
                 .trim_end()
                 .to_owned(),
+                fresh,
+                unfinished_per_region: None,
+                unfinished: Vec::new(),
             })
         }
         _ => {
             let report = runner
                 .process_shards(&ctx, report, shards.clone(), &layout)
                 .await;
-            let unfinished = status::unfinished(&report);
+            let unfinished = status::unfinished(id, &report);
             // Compartments the run did not reach: their cursors from the shard states
             // (skipped when already past the stop point; the next run covers them).
             let states = if inv.budget.stopping() {
@@ -267,14 +468,19 @@ async fn poll_inner<B: Backend>(
             } else {
                 freshness::read_shards(runner.store(), &shards).await
             };
-            let without_cursor =
-                freshness::record_tree(&shards, &report, &states, runner.clock().now());
-            log_without_cursor(without_cursor);
-            record_unfinished(&shards, &unfinished);
+            let fresh = freshness::tree(
+                &shards,
+                &report,
+                &states,
+                runner.clock().now(),
+                tenancy_name,
+            );
             for u in &unfinished {
-                tracing::warn!(region = %u.region, compartment = %u.compartment, name = %u.name, state = ?u.state, reason = %u.reason, "compartment not complete");
+                tracing::warn!(tenancy = %u.tenancy, source = %u.source, region = %u.region, compartment = %u.compartment, name = %u.name, state = ?u.state, reason = %u.reason, "compartment not complete");
             }
-            Ok(PollerResponse {
+            Ok(RunnerPoll {
+                tenancy: id.tenancy.clone(),
+                source: id.source.clone(),
                 route: Route::Direct,
                 why: decision.why,
                 work_items,
@@ -282,8 +488,10 @@ async fn poll_inner<B: Backend>(
                 complete: report.is_complete(),
                 stopped_for_deadline: status::stopped_for_deadline(&report),
                 totals: Totals::of(&report),
-                unfinished,
                 summary: report.to_string().trim_end().to_owned(),
+                fresh,
+                unfinished_per_region: Some(unfinished_per_region(&shards, &unfinished)),
+                unfinished,
             })
         }
     }
@@ -298,20 +506,22 @@ fn log_without_cursor(without_cursor: usize) {
     }
 }
 
-/// How many compartments the poller, working them itself, left unfinished per region.
-fn record_unfinished(shards: &[ShardItem], unfinished: &[Unfinished]) {
-    let mut per_region: BTreeMap<&str, usize> = shards
-        .iter()
-        .map(|s| (s.shard.region.as_str(), 0))
-        .collect();
+/// How many compartments the poller, working them itself, left unfinished per region (every
+/// region of `shards`, 0 included).
+fn unfinished_per_region(
+    shards: &[ShardItem],
+    unfinished: &[Unfinished],
+) -> BTreeMap<String, usize> {
+    let mut per_region: BTreeMap<String, usize> =
+        shards.iter().map(|s| (s.shard.region.clone(), 0)).collect();
     // Leased elsewhere is being worked by its holder: not this run's undone work.
     for u in unfinished
         .iter()
         .filter(|u| u.state != status::State::LeasedElsewhere)
     {
-        *per_region.entry(u.region.as_str()).or_default() += 1;
+        *per_region.entry(u.region.clone()).or_default() += 1;
     }
-    auditfwd_telemetry::freshness::record_unfinished(per_region);
+    per_region
 }
 
 /// A run summary without its first line (the totals, meaningless when nothing was processed).
@@ -322,6 +532,70 @@ fn report_notes(summary: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::STOP_MARGIN;
+    use crate::runners::RunnerEntry;
+    use crate::testing::{Fake, RecordingQueue, fake_runner};
+    use crate::{Budget, Metrics};
+    use auditfwd_config::{FanOut, FanOutMode};
+    use std::sync::atomic::Ordering;
+
+    /// globex's tree cannot be listed: acme's shards are still sent, each message naming
+    /// acme's runner, and the error names globex alone.
+    #[tokio::test]
+    async fn a_runner_that_fails_holds_up_no_other_and_is_named() {
+        let (acme, _, _) = fake_runner("ocid1.tenancy.oc1..aaaaaaaaacme");
+        let (globex, globex_source, _) = fake_runner("ocid1.tenancy.oc1..aaaaaaaaglobex");
+        globex_source.tree_refused.store(true, Ordering::SeqCst);
+        let queue = RecordingQueue::default();
+        let fan_out = FanOut {
+            mode: FanOutMode::On,
+            threshold: 50,
+            queue_url: None,
+        };
+        let deps: Deps<Fake> = Deps::new(
+            vec![
+                RunnerEntry::ready(RunnerId::new("acme", "audit"), acme),
+                RunnerEntry::ready(RunnerId::new("globex", "audit"), globex),
+            ],
+            fan_out.clone(),
+            Some(queue.clone()),
+            "memory://",
+        );
+        let inv = Invocation::new(
+            Function::Poller,
+            "p-1",
+            Budget::from_remaining(Duration::from_secs(900), STOP_MARGIN),
+            Metrics::disabled(),
+        );
+        let e = poll(&deps, &Trigger::manual(), &inv).await.unwrap_err();
+        let LambdaError::Runners { failed, total } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(*total, 2);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].runner, RunnerId::new("globex", "audit"));
+        assert_eq!(failed[0].error.kind(), "CompartmentTree");
+        assert!(e.to_string().contains("globex/audit"), "{e}");
+        assert!(!e.to_string().contains("acme"), "{e}");
+        let bodies = queue.bodies();
+        assert!(!bodies.is_empty());
+        for body in &bodies {
+            let m = WorkMessage::parse(body).unwrap();
+            assert_eq!(m.runner, Some(RunnerId::new("acme", "audit")), "{body}");
+        }
+
+        // One runner: its own error, as before runners were named.
+        let (only, source, _) = fake_runner("ocid1.tenancy.oc1..aaaaaaaaacme");
+        source.tree_refused.store(true, Ordering::SeqCst);
+        let deps: Deps<Fake> = Deps::new(
+            vec![RunnerEntry::ready(RunnerId::new("default", "audit"), only)],
+            fan_out,
+            Some(RecordingQueue::default()),
+            "memory://",
+        );
+        let e = poll(&deps, &Trigger::manual(), &inv).await.unwrap_err();
+        assert_eq!(e.error_type(), "auditfwd.Retryable.CompartmentTree");
+    }
 
     #[test]
     fn a_scheduled_event_is_recognised_and_anything_else_is_manual() {

@@ -311,6 +311,7 @@ mod tests {
                     name: format!("root/c{i}"),
                 };
                 WorkMessage::live(
+                    &crate::runners::RunnerId::new("default", "audit"),
                     &item.scope.tenancy,
                     &item.scope.region,
                     None,

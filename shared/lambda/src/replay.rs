@@ -1,11 +1,16 @@
 //! The replay function, and how a replay continues through the work queue.
 //!
 //! Invoked by hand with
-//! `{"from": "2026-11-22T10:00:00Z", "to": "2026-11-22T12:00:00Z", "compartments": [...], "regions": [...], "dryRun": false}`
-//! (`compartments`, `regions` and `dryRun` optional; times on whole minutes), it has the
-//! semantics of `auditfwd replay` (`auditfwd_pipeline::replay`): the live cursor, the settle
-//! queue, the gap ledger and the dedupe state are never touched, events carry the replay flag,
-//! and the answer is the reconciliation report.
+//! `{"from": "2026-11-22T10:00:00Z", "to": "2026-11-22T12:00:00Z", "tenancy": "acme", "compartments": [...], "regions": [...], "dryRun": false}`
+//! (`tenancy`, `compartments`, `regions` and `dryRun` optional; times on whole minutes), it
+//! has the semantics of `auditfwd replay --tenancy` (`auditfwd_pipeline::replay`): the live
+//! cursor, the settle queue, the gap ledger and the dedupe state are never touched, events
+//! carry the replay flag, and the answer is the reconciliation report.
+//!
+//! **Which tenancy.** `tenancy` is a name of `AUDITFWD_TENANCIES`; it may be left out when one
+//! tenancy is configured and is required when several are (`auditfwd.Fatal.TenancyRequired`
+//! otherwise; a name not configured is `auditfwd.Fatal.UnknownTenancy`). The replay runs on
+//! that tenancy's Audit runner: log searches are not replayed (as with `auditfwd replay`).
 //!
 //! **Continuation.** Every compartment the invocation did not finish (the deadline came, or
 //! it failed) is handed to the work queue as a replay part from where it stopped
@@ -46,6 +51,7 @@ use crate::error::LambdaError;
 use crate::invocation::{Function, Invocation, Summary};
 use crate::message::{ReplayPart, Work, WorkMessage};
 use crate::queue;
+use crate::runners::RunnerId;
 use crate::{Backend, BackendRunner, Deps, Handler, Live};
 
 /// The replay function's payload.
@@ -56,6 +62,9 @@ pub struct ReplayPayload {
     pub from: MinuteTimestamp,
     /// End of the range, exclusive (RFC 3339, whole minute, not in the future).
     pub to: MinuteTimestamp,
+    /// The tenancy (a name of `AUDITFWD_TENANCIES`); required when several are configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<String>,
     /// Compartments (OCIDs, names or paths, each with its subtree); empty: all collected.
     #[serde(default)]
     pub compartments: Vec<String>,
@@ -106,6 +115,8 @@ pub struct Continued {
 pub struct ReplayResponse {
     /// The replay's id (this invocation's request id).
     pub replay_id: String,
+    /// The tenancy replayed (its configured name).
+    pub tenancy: String,
     /// Everything was replayed in this invocation.
     pub complete: bool,
     /// Compartments that continue through the work queue (empty when complete).
@@ -134,6 +145,7 @@ impl Summary for ReplayResponse {
             duration_ms = elapsed.as_millis() as u64,
             stop_after_ms = inv.stop_after_ms(),
             replay_id = %self.replay_id,
+            tenancy = %self.tenancy,
             complete = self.complete,
             continuing = self.continuing.len(),
             not_continued = self.not_continued.len(),
@@ -238,7 +250,7 @@ pub enum Replay {}
 
 impl Handler for Replay {
     const FUNCTION: Function = Function::Replay;
-    const EXPECTED: &'static str = "replay request ({\"from\": ..., \"to\": ..., \"compartments\": [...], \"regions\": [...], \"dryRun\": false})";
+    const EXPECTED: &'static str = "replay request ({\"from\": ..., \"to\": ..., \"tenancy\": ..., \"compartments\": [...], \"regions\": [...], \"dryRun\": false})";
     type Payload = ReplayPayload;
     type Response = ReplayResponse;
 
@@ -266,7 +278,11 @@ async fn replay_inner<B: Backend>(
     payload: &ReplayPayload,
     inv: &Invocation,
 ) -> Result<ReplayResponse, LambdaError> {
-    let runner = &deps.runner;
+    let index = deps.runners.for_replay(payload.tenancy.as_deref())?;
+    let Some(entry) = deps.runners.entry(index) else {
+        return Err(LambdaError::BadReplay("no runner".into()));
+    };
+    let (id, runner) = (&entry.id, entry.get()?);
     let ctx = RunContext::default().with_deadline(inv.budget.stop_at);
     let started_at = runner.clock().now();
     let request = payload.request();
@@ -274,7 +290,7 @@ async fn replay_inner<B: Backend>(
         .validate(&runner.source().regions(), started_at)
         .map_err(|e| LambdaError::BadReplay(e.to_string()))?;
     let replay_id = inv.request_id.clone();
-    tracing::info!(%replay_id, from = %request.from, to = %request.to, dry_run = request.dry_run, "replay starting");
+    tracing::info!(%replay_id, tenancy = %id.tenancy, from = %request.from, to = %request.to, dry_run = request.dry_run, "replay starting");
     let report = runner.replay(&ctx, &request, &NoProgress).await;
     if let Some(e) = &report.tree_error {
         return Err(LambdaError::CompartmentTree(e.clone()));
@@ -310,6 +326,7 @@ async fn replay_inner<B: Backend>(
                     .filter_map(|u| {
                         continuation::<B>(
                             runner,
+                            id,
                             &u.region,
                             &u.compartment,
                             &u.name,
@@ -344,10 +361,10 @@ async fn replay_inner<B: Backend>(
         }
     }
     for c in &continuing {
-        tracing::info!(region = %c.region, compartment = %c.compartment, name = %c.name, from = %c.from, reason = %c.reason, "replay continues through the work queue");
+        tracing::info!(tenancy = %id.tenancy, region = %c.region, compartment = %c.compartment, name = %c.name, from = %c.from, reason = %c.reason, "replay continues through the work queue");
     }
     for c in &not_continued {
-        tracing::warn!(region = %c.region, compartment = %c.compartment, name = %c.name, from = %c.from, reason = %c.reason, "replay incomplete and not continued");
+        tracing::warn!(tenancy = %id.tenancy, region = %c.region, compartment = %c.compartment, name = %c.name, from = %c.from, reason = %c.reason, "replay incomplete and not continued");
     }
 
     let complete = report.is_complete();
@@ -392,6 +409,7 @@ async fn replay_inner<B: Backend>(
             deps.state_url.trim_end_matches('/')
         ),
         replay_id,
+        tenancy: id.tenancy.clone(),
         complete,
         continuing,
         not_continued,
@@ -412,9 +430,12 @@ pub enum PartOutcome {
     Retry(String),
 }
 
-/// Replays one part in the worker, records it, and hands on the rest when there is one.
+/// Replays one part in the worker on `runner` (named `id`), records it, and hands on the rest
+/// when there is one.
+#[allow(clippy::too_many_arguments)]
 pub async fn continue_part<B: Backend>(
     runner: &BackendRunner<B>,
+    id: &RunnerId,
     ctx: &RunContext,
     deps: &Deps<B>,
     message: &WorkMessage,
@@ -456,7 +477,9 @@ pub async fn continue_part<B: Backend>(
         let handed_on = match &deps.queue {
             None => Err("AUDITFWD_WORK_QUEUE_URL is not set".to_owned()),
             Some(queue) => {
+                // Named even when the part came in a message from before runners were named.
                 let m = WorkMessage {
+                    runner: Some(id.clone()),
                     work: Work::Replay(next),
                     sent_at: runner.clock().now(),
                     sent_by: by.to_owned(),
@@ -482,7 +505,7 @@ pub async fn continue_part<B: Backend>(
             part.part, part.from
         ))
     };
-    tracing::info!(replay_id = %part.replay_id, region = %message.region, compartment = %part.compartment, part = part.part,
+    tracing::info!(replay_id = %part.replay_id, tenancy = %id.tenancy, region = %message.region, compartment = %part.compartment, part = part.part,
         from = %part.from, until = %replayed_until, outcome = ?outcome, "replay part");
 
     let status = match &outcome {
@@ -532,6 +555,7 @@ pub async fn continue_part<B: Backend>(
 
 fn continuation<B: Backend>(
     runner: &BackendRunner<B>,
+    id: &RunnerId,
     region: &str,
     compartment: &str,
     name: &str,
@@ -540,6 +564,7 @@ fn continuation<B: Backend>(
 ) -> Option<WorkMessage> {
     let compartment = auditfwd_oci::Ocid::parse(compartment).ok()?;
     Some(WorkMessage::replay(
+        id,
         runner.source().tenancy(),
         region,
         part(compartment, name.to_owned()),
@@ -564,4 +589,105 @@ async fn write_json<T: Serialize, S: ObjectStore>(
             key: key.to_string(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::STOP_MARGIN;
+    use crate::runners::{RunnerEntry, RunnerError};
+    use crate::testing::{CHILD, Fake, RecordingQueue, fake_runner, start};
+    use crate::{Function, Metrics};
+    use auditfwd_config::{FanOut, FanOutMode};
+
+    fn deps(tenancies: &[(&str, &str)]) -> (Deps<Fake>, Vec<auditfwd_pipeline::testing::FakeSink>) {
+        let mut entries = Vec::new();
+        let mut sinks = Vec::new();
+        for (name, ocid) in tenancies {
+            let (runner, source, sink) = fake_runner(ocid);
+            source.add(
+                CHILD,
+                &format!("{name}-1"),
+                start() - chrono::Duration::minutes(20),
+                chrono::Duration::zero(),
+            );
+            entries.push(RunnerEntry::ready(RunnerId::new(*name, "audit"), runner));
+            sinks.push(sink);
+        }
+        let deps = Deps::new(
+            entries,
+            FanOut {
+                mode: FanOutMode::Off,
+                threshold: 50,
+                queue_url: None,
+            },
+            Some(RecordingQueue::default()),
+            "memory://state",
+        );
+        (deps, sinks)
+    }
+
+    fn payload(tenancy: Option<&str>) -> ReplayPayload {
+        ReplayPayload {
+            from: MinuteTimestamp::floor(start() - chrono::Duration::minutes(30)),
+            to: MinuteTimestamp::floor(start() - chrono::Duration::minutes(5)),
+            tenancy: tenancy.map(str::to_owned),
+            compartments: Vec::new(),
+            regions: Vec::new(),
+            dry_run: false,
+        }
+    }
+
+    fn inv() -> Invocation {
+        Invocation::new(
+            Function::Replay,
+            "r-1",
+            Budget::from_remaining(Duration::from_secs(900), STOP_MARGIN),
+            Metrics::disabled(),
+        )
+    }
+
+    #[tokio::test]
+    async fn with_several_tenancies_a_replay_must_name_one_and_runs_on_it_alone() {
+        let (deps, sinks) = deps(&[
+            ("acme", "ocid1.tenancy.oc1..aaaaaaaaacme"),
+            ("globex", "ocid1.tenancy.oc1..aaaaaaaaglobex"),
+        ]);
+        let e = replay(&deps, &payload(None), &inv()).await.unwrap_err();
+        assert!(
+            matches!(e, LambdaError::Runner(RunnerError::TenancyRequired { .. })),
+            "{e:?}"
+        );
+        assert_eq!(e.error_type(), "auditfwd.Fatal.TenancyRequired");
+        assert!(e.to_string().contains("acme, globex"), "{e}");
+        let e = replay(&deps, &payload(Some("hooli")), &inv())
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "auditfwd.Fatal.UnknownTenancy");
+        assert!(sinks.iter().all(|s| s.ids().is_empty()), "nothing replayed");
+
+        let r = replay(&deps, &payload(Some("globex")), &inv())
+            .await
+            .unwrap();
+        assert!(r.complete, "{}", r.summary);
+        assert_eq!(r.tenancy, "globex");
+        assert!(sinks[0].ids().is_empty(), "acme untouched");
+        assert_eq!(sinks[1].ids(), ["globex-1"]);
+    }
+
+    #[tokio::test]
+    async fn with_one_tenancy_the_replay_needs_no_name() {
+        let (deps, sinks) = deps(&[("default", "ocid1.tenancy.oc1..aaaaaaaaacme")]);
+        let r = replay(&deps, &payload(None), &inv()).await.unwrap();
+        assert_eq!(r.tenancy, "default");
+        assert_eq!(sinks[0].ids(), ["default-1"]);
+        // The request's optional field: absent from the JSON of a request without it.
+        let json = serde_json::to_value(payload(None)).unwrap();
+        assert!(json.get("tenancy").is_none(), "{json}");
+        let parsed: ReplayPayload = serde_json::from_value(serde_json::json!({
+            "from": "2026-11-22T10:00:00Z", "to": "2026-11-22T11:00:00Z", "tenancy": "acme"
+        }))
+        .unwrap();
+        assert_eq!(parsed.tenancy.as_deref(), Some("acme"));
+    }
 }

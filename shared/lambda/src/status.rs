@@ -4,6 +4,8 @@
 use auditfwd_pipeline::{CompartmentReport, Counts, Outcome, RunReport};
 use serde::Serialize;
 
+use crate::runners::RunnerId;
+
 /// How a compartment's work ended in one invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,6 +26,10 @@ pub enum State {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Unfinished {
+    /// The tenancy's configured name.
+    pub tenancy: String,
+    /// The runner's source (`audit`, `log-search`, ...).
+    pub source: String,
     /// The region.
     pub region: String,
     /// The compartment OCID.
@@ -71,14 +77,16 @@ pub fn state_of(c: &CompartmentReport) -> (State, String) {
     }
 }
 
-/// The compartments of `report` that did not complete.
-pub fn unfinished(report: &RunReport) -> Vec<Unfinished> {
+/// The compartments of `runner`'s `report` that did not complete.
+pub fn unfinished(runner: &RunnerId, report: &RunReport) -> Vec<Unfinished> {
     report
         .compartments
         .iter()
         .filter_map(|c| {
             let (state, reason) = state_of(c);
             (state != State::Complete).then(|| Unfinished {
+                tenancy: runner.tenancy.clone(),
+                source: runner.source.clone(),
                 region: c.scope.region.clone(),
                 compartment: c.scope.compartment.to_string(),
                 name: c.name.clone(),
@@ -104,6 +112,13 @@ pub struct Totals {
     /// What happened to the events listed.
     #[serde(flatten)]
     pub counts: Counts,
+}
+
+impl std::ops::AddAssign<&Totals> for Totals {
+    fn add_assign(&mut self, other: &Totals) {
+        self.windows_committed += other.windows_committed;
+        self.counts += &other.counts;
+    }
 }
 
 impl Totals {

@@ -3,15 +3,17 @@
 //! so only those return to the queue, after its visibility timeout; a message that fails five
 //! times moves to the dead-letter queue.
 //!
-//! Live messages (one shard's compartments each) are worked together, shard by shard under one
-//! lease each, then replay parts one by one, all under the invocation's budget. What fails a
-//! message:
+//! Each message names the runner it is for (tenancy and source, see [`crate::runners`]; a
+//! message from before runners were named means the audit runner of its tenancy). Live
+//! messages (one shard's compartments each) are worked together, each runner's side by side,
+//! shard by shard under one lease each, then replay parts one by one, all under the
+//! invocation's budget. What fails a message:
 //!
 //! | message | success | batch item failure |
 //! |---|---|---|
 //! | live | every compartment completed, or recorded an OCI failure (a failing window, gaps) in the shard state; **or another runner holds the shard's lease** (see below) | a compartment left pending for any other reason (deadline, syslog destination down, checkpoint write failed) |
 //! | replay part | the range is done; or the rest was handed on as the next part (after progress, or at the deadline) | no progress and not the deadline (syslog destination down, OCI refusing): SQS retries it later |
-//! | either | | a body that is not a work message, another tenancy, a region not configured (poison: it reaches the dead-letter queue) |
+//! | either | | a body that is not a work message; a runner this deployment does not have ([`RunnerError::Unknown`](crate::runners::RunnerError)), a tenancy OCID or region the runner does not collect, a runner whose tenancy could not start (poison: it reaches the dead-letter queue). Each is logged with its `error_type` and whether it is retryable; only the message in question fails |
 //!
 //! **A failing window or a gap does not fail the message.** Both are written to the shard
 //! state, which the next scheduled poll reads: the poller sends the shard again and its gap
@@ -31,7 +33,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use auditfwd_checkpoint::Scope;
-use auditfwd_pipeline::{AuditSource as _, Pending, RunContext, RunReport, WorkItem};
+use auditfwd_pipeline::{Pending, RunContext, RunReport, WorkItem};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::Serialize;
 
@@ -132,19 +134,20 @@ pub async fn work<B: Backend>(
     inv.frame(Box::pin(work_inner(deps, event, inv))).await
 }
 
+/// A batch's live work for one runner: each compartment once, with the messages that asked
+/// for it.
+type LiveWork = BTreeMap<Scope, (WorkItem, Vec<String>)>;
+
 async fn work_inner<B: Backend>(
     deps: &Deps<B>,
     event: SqsEvent,
     inv: &Invocation,
 ) -> Result<WorkerResponse, LambdaError> {
-    let runner = &deps.runner;
     let ctx = RunContext::default().with_deadline(inv.budget.stop_at);
-    let tenancy = runner.source().tenancy().clone();
-    let regions = runner.source().regions();
     let mut failures: Vec<MessageFailure> = Vec::new();
-    // Each compartment once, with the messages that asked for it.
-    let mut live: BTreeMap<Scope, (WorkItem, Vec<String>)> = BTreeMap::new();
-    let mut parts: Vec<(String, WorkMessage, ReplayPart)> = Vec::new();
+    // Per runner (its index in `deps.runners`).
+    let mut live: BTreeMap<usize, LiveWork> = BTreeMap::new();
+    let mut parts: Vec<(String, usize, WorkMessage, ReplayPart)> = Vec::new();
     let messages = event.records.len();
 
     for record in event.records {
@@ -165,83 +168,112 @@ async fn work_inner<B: Backend>(
                 continue;
             }
         };
-        if message.tenancy != tenancy || !regions.contains(&message.region) {
-            let reason = format!(
-                "tenancy {} region {} is not what this function collects ({tenancy}, {})",
-                message.tenancy,
-                message.region,
-                regions.join(",")
-            );
-            tracing::error!(message_id = %id, %reason, "work message for another tenancy or region");
-            failures.push(MessageFailure {
-                message_id: id,
-                reason,
-            });
-            continue;
-        }
+        let index = match deps.runners.for_message(&message) {
+            Ok(index) => index,
+            Err(e) => {
+                let runner = message.runner.as_ref().map_or_else(
+                    || "(none: an older message)".to_owned(),
+                    ToString::to_string,
+                );
+                tracing::error!(message_id = %id, %runner, error_type = e.kind(), retryable = e.is_retryable(), error = %e,
+                    "no runner of this deployment takes the work message");
+                failures.push(MessageFailure {
+                    message_id: id,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
         match message.work.clone() {
             Work::Live { .. } => {
+                let work = live.entry(index).or_default();
                 for item in message.items() {
-                    live.entry(item.scope.clone())
+                    work.entry(item.scope.clone())
                         .or_insert_with(|| (item, Vec::new()))
                         .1
                         .push(id.clone());
                 }
             }
-            Work::Replay(part) => parts.push((id, message, part)),
+            Work::Replay(part) => parts.push((id, index, message, part)),
         }
     }
 
-    let items: Vec<WorkItem> = live.values().map(|(item, _)| item.clone()).collect();
-    let report = if items.is_empty() {
-        RunReport::default()
-    } else {
-        runner.process(&ctx, RunReport::default(), items).await
-    };
+    // Each runner's live work, side by side.
+    let reports = futures::future::join_all(live.iter().map(|(index, work)| {
+        let ctx = &ctx;
+        async move {
+            let items: Vec<WorkItem> = work.values().map(|(item, _)| item.clone()).collect();
+            let report = match deps.runners.entry(*index).map(|e| e.get()) {
+                Some(Ok(runner)) if !items.is_empty() => {
+                    Box::pin(runner.process(ctx, RunReport::default(), items)).await
+                }
+                _ => RunReport::default(),
+            };
+            (*index, report)
+        }
+    }))
+    .await;
+
     let mut unfinished: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in &report.compartments {
-        let undone = matches!(
-            status::state_of(c).0,
-            State::Pending | State::Failing | State::OpenGaps
-        );
-        *unfinished.entry(c.scope.region.as_str()).or_default() += usize::from(undone);
+    for (_, report) in &reports {
+        for c in &report.compartments {
+            let undone = matches!(
+                status::state_of(c).0,
+                State::Pending | State::Failing | State::OpenGaps
+            );
+            *unfinished.entry(c.scope.region.as_str()).or_default() += usize::from(undone);
+        }
     }
     auditfwd_telemetry::freshness::record_unfinished(unfinished);
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
-    for c in &report.compartments {
-        let Some((_, ids)) = live.get(&c.scope) else {
+    let mut totals = Totals::default();
+    let mut stopped_for_deadline = false;
+    for (index, report) in &reports {
+        let Some(work) = live.get(index) else {
             continue;
         };
-        let (state, reason) = status::state_of(c);
-        match state {
-            State::Complete => {}
-            State::LeasedElsewhere => {
-                tracing::info!(scope = %c.scope, name = %c.name, %reason, "shard leased elsewhere: its holder delivers it (message done)");
-            }
-            // OCI would not serve a window: recorded as failing (or a gap) in the shard state.
-            State::Pending if c.pending().and_then(Pending::failed_window).is_some() => {
-                tracing::warn!(scope = %c.scope, name = %c.name, %reason, "OCI failure recorded in the shard state; the next poll sends the shard again (message done)");
-            }
-            State::Failing | State::OpenGaps => {
-                tracing::warn!(scope = %c.scope, name = %c.name, state = ?state, %reason, "recorded in the shard state; the next poll sends the shard again (message done)");
-            }
-            State::Pending => {
-                tracing::warn!(scope = %c.scope, name = %c.name, %reason, "compartment pending: its message returns to the queue");
-                for id in ids {
-                    failed
-                        .entry(id.clone())
-                        .or_insert_with(|| format!("{}: {reason}", c.name));
+        let runner = deps
+            .runners
+            .entry(*index)
+            .map(|e| e.id.clone())
+            .unwrap_or_else(|| crate::runners::RunnerId::new("?", "?"));
+        totals += &Totals::of(report);
+        stopped_for_deadline |= status::stopped_for_deadline(report);
+        for c in &report.compartments {
+            let Some((_, ids)) = work.get(&c.scope) else {
+                continue;
+            };
+            let (state, reason) = status::state_of(c);
+            match state {
+                State::Complete => {}
+                State::LeasedElsewhere => {
+                    tracing::info!(tenancy = %runner.tenancy, source = %runner.source, scope = %c.scope, name = %c.name, %reason, "shard leased elsewhere: its holder delivers it (message done)");
+                }
+                // OCI would not serve a window: recorded as failing (or a gap) in the shard state.
+                State::Pending if c.pending().and_then(Pending::failed_window).is_some() => {
+                    tracing::warn!(tenancy = %runner.tenancy, source = %runner.source, scope = %c.scope, name = %c.name, %reason, "OCI failure recorded in the shard state; the next poll sends the shard again (message done)");
+                }
+                State::Failing | State::OpenGaps => {
+                    tracing::warn!(tenancy = %runner.tenancy, source = %runner.source, scope = %c.scope, name = %c.name, state = ?state, %reason, "recorded in the shard state; the next poll sends the shard again (message done)");
+                }
+                State::Pending => {
+                    tracing::warn!(tenancy = %runner.tenancy, source = %runner.source, scope = %c.scope, name = %c.name, %reason, "compartment pending: its message returns to the queue");
+                    for id in ids {
+                        failed
+                            .entry(id.clone())
+                            .or_insert_with(|| format!("{runner} {}: {reason}", c.name));
+                    }
                 }
             }
         }
-    }
-    // A compartment the runner did not report on (it always does) must not pass silently.
-    for (scope, (item, ids)) in &live {
-        if !report.compartments.iter().any(|c| &c.scope == scope) {
-            for id in ids {
-                failed
-                    .entry(id.clone())
-                    .or_insert_with(|| format!("{}: not processed", item.name));
+        // A compartment the runner did not report on (it always does) must not pass silently.
+        for (scope, (item, ids)) in work {
+            if !report.compartments.iter().any(|c| &c.scope == scope) {
+                for id in ids {
+                    failed
+                        .entry(id.clone())
+                        .or_insert_with(|| format!("{runner} {}: not processed", item.name));
+                }
             }
         }
     }
@@ -252,17 +284,26 @@ async fn work_inner<B: Backend>(
     );
 
     let replay_parts = parts.len();
-    for (id, message, part) in parts {
-        let outcome = replay::continue_part(
-            runner,
-            &ctx,
-            deps,
-            &message,
-            &part,
-            &inv.budget,
-            &format!("worker {}", inv.request_id),
-        )
-        .await;
+    for (id, index, message, part) in parts {
+        let Some(entry) = deps.runners.entry(index) else {
+            continue;
+        };
+        let outcome = match entry.get() {
+            Ok(runner) => {
+                replay::continue_part(
+                    runner,
+                    &entry.id,
+                    &ctx,
+                    deps,
+                    &message,
+                    &part,
+                    &inv.budget,
+                    &format!("worker {}", inv.request_id),
+                )
+                .await
+            }
+            Err(e) => PartOutcome::Retry(e.to_string()),
+        };
         if let PartOutcome::Retry(reason) = outcome {
             failures.push(MessageFailure {
                 message_id: id,
@@ -280,10 +321,10 @@ async fn work_inner<B: Backend>(
     Ok(WorkerResponse {
         batch,
         messages,
-        live: live.len(),
+        live: live.values().map(BTreeMap::len).sum(),
         replay_parts,
-        stopped_for_deadline: status::stopped_for_deadline(&report),
-        totals: Totals::of(&report),
+        stopped_for_deadline,
+        totals,
         failures,
     })
 }
@@ -292,5 +333,113 @@ fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::STOP_MARGIN;
+    use crate::message::Member;
+    use crate::runners::{RunnerEntry, RunnerId};
+    use crate::testing::{CHILD, Fake, RecordingQueue, fake_runner, start};
+    use crate::{Budget, Metrics};
+    use auditfwd_config::{FanOut, FanOutMode};
+    use auditfwd_oci::{MinuteTimestamp, Ocid};
+    use auditfwd_pipeline::testing::REGION;
+    use aws_lambda_events::sqs::SqsMessage;
+
+    const ACME: &str = "ocid1.tenancy.oc1..aaaaaaaaacme";
+    const GLOBEX: &str = "ocid1.tenancy.oc1..aaaaaaaaglobex";
+
+    fn record(id: &str, body: String) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body);
+        m
+    }
+
+    fn live(runner: Option<(&str, &str)>, tenancy: &str) -> String {
+        let mut m = WorkMessage {
+            version: crate::message::MESSAGE_VERSION,
+            runner: runner.map(|(t, s)| RunnerId::new(t, s)),
+            tenancy: Ocid::parse(tenancy).unwrap(),
+            region: REGION.into(),
+            work: Work::Live {
+                shard: None,
+                compartments: vec![Member {
+                    id: Ocid::parse(CHILD).unwrap(),
+                    name: "root/child".into(),
+                }],
+                due_until: MinuteTimestamp::floor(start()),
+            },
+            sent_at: start(),
+            sent_by: "poller test".into(),
+        };
+        if runner.is_none() {
+            // What the previous version wrote: version 2, no runner.
+            m.version = 2;
+        }
+        serde_json::to_string(&m).unwrap()
+    }
+
+    /// Each message is worked by the runner it names; one naming a runner this deployment
+    /// does not have fails alone, and so does one whose tenancy could not start.
+    #[tokio::test]
+    async fn each_message_is_worked_by_its_runner_and_an_unknown_runner_fails_that_message_only() {
+        let (acme, acme_source, acme_sink) = fake_runner(ACME);
+        let (globex, globex_source, globex_sink) = fake_runner(GLOBEX);
+        let at = start() - chrono::Duration::minutes(10);
+        acme_source.add(CHILD, "acme-1", at, chrono::Duration::zero());
+        globex_source.add(CHILD, "globex-1", at, chrono::Duration::zero());
+        let deps: Deps<Fake> = Deps::new(
+            vec![
+                RunnerEntry::ready(RunnerId::new("acme", "audit"), acme),
+                RunnerEntry::ready(RunnerId::new("globex", "audit"), globex),
+                RunnerEntry::failed(
+                    RunnerId::new("initech", "audit"),
+                    auditfwd_runtime::BuildError::NoRegion,
+                ),
+            ],
+            FanOut {
+                mode: FanOutMode::On,
+                threshold: 50,
+                queue_url: None,
+            },
+            Some(RecordingQueue::default()),
+            "memory://",
+        );
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            record("m-hooli", live(Some(("hooli", "audit")), ACME)),
+            record("m-globex", live(Some(("globex", "audit")), GLOBEX)),
+            record("m-initech", live(Some(("initech", "audit")), ACME)),
+            // From the previous version: acme's audit runner (its tenancy OCID).
+            record("m-old", live(None, ACME)),
+        ];
+        let inv = Invocation::new(
+            Function::Worker,
+            "w-1",
+            Budget::from_remaining(Duration::from_secs(900), STOP_MARGIN),
+            Metrics::disabled(),
+        );
+        let r = work(&deps, event, &inv).await.unwrap();
+        let mut failed = r.failed_ids();
+        failed.sort_unstable();
+        assert_eq!(failed, ["m-hooli", "m-initech"], "{:?}", r.failures);
+        let hooli = r
+            .failures
+            .iter()
+            .find(|f| f.message_id == "m-hooli")
+            .unwrap();
+        assert!(
+            hooli.reason.contains("hooli/audit") && hooli.reason.contains("not configured"),
+            "{}",
+            hooli.reason
+        );
+        assert_eq!(acme_sink.ids(), ["acme-1"]);
+        assert_eq!(globex_sink.ids(), ["globex-1"]);
+        assert_eq!(r.live, 2, "one compartment in each of two runners");
+        assert_eq!(r.totals.counts.forwarded, 2);
     }
 }

@@ -68,11 +68,6 @@ pub enum BuildError {
     /// The log searches cannot be set up (a region the tenancy does not collect).
     #[error("AUDITFWD_LOG_SEARCHES: {0}")]
     LogSearch(#[source] auditfwd_pipeline::LogSearchSetupError),
-    /// This entry point does not run log searches and `AUDITFWD_LOG_SEARCHES` names some.
-    #[error(
-        "AUDITFWD_LOG_SEARCHES is set; this entry point does not run log searches (the auditfwd command does)"
-    )]
-    LogSearchesUnsupported,
     /// This entry point collects one tenancy and `AUDITFWD_TENANCIES` names several.
     #[error(
         "AUDITFWD_TENANCIES names {0} tenancies; this entry point collects one (the auditfwd command collects several)"

@@ -13,7 +13,7 @@ use auditfwd_e2e::checkpoint::{self, Cursors};
 use auditfwd_e2e::moto::Moto;
 use auditfwd_e2e::rsyslog::Rsyslog;
 use auditfwd_e2e::tenancy::Tenancy;
-use auditfwd_lambda::{Deps, Live, SqsQueue};
+use auditfwd_lambda::{Deps, Live, RunnerEntry, RunnerId, SqsQueue};
 use auditfwd_oci::{Endpoint, Region};
 use auditfwd_pipeline::limits::Throttle;
 use auditfwd_pipeline::{LiveSource, OciSource, RateLimits, Runner, RunnerConfig, SystemClock};
@@ -145,7 +145,10 @@ impl LambdaEnv {
             limits,
         );
         Deps::new(
-            runner,
+            vec![RunnerEntry::ready(
+                RunnerId::new("default", "audit"),
+                runner,
+            )],
             config.fan_out.clone(),
             Some(SqsQueue::new(self.sqs.clone(), self.queue_url.clone())),
             format!("s3://{BUCKET}/{prefix}"),

@@ -18,7 +18,7 @@ use oci_emulator::{Api, FaultKind, FaultRule};
 
 /// The fresh lag the tests run with: longer than Logging's seeded ingestion delay (at most
 /// 90 s), so every record of a window is searchable when the window is first listed.
-const FRESH_LAG: &str = "2m";
+pub(crate) const FRESH_LAG: &str = "2m";
 
 /// The same, as a duration.
 const FRESH: chrono::Duration = chrono::Duration::minutes(2);
@@ -53,7 +53,7 @@ fn auditfwd(tenancy: &Tenancy, rsyslog: &Rsyslog, checkpoint: &Checkpoint) -> Au
 }
 
 /// Audit events and flow log records (id, time), every one the emulator holds.
-fn everything(tenancy: &Tenancy) -> Vec<(String, DateTime<Utc>)> {
+pub(crate) fn everything(tenancy: &Tenancy) -> Vec<(String, DateTime<Utc>)> {
     let mut all: Vec<(String, DateTime<Utc>)> = tenancy
         .truth()
         .into_iter()
@@ -70,7 +70,7 @@ fn everything(tenancy: &Tenancy) -> Vec<(String, DateTime<Utc>)> {
 
 /// Every record and event due when the last run started was received exactly once, and
 /// nothing else but what became due during it (one more minute at most), nothing twice.
-fn assert_due_exactly_once(
+pub(crate) fn assert_due_exactly_once(
     items: &[(String, DateTime<Utc>)],
     last_started: DateTime<Utc>,
     received: &BTreeMap<String, usize>,

@@ -11,6 +11,7 @@ mod lambda_common;
 mod lambda_cost;
 mod lambda_handlers;
 mod lambda_local;
+mod lambda_tenancies;
 mod log_search;
 mod oci_client;
 mod operations;
