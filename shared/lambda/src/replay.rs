@@ -1,16 +1,20 @@
 //! The replay function, and how a replay continues through the work queue.
 //!
 //! Invoked by hand with
-//! `{"from": "2026-11-22T10:00:00Z", "to": "2026-11-22T12:00:00Z", "tenancy": "acme", "compartments": [...], "regions": [...], "dryRun": false}`
-//! (`tenancy`, `compartments`, `regions` and `dryRun` optional; times on whole minutes), it
-//! has the semantics of `auditfwd replay --tenancy` (`auditfwd_pipeline::replay`): the live
+//! `{"from": "2026-11-22T10:00:00Z", "to": "2026-11-22T12:00:00Z", "tenancy": "acme", "source": "audit", "compartments": [...], "regions": [...], "dryRun": false}`
+//! (`tenancy`, `source`, `compartments`, `regions` and `dryRun` optional; times on whole
+//! minutes), it has the semantics of `auditfwd replay --tenancy --source`
+//! (`auditfwd_pipeline::replay`): the live
 //! cursor, the settle queue, the gap ledger and the dedupe state are never touched, events
 //! carry the replay flag, and the answer is the reconciliation report.
 //!
 //! **Which tenancy.** `tenancy` is a name of `AUDITFWD_TENANCIES`; it may be left out when one
 //! tenancy is configured and is required when several are (`auditfwd.Fatal.TenancyRequired`
 //! otherwise; a name not configured is `auditfwd.Fatal.UnknownTenancy`). The replay runs on
-//! that tenancy's Audit runner: log searches are not replayed (as with `auditfwd replay`).
+//! that tenancy's Audit runner, or on the runner of `source` (`log-search`, `cloud-guard`:
+//! compartments `log-search/<name>`, `cloud-guard/active`...) when given
+//! (`auditfwd.Fatal.UnknownRunner` when the tenancy does not collect it); its continuation messages
+//! name that runner.
 //!
 //! **Continuation.** Every compartment the invocation did not finish (the deadline came, or
 //! it failed) is handed to the work queue as a replay part from where it stopped
@@ -65,6 +69,10 @@ pub struct ReplayPayload {
     /// The tenancy (a name of `AUDITFWD_TENANCIES`); required when several are configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenancy: Option<String>,
+    /// The source replayed: `audit` (the default), `log-search` or `cloud-guard`, when the
+    /// tenancy collects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Compartments (OCIDs, names or paths, each with its subtree); empty: all collected.
     #[serde(default)]
     pub compartments: Vec<String>,
@@ -250,7 +258,7 @@ pub enum Replay {}
 
 impl Handler for Replay {
     const FUNCTION: Function = Function::Replay;
-    const EXPECTED: &'static str = "replay request ({\"from\": ..., \"to\": ..., \"tenancy\": ..., \"compartments\": [...], \"regions\": [...], \"dryRun\": false})";
+    const EXPECTED: &'static str = "replay request ({\"from\": ..., \"to\": ..., \"tenancy\": ..., \"source\": ..., \"compartments\": [...], \"regions\": [...], \"dryRun\": false})";
     type Payload = ReplayPayload;
     type Response = ReplayResponse;
 
@@ -278,7 +286,9 @@ async fn replay_inner<B: Backend>(
     payload: &ReplayPayload,
     inv: &Invocation,
 ) -> Result<ReplayResponse, LambdaError> {
-    let index = deps.runners.for_replay(payload.tenancy.as_deref())?;
+    let index = deps
+        .runners
+        .for_replay(payload.tenancy.as_deref(), payload.source.as_deref())?;
     let Some(entry) = deps.runners.entry(index) else {
         return Err(LambdaError::BadReplay("no runner".into()));
     };
@@ -632,6 +642,7 @@ mod tests {
             from: MinuteTimestamp::floor(start() - chrono::Duration::minutes(30)),
             to: MinuteTimestamp::floor(start() - chrono::Duration::minutes(5)),
             tenancy: tenancy.map(str::to_owned),
+            source: None,
             compartments: Vec::new(),
             regions: Vec::new(),
             dry_run: false,
@@ -689,5 +700,46 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(parsed.tenancy.as_deref(), Some("acme"));
+        assert_eq!(parsed.source, None);
+    }
+
+    #[tokio::test]
+    async fn a_replay_of_another_source_runs_on_that_runner_or_names_what_is_collected() {
+        // The tenancy's Audit runner and its Cloud Guard runner (fake sources under those names).
+        let acme = "ocid1.tenancy.oc1..aaaaaaaaacme";
+        let (audit, _, audit_sink) = fake_runner(acme);
+        let (runner, source, sink) = fake_runner(acme);
+        source.add(
+            CHILD,
+            "problem-1",
+            start() - chrono::Duration::minutes(20),
+            chrono::Duration::zero(),
+        );
+        let deps: Deps<Fake> = Deps::new(
+            vec![
+                RunnerEntry::ready(RunnerId::new("default", "audit"), audit),
+                RunnerEntry::ready(RunnerId::new("default", "cloud-guard"), runner),
+            ],
+            FanOut {
+                mode: FanOutMode::Off,
+                threshold: 50,
+                queue_url: None,
+            },
+            Some(RecordingQueue::default()),
+            "memory://state",
+        );
+        let parsed: ReplayPayload = serde_json::from_value(serde_json::json!({
+            "from": payload(None).from, "to": payload(None).to, "source": "cloud-guard"
+        }))
+        .unwrap();
+        let r = replay(&deps, &parsed, &inv()).await.unwrap();
+        assert!(r.complete, "{}", r.summary);
+        assert_eq!(sink.ids(), ["problem-1"]);
+        assert!(audit_sink.ids().is_empty(), "the audit runner untouched");
+        let mut none = parsed;
+        none.source = Some("log-search".into());
+        let e = replay(&deps, &none, &inv()).await.unwrap_err();
+        assert_eq!(e.error_type(), "auditfwd.Fatal.UnknownRunner");
+        assert!(e.to_string().contains("default/cloud-guard"), "{e}");
     }
 }

@@ -12,6 +12,7 @@
 //! | a message from before runners were named (no `runner`) | the one tenancy's audit runner; with several tenancies, the audit runner of the message's tenancy OCID |
 //! | a replay without `tenancy` | the one tenancy's audit runner; [`RunnerError::TenancyRequired`] when several are configured |
 //! | a replay with `"tenancy": "acme"` | acme's audit runner; [`RunnerError::UnknownTenancy`] when acme is not configured |
+//! | a replay with `"source": "cloud-guard"` | that source's runner of the tenancy; [`RunnerError::Unknown`] when the tenancy does not collect it |
 //!
 //! Whatever was picked must also collect the message's tenancy OCID and region
 //! ([`RunnerError::Misdirected`] otherwise), and must have started ([`RunnerError::NotStarted`]).
@@ -336,9 +337,14 @@ impl<B: Backend> Runners<B> {
         }
     }
 
-    /// The index of the audit runner a replay request for `tenancy` (a configured name, or
-    /// none) runs on, checked to have started (the table in the module doc).
-    pub fn for_replay(&self, tenancy: Option<&str>) -> Result<usize, RunnerError> {
+    /// The index of the runner a replay request for `tenancy` (a configured name, or none)
+    /// and `source` (default `audit`) runs on, checked to have started (the table in the module
+    /// doc).
+    pub fn for_replay(
+        &self,
+        tenancy: Option<&str>,
+        source: Option<&str>,
+    ) -> Result<usize, RunnerError> {
         let configured = self.tenancies();
         let name = match (tenancy, configured.as_slice()) {
             (Some(name), _) if configured.iter().any(|c| c == name) => name.to_owned(),
@@ -351,7 +357,7 @@ impl<B: Backend> Runners<B> {
             (None, [one]) => one.clone(),
             (None, _) => return Err(RunnerError::TenancyRequired { configured }),
         };
-        let id = RunnerId::new(name, AUDIT_SOURCE);
+        let id = RunnerId::new(name, source.unwrap_or(AUDIT_SOURCE));
         let index = self.position(&id).ok_or_else(|| RunnerError::Unknown {
             named: id,
             configured: self.ids(),
@@ -499,7 +505,7 @@ mod tests {
     #[test]
     fn a_replay_needs_a_tenancy_only_when_several_are_configured() {
         let r = three();
-        let e = r.for_replay(None).unwrap_err();
+        let e = r.for_replay(None, None).unwrap_err();
         assert_eq!(
             e,
             RunnerError::TenancyRequired {
@@ -507,14 +513,18 @@ mod tests {
             }
         );
         assert!(e.to_string().contains("acme, globex, initech"), "{e}");
-        assert_eq!(r.for_replay(Some("acme")), Ok(0), "acme's audit runner");
-        assert_eq!(r.for_replay(Some("globex")), Ok(2));
+        assert_eq!(
+            r.for_replay(Some("acme"), None),
+            Ok(0),
+            "acme's audit runner"
+        );
+        assert_eq!(r.for_replay(Some("globex"), None), Ok(2));
         assert!(matches!(
-            r.for_replay(Some("hooli")),
+            r.for_replay(Some("hooli"), None),
             Err(RunnerError::UnknownTenancy { named, .. }) if named == "hooli"
         ));
         assert!(matches!(
-            r.for_replay(Some("initech")),
+            r.for_replay(Some("initech"), None),
             Err(RunnerError::NotStarted { .. })
         ));
         let one = Runners::new(vec![
@@ -522,14 +532,22 @@ mod tests {
             ready("default", "audit", ACME),
         ]);
         assert_eq!(
-            one.for_replay(None),
+            one.for_replay(None, None),
             Ok(1),
             "the audit runner, not the search"
         );
-        assert_eq!(one.for_replay(Some("default")), Ok(1));
+        assert_eq!(one.for_replay(Some("default"), None), Ok(1));
         assert!(matches!(
-            one.for_replay(Some("acme")),
+            one.for_replay(Some("acme"), None),
             Err(RunnerError::UnknownTenancy { .. })
         ));
+        // Another source of the tenancy, when it collects it.
+        assert_eq!(one.for_replay(None, Some("log-search")), Ok(0));
+        assert_eq!(r.for_replay(Some("acme"), Some("log-search")), Ok(1));
+        let e = r
+            .for_replay(Some("globex"), Some("cloud-guard"))
+            .unwrap_err();
+        assert!(matches!(e, RunnerError::Unknown { .. }), "{e:?}");
+        assert!(!e.is_retryable());
     }
 }
