@@ -57,8 +57,10 @@ pub const DEFAULT_NAMESPACE: &str = "auditfwd";
 /// Labels that become CloudWatch dimensions; every other label is dropped in CloudWatch.
 ///
 /// Each is low-cardinality: CloudWatch bills every distinct combination of dimension values as
-/// one custom metric. A compartment OCID is never a label at all.
-pub const DIMENSIONS: &[&str] = &["region", "pass", "reason", "operation"];
+/// one custom metric. `source` has three values (`audit`, `log-search`, `cloud-guard`); the
+/// tenancy's name is not a dimension (an MSSP's hundred customers would multiply the bill). A
+/// compartment OCID is never a label at all.
+pub const DIMENSIONS: &[&str] = &["region", "pass", "reason", "operation", "source"];
 
 /// Observations one histogram series keeps between flushes; more are counted and dropped, so a
 /// process that never flushes cannot grow without bound. 100 documents' worth.
