@@ -1,9 +1,9 @@
 //! CPU cost of the in-process per-event path, for one `ListEvents` page of 1,000 realistic
 //! 2.8 KB events: split the page into events and read each one's head, dedupe (the window's
-//! id set and the in-process cache, confirmed afterwards as a delivered batch is), filter,
-//! scrub, and encode as RFC 5424 + JSON into one buffer. The references are serde_json alone
-//! parsing the same bytes: into `serde_json::Value`, and only validating them (`IgnoredAny`,
-//! the floor of any parse).
+//! id set and the in-process cache, full as in a long run and confirmed afterwards as a
+//! delivered batch is), filter, scrub, and encode as RFC 5424 + JSON into one buffer. The
+//! references are serde_json alone parsing the same bytes: into `serde_json::Value`, and only
+//! validating them (`IgnoredAny`, the floor of any parse).
 //!
 //! `cargo bench -p auditfwd-pipeline --bench per_event`
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -16,6 +16,7 @@ use auditfwd_checkpoint::ids::IdHash;
 use auditfwd_oci::Window;
 use auditfwd_oci::audit::parse_page;
 use auditfwd_pipeline::Outbound;
+use auditfwd_pipeline::clock::SystemClock;
 use auditfwd_pipeline::dedupe::RecentIds;
 use auditfwd_pipeline::filter::EventFilter;
 use auditfwd_pipeline::glob::Glob;
@@ -63,13 +64,20 @@ fn per_event(c: &mut Criterion) {
         b.iter(|| black_box(serde_json::from_slice::<serde::de::IgnoredAny>(&body).unwrap()))
     });
     let mut out = Vec::with_capacity(4 << 20);
+    let earlier: Vec<IdHash> = (0..16_384)
+        .map(|i| IdHash::of(&format!("earlier-{i}")))
+        .collect();
     group.bench_function("parse_dedupe_filter_scrub_encode", |b| {
         b.iter_batched(
             || {
-                (
-                    RecentIds::new(16_384, Duration::from_secs(3600)),
-                    EventIdSet::new(),
-                )
+                // A full cache, as in a long run: each page's ids push out as many old ones.
+                let recent = RecentIds::new(
+                    16_384,
+                    Duration::from_secs(3600),
+                    std::sync::Arc::new(SystemClock),
+                );
+                recent.confirmed(&earlier);
+                (recent, EventIdSet::new())
             },
             |(recent, mut seen)| {
                 out.clear();

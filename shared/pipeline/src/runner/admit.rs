@@ -145,7 +145,11 @@ mod tests {
         // The fresh pass delivered "a" before a restart: this process's cache is empty.
         let mut persisted = EventIdSet::new();
         persisted.insert("a");
-        let recent = RecentIds::new(100, Duration::from_secs(3600));
+        let recent = RecentIds::new(
+            100,
+            Duration::from_secs(3600),
+            std::sync::Arc::new(crate::clock::SystemClock),
+        );
         let (filter, caps, scrub) = (
             EventFilter::default(),
             TypeCaps::default(),
@@ -182,7 +186,11 @@ mod tests {
 
     #[tokio::test]
     async fn only_ids_confirmed_by_the_sink_dedupe_a_fresh_pass_and_a_replay_resends_them() {
-        let recent = RecentIds::new(100, Duration::from_secs(3600));
+        let recent = RecentIds::new(
+            100,
+            Duration::from_secs(3600),
+            std::sync::Arc::new(crate::clock::SystemClock),
+        );
         let (filter, caps, scrub) = (
             EventFilter::default(),
             TypeCaps::default(),
