@@ -79,10 +79,23 @@ enum Command {
     Demo(demo::Args),
 }
 
+/// Threads of the async runtime besides the main one. The pipeline (admission, encoding,
+/// sending) runs on the main thread, in `block_on`; one worker carries the network I/O (OCI
+/// requests and their bodies, the sinks, the stores) and one blocking thread reads large pages
+/// and does the file store's I/O. That keeps two cores busy on a 1,000-event page stream, and
+/// every further thread would get its own malloc arena, which keeps what it freed: with a
+/// worker per core and an unbounded blocking pool, the 1M-event backlog peaked 8 to 10 MB
+/// higher at no gain in throughput (docs/benchmarks.md, sixth round of issue 14).
+const IO_THREADS: usize = 1;
+/// See [`IO_THREADS`].
+const BLOCKING_THREADS: usize = 1;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.command, cli.config.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(IO_THREADS)
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
     {
