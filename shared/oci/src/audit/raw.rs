@@ -364,14 +364,16 @@ impl<'a> EventView<'a> {
                     value: span_in(text, value.get()),
                 })
             };
-            if let Some(HeaderMapView(pairs)) = d.request.and_then(|r| r.headers) {
+            let request = d.request.and_then(|r| r.headers).map(|h| h.0);
+            let (status, response) = d.response.map_or((None, None), |r| (r.status, r.headers));
+            let response = response.map(|h| h.0);
+            response_status = status.and_then(status_of);
+            // One allocation for both maps' headers (extending twice grew it several times).
+            headers = Vec::with_capacity(
+                request.as_ref().map_or(0, Vec::len) + response.as_ref().map_or(0, Vec::len),
+            );
+            for pairs in [request, response].into_iter().flatten() {
                 headers.extend(spans(pairs));
-            }
-            if let Some(r) = d.response {
-                response_status = r.status.and_then(status_of);
-                if let Some(HeaderMapView(pairs)) = r.headers {
-                    headers.extend(spans(pairs));
-                }
             }
         }
         headers.sort_by_key(|h| h.value.start);

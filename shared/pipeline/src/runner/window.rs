@@ -386,7 +386,7 @@ where
                         d.tallies.add(w, &hash);
                     }
                     let replay = unit.pass == Pass::Replay;
-                    batch.push(hash, Outbound::new(*head, text, unit.window, replay));
+                    batch.push(hash, Outbound::new(head, text, unit.window, replay));
                 }
                 Decision::Duplicate => d.counts.deduplicated += 1,
                 Decision::Filtered => d.counts.filtered += 1,
