@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 
 use crate::error::StoreError;
 use crate::store::{Etag, ObjectKey, ObjectStore, WriteCondition};
@@ -52,6 +53,8 @@ pub async fn write_sized<T: Serialize, S: ObjectStore>(
     condition: WriteCondition,
     size: &mut usize,
 ) -> Result<Etag, StoreError> {
+    // Held until the write is answered: the encoding lives that long.
+    let _room = reserve_encoding(*size).await;
     let mut encoded = SteppedBuffer {
         buf: Vec::with_capacity(size.saturating_add(*size / 8)),
         step: (*size / 8).max(GROWTH_STEP_MIN),
@@ -73,6 +76,26 @@ pub async fn write_sized<T: Serialize, S: ObjectStore>(
         },
         other => other,
     }
+}
+
+/// What the documents being encoded and written at once may hold, in KiB, by their last
+/// encoded size. A shard's state is megabytes while its windows await their settle pass, and
+/// at the end of a backlog every shard commits at once: without a bound their encodings were
+/// the largest swing of the 1M-event backlog's peak memory (docs/benchmarks.md, sixth round
+/// of issue 14). Small documents never wait; a document larger than the budget is written
+/// alone.
+const ENCODING_BUDGET_KIB: usize = 8 << 10;
+
+static ENCODING: Semaphore = Semaphore::const_new(ENCODING_BUDGET_KIB);
+
+/// Room for a document whose last encoding took `size` bytes (and the eighth it may grow by).
+async fn reserve_encoding(size: usize) -> Option<tokio::sync::SemaphorePermit<'static>> {
+    let kib = (size.saturating_add(size / 8) >> 10).clamp(1, ENCODING_BUDGET_KIB);
+    // The semaphore is never closed, so this is always a permit.
+    ENCODING
+        .acquire_many(u32::try_from(kib).unwrap_or(u32::MAX))
+        .await
+        .ok()
 }
 
 /// The least a [`SteppedBuffer`] grows by.
